@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Installs, builds, and captures the activations of the bundled demo model (a tiny GPT-2 with the real
+# GPT-2 tokenizer) for one prompt, printing what it generated.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+scripts/build.sh
+build/actcap capture --model tests/data/reference/tiny-gpt2 --prompt "Hello world" --max-new-tokens 8 \
+  --sites all --out out/demo
+echo "activations written to out/demo/"

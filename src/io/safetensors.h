@@ -1,0 +1,86 @@
+#pragma once
+// The safetensors format: an 8-byte little-endian header length, a JSON header
+// {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {str: str}}, then the raw bytes.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace actcap {
+
+// A read-only memory map of a file.
+class MappedFile {
+ public:
+  explicit MappedFile(const std::string& path);  // throws actcap::Error naming the file
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+struct SafetensorsEntry {
+  DType dtype;
+  Shape shape;
+  uint64_t begin = 0, end = 0;  // byte offsets relative to the data section
+};
+
+class SafetensorsFile {
+ public:
+  // Maps and validates the whole header (offsets in range, sizes matching dtype x shape, no overlaps).
+  explicit SafetensorsFile(const std::string& path);
+
+  const std::string& path() const { return file_->path(); }
+  bool contains(const std::string& name) const { return entries_.count(name) != 0; }
+  std::vector<std::string> names() const;  // sorted
+  const SafetensorsEntry& entry(const std::string& name) const;  // throws naming file and tensor
+  TensorView view(const std::string& name) const;                // zero-copy view into the map
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  uint64_t data_offset() const { return data_offset_; }  // where the data section starts in the file
+
+ private:
+  std::shared_ptr<MappedFile> file_;
+  std::map<std::string, SafetensorsEntry> entries_;
+  std::map<std::string, std::string> metadata_;
+  uint64_t data_offset_ = 0;
+};
+
+// Collects tensors and writes one safetensors file atomically (temporary name, then rename).
+class SafetensorsWriter {
+ public:
+  // Copies the bytes; tensors are written in the order they were added.
+  void add(const std::string& name, DType dtype, const Shape& shape, const void* data);
+  void add(const std::string& name, const TensorView& view) { add(name, view.dtype, view.shape, view.data); }
+  void set_metadata(const std::string& key, const std::string& value) { metadata_[key] = value; }
+  size_t size() const { return tensors_.size(); }
+  uint64_t data_bytes() const { return data_bytes_; }
+
+  struct Written {
+    uint64_t file_bytes = 0;
+    uint64_t data_offset = 0;  // start of the data section
+    std::string sha256;        // of the whole file
+  };
+  Written write(const std::string& path) const;
+
+ private:
+  struct Pending {
+    std::string name;
+    DType dtype;
+    Shape shape;
+    std::vector<uint8_t> bytes;
+  };
+  std::vector<Pending> tensors_;
+  std::map<std::string, std::string> metadata_;
+  uint64_t data_bytes_ = 0;
+};
+
+}  // namespace actcap

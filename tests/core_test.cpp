@@ -1,0 +1,101 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <random>
+
+#include "core/atomic_file.h"
+#include "core/dtype.h"
+#include "core/error.h"
+#include "core/sha256.h"
+#include "core/thread_pool.h"
+
+using namespace actcap;
+
+TEST(DType, Bf16RoundsToNearestEven) {
+  EXPECT_EQ(f32_to_bf16(1.0f), 0x3f80);
+  // 1 + 2^-8 is exactly halfway between two bf16 values: ties to the even one (1.0).
+  EXPECT_EQ(f32_to_bf16(1.00390625f), 0x3f80);
+  // 1 + 3*2^-8 is halfway too: ties up to the even 1 + 2^-6.
+  EXPECT_EQ(f32_to_bf16(1.01171875f), 0x3f82);
+  EXPECT_EQ(bf16_to_f32(0xc000), -2.0f);
+  EXPECT_TRUE(std::isnan(bf16_to_f32(f32_to_bf16(std::numeric_limits<float>::quiet_NaN()))));
+}
+
+TEST(DType, F16RoundTripsEveryValue) {
+  for (uint32_t h = 0; h < 0x10000; ++h) {
+    float f = f16_to_f32(uint16_t(h));
+    if (std::isnan(f)) continue;
+    ASSERT_EQ(f32_to_f16(f), h) << std::hex << h;
+  }
+}
+
+TEST(DType, F16RoundsLikeIeee) {
+  EXPECT_EQ(f32_to_f16(65504.0f), 0x7bff);
+  EXPECT_EQ(f32_to_f16(65520.0f), 0x7c00);       // halfway to the next: rounds to inf
+  EXPECT_EQ(f32_to_f16(std::ldexp(1.0f, -25)), 0);  // half the smallest subnormal: ties to even (zero)
+  EXPECT_EQ(f32_to_f16(std::ldexp(1.5f, -25)), 1);
+  EXPECT_EQ(f32_to_f16(-0.0f), 0x8000);
+  // Compare with the hardware-independent reference: nearest representable fp16 by exhaustive search.
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> u(-70000.0f, 70000.0f);
+  for (int i = 0; i < 20000; ++i) {
+    float x = u(rng) * std::ldexp(1.0f, -(i % 30));
+    uint16_t h = f32_to_f16(x);
+    float y = f16_to_f32(h);
+    float lo = f16_to_f32(uint16_t(h - 1)), hi = f16_to_f32(uint16_t(h + 1));
+    if (std::isinf(y) || std::isnan(lo) || std::isnan(hi)) continue;
+    ASSERT_LE(std::fabs(double(y) - x), std::fabs(double(lo) - x) + 0.0) << x;
+    ASSERT_LE(std::fabs(double(y) - x), std::fabs(double(hi) - x) + 0.0) << x;
+  }
+}
+
+TEST(ThreadPool, ChunksCoverRangeOnceForAnyThreadCount) {
+  for (int threads : {1, 2, 5}) {
+    ThreadPool pool(threads);
+    std::vector<int> hits(1000, 0);
+    pool.parallel_for(0, 1000, 7, [&](int64_t b, int64_t e) {
+      EXPECT_EQ(b % 7, 0);
+      for (int64_t i = b; i < e; ++i) hits[i]++;
+    });
+    for (int h : hits) ASSERT_EQ(h, 1);
+  }
+}
+
+TEST(ThreadPool, PropagatesExceptions) {
+  ThreadPool pool(3);
+  EXPECT_THROW(pool.parallel_for(0, 100, 1, [](int64_t b, int64_t) {
+    if (b == 42) throw Error("boom");
+  }), Error);
+}
+
+TEST(Sha256, KnownVector) {
+  EXPECT_EQ(sha256_hex("abc", 3), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(AtomicFile, NoFileUnlessCommitted) {
+  auto dir = std::filesystem::temp_directory_path() / "actcap_atomic_test";
+  std::filesystem::create_directories(dir);
+  std::string path = (dir / "x.bin").string();
+  std::filesystem::remove(path);
+  {
+    AtomicFile f(path);
+    f.write("partial");
+  }
+  EXPECT_FALSE(std::filesystem::exists(path));
+  EXPECT_TRUE(std::filesystem::is_empty(dir));
+  write_file_atomic(path, "whole");
+  EXPECT_EQ(read_file(path), "whole");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(AtomicFile, UnwritableFolderIsAClearError) {
+  try {
+    AtomicFile f("/nonexistent-dir/x.bin");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent-dir/x.bin"), std::string::npos);
+  }
+}

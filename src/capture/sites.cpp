@@ -1,0 +1,148 @@
+#include "capture/sites.h"
+
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <optional>
+#include <set>
+
+#include "core/error.h"
+#include "models/model.h"
+
+namespace actcap {
+namespace {
+
+std::vector<std::string> split(const std::string& text, char separator) {
+  std::vector<std::string> parts;
+  size_t begin = 0;
+  for (;;) {
+    size_t end = text.find(separator, begin);
+    std::string part = text.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+    part.erase(0, part.find_first_not_of(" \t"));
+    part.erase(part.find_last_not_of(" \t") + 1);
+    parts.push_back(part);
+    if (end == std::string::npos) return parts;
+    begin = end + 1;
+  }
+}
+
+int parse_layer(const std::string& text, int num_layers, const std::string& spec) {
+  size_t used = 0;
+  int value = -1;
+  try {
+    value = std::stoi(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (text.empty() || used != text.size() || value < 0)
+    fail("--layers \"{}\": \"{}\" is not a layer number", spec, text);
+  if (value >= num_layers) fail("--layers \"{}\": layer {} is out of range (the model has {} layers)", spec, value, num_layers);
+  return value;
+}
+
+std::set<int> parse_layers(const std::string& spec, int num_layers) {
+  std::set<int> layers;
+  if (spec == "recommended") {
+    for (int i : recommended_layers(num_layers)) layers.insert(i);
+    return layers;
+  }
+  for (const std::string& part : split(spec, ',')) {
+    size_t dash = part.find('-');
+    if (dash == std::string::npos) {
+      layers.insert(parse_layer(part, num_layers, spec));
+    } else {
+      int first = parse_layer(part.substr(0, dash), num_layers, spec);
+      int last = parse_layer(part.substr(dash + 1), num_layers, spec);
+      if (last < first) fail("--layers \"{}\": range \"{}\" is empty", spec, part);
+      for (int i = first; i <= last; ++i) layers.insert(i);
+    }
+  }
+  return layers;
+}
+
+// The layer a site belongs to: blocks.{i}.* -> i, hidden_states.{k} -> k - 1 (hidden_states.0 -> -1);
+// nullopt for sites outside the layers.
+std::optional<int> layer_of(const std::string& site) {
+  auto number_after = [&](size_t at) {
+    size_t end = site.find('.', at);
+    return std::stoi(site.substr(at, end == std::string::npos ? std::string::npos : end - at));
+  };
+  if (site.rfind("blocks.", 0) == 0) return number_after(7);
+  if (site.rfind("hidden_states.", 0) == 0) return number_after(14) - 1;
+  return std::nullopt;
+}
+
+SiteSelection::Positions parse_positions(const std::string& text) {
+  if (text == "all" || text.empty()) return SiteSelection::Positions::All;
+  if (text == "last") return SiteSelection::Positions::Last;
+  if (text == "prompt") return SiteSelection::Positions::Prompt;
+  if (text == "generated") return SiteSelection::Positions::Generated;
+  fail("--positions \"{}\": expected all, last, prompt or generated", text);
+}
+
+}  // namespace
+
+std::vector<int> recommended_layers(int num_layers) {
+  std::vector<int> layers;
+  for (int i = 0; i < num_layers; ++i) {
+    const double depth = double(i + 1) / double(num_layers);
+    if (depth >= 0.45 && depth <= 0.85) layers.push_back(i);
+  }
+  if (layers.empty()) layers.push_back(std::clamp(int(std::lround(0.65 * num_layers)) - 1, 0, num_layers - 1));
+  return layers;
+}
+
+SiteSelection SiteSelection::parse(const std::string& patterns, const std::string& layers,
+                                   const std::string& positions, const Model& model) {
+  const std::vector<std::string> names = model.site_names();
+  const int num_layers = int(model.config().num_hidden_layers);
+  SiteSelection selection;
+  selection.positions = parse_positions(positions);
+
+  std::vector<std::string> globs = split(patterns.empty() ? "hidden_states.*" : patterns, ',');
+  std::vector<bool> picked(names.size(), false);
+  for (const std::string& glob : globs) {
+    if (glob.empty()) fail("--sites \"{}\": empty pattern", patterns);
+    bool matched = false;
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (glob == "all" || fnmatch(glob.c_str(), names[i].c_str(), 0) == 0) {
+        picked[i] = true;
+        matched = true;
+      }
+    }
+    if (!matched)
+      fail("--sites: pattern \"{}\" matches no site of {} (e.g. {}, {}, {})", glob, model.config().model_type,
+           names.front(), names[names.size() / 2], names.back());
+  }
+  std::optional<std::set<int>> layer_set;
+  if (!layers.empty()) layer_set = parse_layers(layers, num_layers);
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (!picked[i]) continue;
+    if (layer_set) {
+      std::optional<int> layer = layer_of(names[i]);
+      if (layer && !layer_set->count(*layer)) continue;
+    }
+    selection.sites.push_back(names[i]);
+  }
+  if (selection.sites.empty())
+    fail("--sites \"{}\" with --layers \"{}\" selects no site", patterns, layers);
+  selection.index();
+  return selection;
+}
+
+SiteSelection SiteSelection::all(const Model& model) {
+  SiteSelection selection;
+  selection.sites = model.site_names();
+  selection.index();
+  return selection;
+}
+
+void SiteSelection::index() const { set_ = std::unordered_set<std::string>(sites.begin(), sites.end()); }
+
+bool SiteSelection::wants(std::string_view site) const {
+  if (set_.size() != sites.size()) index();
+  return set_.count(std::string(site)) != 0;
+}
+
+}  // namespace actcap

@@ -1,0 +1,59 @@
+#pragma once
+// The exact-integer export: each layer's floats become round(x * 10^s) (export/scaled_integers.h), written as
+// one .npy per layer in one of three encodings:
+//   object  dtype object array of Python ints (np.save's format; numpy.load(..., allow_pickle=True))
+//   int64   '<i8' array, pickle-free; an error names the first layer whose values do not fit
+//   fixed   '|u1' array of shape [..., W]: each value as W bytes of little-endian two's complement, W the
+//           fewest bytes that hold every value of the layer (recorded per layer in the metadata);
+//           Python: int.from_bytes(a[idx].tobytes(), "little", signed=True)
+// Layers stream through in blocks, so memory stays bounded by the block size, not the layer.
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/tensor.h"
+#include "export/scaled_integers.h"
+
+namespace actcap {
+
+enum class IntegerFormat { Object, Int64, Fixed };
+IntegerFormat parse_integer_format(std::string_view name);  // "object" | "int64" | "fixed"
+std::string_view integer_format_name(IntegerFormat format);
+
+struct IntegerLayerSummary {
+  std::string layer, file;
+  Shape shape;          // as written (the values' shape; fixed adds the byte axis in the file only)
+  DType source_dtype = DType::F32;
+  int64_t count = 0;
+  IntegerFormat format = IntegerFormat::Object;
+  size_t width_bytes = 0;  // fixed: bytes per value
+  double sample_original = 0;
+  std::string sample_converted;  // decimal text (exact, whatever its size)
+};
+
+// Checks a layer before anything is written: every value finite (else an actcap::Error naming the layer and the
+// element's position) and, for int64, every integer in range. Returns the bytes per value of the format
+// (0 for object).
+size_t check_integer_layer(const std::string& layer, const TensorView& values, const Shape& shape,
+                           const DecimalScaler& scaler, IntegerFormat format);
+
+// Converts `values` (F32, F16 or BF16) and writes DIR/<layer>.npy atomically with the given shape (same element
+// count as values). NaN or +-Inf is an actcap::Error naming the layer and the element's position.
+IntegerLayerSummary write_integer_layer(const std::string& dir, const std::string& layer, const TensorView& values,
+                                        const Shape& shape, const DecimalScaler& scaler, IntegerFormat format);
+
+// The per-layer naming of the seed tools: HF hidden_states.{k} sites become `embedding` (k = 0) and `layer_{k-1}`.
+// Throws actcap::Error unless the sites hold hidden_states.0 .. hidden_states.{K-1} (K >= 1).
+struct HiddenLayer {
+  std::string name, site;
+};
+std::vector<HiddenLayer> hidden_state_layers(const std::vector<std::string>& sites);
+
+std::string torch_dtype_name(DType dtype);  // "torch.float32", "torch.bfloat16", "torch.float16"
+
+// "[0, 3, 17]" for flat index `flat` of `shape`.
+std::string position_string(const Shape& shape, int64_t flat);
+
+}  // namespace actcap

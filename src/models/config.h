@@ -1,0 +1,64 @@
+#pragma once
+// The parts of a Hugging Face config.json (and generation_config.json) that the engine needs, in one struct,
+// whichever transformers version wrote the file (rope_scaling + rope_theta in transformers 4, rope_parameters
+// in transformers 5).
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace actcap {
+
+enum class Activation { Silu, GeluNew, Gelu, GeluPytorchTanh, Relu };
+
+// Rotary position embedding: base frequency and the scaling that reshapes the inverse frequencies.
+struct RopeConfig {
+  double theta = 10000.0;
+  std::string type = "default";  // default | linear | llama3
+  double factor = 1.0;
+  double low_freq_factor = 1.0, high_freq_factor = 4.0;   // llama3
+  int64_t original_max_position_embeddings = 8192;       // llama3
+  // The inverse frequencies are fp32, as transformers computes them at load time. A model cast with
+  // model.to(torch.bfloat16) has them rounded to bf16 (a buffer cast); "bfloat16"/"float16" here reproduces that.
+  std::string frequencies_dtype = "float32";
+};
+
+struct ModelConfig {
+  std::string model_type;
+  std::string dtype = "float32";  // the checkpoint's dtype as config.json states it (dtype / torch_dtype)
+  int64_t vocab_size = 0;
+  int64_t hidden_size = 0;
+  int64_t num_hidden_layers = 0;
+  int64_t num_attention_heads = 0;
+  int64_t num_key_value_heads = 0;
+  int64_t head_dim = 0;  // explicit in config.json or hidden_size / num_attention_heads
+  int64_t intermediate_size = 0;
+  int64_t max_position_embeddings = 0;
+  double norm_eps = 1e-5;
+  Activation activation = Activation::Silu;
+  RopeConfig rope;
+  bool attention_bias = false;   // q/k/v/o biases (llama family); qwen2 always has q/k/v biases
+  bool mlp_bias = false;
+  bool tie_word_embeddings = false;
+  // Per layer: 0 = full causal attention, otherwise the sliding window (a key j is visible from query i when
+  // i - window < j <= i).
+  std::vector<int64_t> sliding_window;
+  // gpt2
+  bool scale_attn_weights = true;
+  bool scale_attn_by_inverse_layer_idx = false;
+  // opt
+  bool do_layer_norm_before = true;
+  bool final_layer_norm = true;       // false when HF builds no final norm (post-LN or _remove_final_layer_norm)
+  int64_t word_embed_proj_dim = 0;    // != hidden_size: project_in / project_out
+  bool enable_bias = true;
+  // Generation stops at any of these (generation_config.json, else config.json).
+  std::vector<int32_t> eos_token_ids;
+
+  // Reads DIR/config.json and DIR/generation_config.json (optional). Throws actcap::Error naming the file.
+  static ModelConfig load(const std::string& dir);
+  // Parses config.json text (generation_config.json text may be ""); `origin` names the file in errors.
+  static ModelConfig parse(const std::string& config_json, const std::string& generation_config_json,
+                           const std::string& origin);
+};
+
+}  // namespace actcap

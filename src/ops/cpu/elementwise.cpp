@@ -1,0 +1,158 @@
+// Row-wise and element-wise operations: norms, rotary embeddings, activations. Each row is computed by one
+// thread in a fixed order; statistics are accumulated in double.
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/error.h"
+#include "core/thread_pool.h"
+#include "ops/ops.h"
+
+namespace actcap::ops {
+namespace {
+
+constexpr int64_t ROW_GRAIN = 16;
+constexpr int64_t ELEMENT_GRAIN = 1 << 16;
+
+void for_rows(int64_t rows, const std::function<void(int64_t)>& fn) {
+  ThreadPool::global().parallel_for(0, rows, ROW_GRAIN, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) fn(r);
+  });
+}
+
+void for_elements(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
+  ThreadPool::global().parallel_for(0, n, ELEMENT_GRAIN, fn);
+}
+
+}  // namespace
+
+void layer_norm(const float* x, int64_t rows, int64_t dim, const float* weight, const float* bias, float eps,
+                float* y) {
+  for_rows(rows, [&](int64_t r) {
+    const float* in = x + r * dim;
+    float* out = y + r * dim;
+    double sum = 0;
+    for (int64_t i = 0; i < dim; ++i) sum += in[i];
+    const double mean = sum / double(dim);
+    double sq = 0;
+    for (int64_t i = 0; i < dim; ++i) sq += (in[i] - mean) * (in[i] - mean);
+    const float rstd = float(1.0 / std::sqrt(sq / double(dim) + double(eps)));
+    const float m = float(mean);
+    for (int64_t i = 0; i < dim; ++i) {
+      float v = (in[i] - m) * rstd * weight[i];
+      out[i] = bias ? v + bias[i] : v;
+    }
+  });
+}
+
+void rms_norm(const float* x, int64_t rows, int64_t dim, const float* weight, float eps, float* y) {
+  for_rows(rows, [&](int64_t r) {
+    const float* in = x + r * dim;
+    float* out = y + r * dim;
+    double sq = 0;
+    for (int64_t i = 0; i < dim; ++i) sq += double(in[i]) * in[i];
+    const float variance = float(sq / double(dim));
+    const float rstd = float(1.0 / std::sqrt(double(variance + eps)));
+    for (int64_t i = 0; i < dim; ++i) out[i] = weight[i] * (in[i] * rstd);
+  });
+}
+
+void rope_inverse_frequencies(const RopeConfig& rope, int64_t head_dim, float* inv_freq) {
+  const int64_t half = head_dim / 2;
+  for (int64_t i = 0; i < half; ++i) {
+    float exponent = float(2 * i) / float(head_dim);
+    inv_freq[i] = 1.0f / std::pow(float(rope.theta), exponent);
+  }
+  if (rope.type == "linear") {
+    for (int64_t i = 0; i < half; ++i) inv_freq[i] /= float(rope.factor);
+  } else if (rope.type == "llama3") {
+    const double old_context = double(rope.original_max_position_embeddings);
+    const double low_wavelen = old_context / rope.low_freq_factor;
+    const double high_wavelen = old_context / rope.high_freq_factor;
+    const float factor = float(rope.factor);
+    for (int64_t i = 0; i < half; ++i) {
+      const float f = inv_freq[i];
+      const float wavelen = float(2 * std::numbers::pi) / f;
+      float scaled = wavelen > low_wavelen ? f / factor : f;
+      const bool medium = !(wavelen < high_wavelen) && !(wavelen > low_wavelen);
+      if (medium) {
+        const float smooth = float((old_context / wavelen - rope.low_freq_factor) /
+                                   (rope.high_freq_factor - rope.low_freq_factor));
+        scaled = (1 - smooth) * scaled / factor + smooth * scaled;
+      }
+      inv_freq[i] = scaled;
+    }
+  } else if (rope.type != "default") {
+    fail("internal error: rope type {}", rope.type);
+  }
+  if (rope.frequencies_dtype == "bfloat16") {
+    for (int64_t i = 0; i < half; ++i) inv_freq[i] = bf16_to_f32(f32_to_bf16(inv_freq[i]));
+  } else if (rope.frequencies_dtype == "float16") {
+    for (int64_t i = 0; i < half; ++i) inv_freq[i] = f16_to_f32(f32_to_f16(inv_freq[i]));
+  }
+}
+
+void apply_rotary(float* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t first_position,
+                  const float* inv_freq) {
+  const int64_t half = head_dim / 2;
+  for_rows(rows, [&](int64_t r) {
+    std::vector<float> table(size_t(2 * half));
+    float* cos = table.data();
+    float* sin = cos + half;
+    const float position = float(first_position + r);
+    for (int64_t i = 0; i < half; ++i) {
+      const float angle = position * inv_freq[i];
+      cos[i] = std::cos(angle);
+      sin[i] = std::sin(angle);
+    }
+    for (int64_t h = 0; h < heads; ++h) {
+      float* v = x + (r * heads + h) * head_dim;
+      for (int64_t i = 0; i < half; ++i) {
+        const float a = v[i], b = v[i + half];
+        v[i] = a * cos[i] - b * sin[i];
+        v[i + half] = b * cos[i] + a * sin[i];
+      }
+    }
+  });
+}
+
+namespace {
+
+float activation_value(Activation activation, float x) {
+  switch (activation) {
+    case Activation::Silu:
+      return x / (1.0f + std::exp(-x));
+    case Activation::GeluNew:
+    case Activation::GeluPytorchTanh: {
+      const float k = float(std::sqrt(2.0 / std::numbers::pi));
+      return 0.5f * x * (1.0f + std::tanh(k * (x + 0.044715f * (x * x * x))));
+    }
+    case Activation::Gelu:
+      return 0.5f * x * (1.0f + std::erf(x * float(1.0 / std::numbers::sqrt2)));
+    case Activation::Relu:
+      return x > 0 ? x : 0.0f;
+  }
+  return x;
+}
+
+}  // namespace
+
+void activate(Activation activation, float* x, int64_t n) {
+  for_elements(n, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) x[i] = activation_value(activation, x[i]);
+  });
+}
+
+void gated_activate(Activation activation, const float* gate, const float* up, float* out, int64_t n) {
+  for_elements(n, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) out[i] = activation_value(activation, gate[i]) * up[i];
+  });
+}
+
+void add(const float* a, const float* b, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
+}
+
+}  // namespace actcap::ops

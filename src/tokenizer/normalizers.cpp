@@ -1,0 +1,103 @@
+#include "tokenizer/normalizers.h"
+
+#include <utf8proc.h>
+
+#include <cstdlib>
+#include <vector>
+
+#include "core/error.h"
+#include "tokenizer/regex.h"
+
+namespace actcap::tokenizer {
+namespace {
+
+class SequenceNormalizer : public Normalizer {
+ public:
+  explicit SequenceNormalizer(std::vector<std::unique_ptr<Normalizer>> parts) : parts_(std::move(parts)) {}
+  void normalize(std::string& text) const override {
+    for (const auto& part : parts_) part->normalize(text);
+  }
+
+ private:
+  std::vector<std::unique_ptr<Normalizer>> parts_;
+};
+
+class PrependNormalizer : public Normalizer {
+ public:
+  explicit PrependNormalizer(std::string prefix) : prefix_(std::move(prefix)) {}
+  void normalize(std::string& text) const override {
+    if (!text.empty()) text.insert(0, prefix_);  // HF never prepends to an empty string
+  }
+
+ private:
+  std::string prefix_;
+};
+
+class ReplaceNormalizer : public Normalizer {
+ public:
+  ReplaceNormalizer(Pattern pattern, std::string content) : pattern_(std::move(pattern)), content_(std::move(content)) {}
+  void normalize(std::string& text) const override {
+    std::vector<Span> matches;
+    pattern_.find_all(text, matches);
+    if (matches.empty()) return;
+    std::string out;
+    out.reserve(text.size() + matches.size() * content_.size());
+    size_t at = 0;
+    for (auto [b, e] : matches) {
+      out.append(text, at, b - at);
+      out += content_;
+      at = e;
+    }
+    out.append(text, at, std::string::npos);
+    text = std::move(out);
+  }
+
+ private:
+  Pattern pattern_;
+  std::string content_;
+};
+
+class UnicodeNormalizer : public Normalizer {
+ public:
+  explicit UnicodeNormalizer(int options) : options_(options) {}
+  void normalize(std::string& text) const override {
+    bool ascii = true;
+    for (char c : text) ascii &= static_cast<unsigned char>(c) < 0x80;
+    if (ascii) return;  // ASCII is invariant under every normalization form
+    utf8proc_uint8_t* out = nullptr;
+    utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
+                                      static_cast<utf8proc_ssize_t>(text.size()), &out,
+                                      static_cast<utf8proc_option_t>(options_));
+    if (n < 0) fail("tokenizer: Unicode normalization failed: {}", utf8proc_errmsg(n));
+    text.assign(reinterpret_cast<const char*>(out), static_cast<size_t>(n));
+    std::free(out);
+  }
+
+ private:
+  int options_;
+};
+
+}  // namespace
+
+std::unique_ptr<Normalizer> make_normalizer(const nlohmann::json& spec) {
+  if (spec.is_null()) return nullptr;
+  const std::string type = spec.at("type").get<std::string>();
+  if (type == "Sequence") {
+    std::vector<std::unique_ptr<Normalizer>> parts;
+    for (const auto& part : spec.at("normalizers"))
+      if (auto n = make_normalizer(part)) parts.push_back(std::move(n));
+    return std::make_unique<SequenceNormalizer>(std::move(parts));
+  }
+  if (type == "Prepend") return std::make_unique<PrependNormalizer>(spec.at("prepend").get<std::string>());
+  if (type == "Replace")
+    return std::make_unique<ReplaceNormalizer>(make_pattern(spec.at("pattern"), "Replace normalizer"),
+                                               spec.at("content").get<std::string>());
+  if (type == "NFC") return std::make_unique<UnicodeNormalizer>(UTF8PROC_STABLE | UTF8PROC_COMPOSE);
+  if (type == "NFD") return std::make_unique<UnicodeNormalizer>(UTF8PROC_STABLE | UTF8PROC_DECOMPOSE);
+  if (type == "NFKC") return std::make_unique<UnicodeNormalizer>(UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT);
+  if (type == "NFKD")
+    return std::make_unique<UnicodeNormalizer>(UTF8PROC_STABLE | UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT);
+  fail("tokenizer.json: unsupported normalizer type '{}'", type);
+}
+
+}  // namespace actcap::tokenizer

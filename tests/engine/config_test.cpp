@@ -1,0 +1,112 @@
+// config.json in the styles found on the Hub.
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+#include "models/config.h"
+#include "ops/ops.h"
+
+namespace actcap {
+namespace {
+
+ModelConfig parse(const std::string& json, const std::string& generation = "") {
+  return ModelConfig::parse(json, generation, "m/config.json");
+}
+
+const std::string LLAMA_KEYS = R"("vocab_size": 100, "hidden_size": 64, "intermediate_size": 128,
+  "num_hidden_layers": 4, "num_attention_heads": 4)";
+
+TEST(EngineConfig, Transformers4And5RopeStyles) {
+  auto old_style = parse(R"({"model_type": "llama", )" + LLAMA_KEYS + R"(, "rope_theta": 500000.0,
+      "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                       "original_max_position_embeddings": 8192}})");
+  EXPECT_EQ(old_style.rope.type, "llama3");
+  EXPECT_EQ(old_style.rope.theta, 500000.0);
+  EXPECT_EQ(old_style.rope.factor, 8.0);
+  EXPECT_EQ(old_style.rope.original_max_position_embeddings, 8192);
+  auto linear = parse(R"({"model_type": "llama", )" + LLAMA_KEYS +
+                      R"(, "rope_scaling": {"type": "linear", "factor": 2.0}})");
+  EXPECT_EQ(linear.rope.type, "linear");
+  EXPECT_EQ(linear.rope.theta, 10000.0);
+  auto new_style = parse(R"({"model_type": "qwen3", )" + LLAMA_KEYS +
+                         R"(, "rope_parameters": {"rope_theta": 1000000.0, "rope_type": "default"}})");
+  EXPECT_EQ(new_style.rope.type, "default");
+  EXPECT_EQ(new_style.rope.theta, 1e6);
+  EXPECT_THROW(parse(R"({"model_type": "llama", )" + LLAMA_KEYS + R"(, "rope_scaling": {"type": "dynamic", "factor": 2.0}})"),
+               Error);
+}
+
+TEST(EngineConfig, LinearAndLlama3ScalingReshapeTheFrequencies) {
+  RopeConfig rope;
+  rope.theta = 10000;
+  std::vector<float> plain(32), scaled(32);
+  ops::rope_inverse_frequencies(rope, 64, plain.data());
+  rope.type = "linear";
+  rope.factor = 4;
+  ops::rope_inverse_frequencies(rope, 64, scaled.data());
+  for (int i = 0; i < 32; ++i) EXPECT_FLOAT_EQ(scaled[i], plain[i] / 4);
+  rope.type = "llama3";
+  rope.factor = 8;
+  rope.original_max_position_embeddings = 64;
+  ops::rope_inverse_frequencies(rope, 64, scaled.data());
+  EXPECT_EQ(scaled[0], plain[0]);                // high frequency: kept
+  EXPECT_FLOAT_EQ(scaled[31], plain[31] / 8);    // low frequency: divided by factor
+}
+
+TEST(EngineConfig, HeadDimGqaBiasesAndActivations) {
+  auto m = parse(R"({"model_type": "llama", )" + LLAMA_KEYS + R"(, "num_key_value_heads": 2, "head_dim": 24,
+      "attention_bias": true, "mlp_bias": true, "hidden_act": "gelu_pytorch_tanh", "rms_norm_eps": 1e-5,
+      "tie_word_embeddings": true, "eos_token_id": [5, 6]})");
+  EXPECT_EQ(m.head_dim, 24);
+  EXPECT_EQ(m.num_key_value_heads, 2);
+  EXPECT_TRUE(m.attention_bias && m.mlp_bias && m.tie_word_embeddings);
+  EXPECT_EQ(m.activation, Activation::GeluPytorchTanh);
+  EXPECT_EQ(m.norm_eps, 1e-5);
+  EXPECT_EQ(m.eos_token_ids, (std::vector<int32_t>{5, 6}));
+  auto defaults = parse(R"({"model_type": "llama", )" + LLAMA_KEYS + "}");
+  EXPECT_EQ(defaults.head_dim, 16);
+  EXPECT_EQ(defaults.num_key_value_heads, 4);
+  EXPECT_THROW(parse(R"({"model_type": "llama", )" + LLAMA_KEYS + R"(, "hidden_act": "swiglu"})"), Error);
+  EXPECT_THROW(parse(R"({"model_type": "llama", )" + LLAMA_KEYS + R"(, "num_key_value_heads": 3})"), Error);
+  EXPECT_THROW(parse(R"({"model_type": "llama", )" + LLAMA_KEYS + R"(, "hidden_size": "64"})"), Error);
+}
+
+TEST(EngineConfig, SlidingWindowPerLayer) {
+  auto mistral = parse(R"({"model_type": "mistral", )" + LLAMA_KEYS + R"(, "sliding_window": 16})");
+  EXPECT_EQ(mistral.sliding_window, (std::vector<int64_t>{16, 16, 16, 16}));
+  auto none = parse(R"({"model_type": "mistral", )" + LLAMA_KEYS + R"(, "sliding_window": null})");
+  EXPECT_EQ(none.sliding_window, (std::vector<int64_t>{0, 0, 0, 0}));
+  auto qwen2 = parse(R"({"model_type": "qwen2", )" + LLAMA_KEYS +
+                     R"(, "sliding_window": 8, "use_sliding_window": true, "max_window_layers": 2})");
+  EXPECT_EQ(qwen2.sliding_window, (std::vector<int64_t>{0, 0, 8, 8}));
+  EXPECT_TRUE(qwen2.attention_bias);
+  auto off = parse(R"({"model_type": "qwen2", )" + LLAMA_KEYS +
+                   R"(, "sliding_window": 8, "use_sliding_window": false, "max_window_layers": 2})");
+  EXPECT_EQ(off.sliding_window, (std::vector<int64_t>{0, 0, 0, 0}));
+  auto typed = parse(R"({"model_type": "qwen3", )" + LLAMA_KEYS + R"(, "sliding_window": 8, "use_sliding_window": true,
+      "layer_types": ["full_attention", "sliding_attention", "full_attention", "sliding_attention"]})");
+  EXPECT_EQ(typed.sliding_window, (std::vector<int64_t>{0, 8, 0, 8}));
+}
+
+TEST(EngineConfig, Gpt2AndOptKeysAndGenerationConfigEos) {
+  auto gpt2 = parse(R"({"model_type": "gpt2", "vocab_size": 50, "n_embd": 32, "n_layer": 2, "n_head": 2,
+      "n_positions": 16, "n_inner": null, "activation_function": "gelu", "eos_token_id": 3})",
+                    R"({"eos_token_id": [7, 8]})");
+  EXPECT_EQ(gpt2.intermediate_size, 128);
+  EXPECT_EQ(gpt2.activation, Activation::Gelu);
+  EXPECT_TRUE(gpt2.tie_word_embeddings);
+  EXPECT_EQ(gpt2.eos_token_ids, (std::vector<int32_t>{7, 8}));
+  auto opt = parse(R"({"model_type": "opt", "vocab_size": 50, "hidden_size": 32, "ffn_dim": 64,
+      "num_hidden_layers": 2, "num_attention_heads": 2, "max_position_embeddings": 16, "word_embed_proj_dim": 16,
+      "do_layer_norm_before": false})");
+  EXPECT_EQ(opt.word_embed_proj_dim, 16);
+  EXPECT_FALSE(opt.do_layer_norm_before);
+  EXPECT_FALSE(opt.final_layer_norm);
+  EXPECT_EQ(opt.activation, Activation::Relu);
+  EXPECT_THROW(parse(R"({"model_type": "gpt2"})"), Error);
+  EXPECT_THROW(parse(R"([1, 2])"), Error);
+  EXPECT_THROW(parse(R"({"model_type": "gpt2", "vocab_size": 50, "n_embd": 32, "n_layer": 2, "n_head": 2,
+      "n_positions": 16})", "{bad"), Error);
+}
+
+}  // namespace
+}  // namespace actcap

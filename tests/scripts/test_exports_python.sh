@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The export commands on a real capture: `actcap capture` of the tiny reference Llama (two prompts, fp32 and
+# bf16 stores), then `actcap export integers | hypercube | zkllm` and `actcap hypercube locate`, everything read
+# back with numpy and checked by tests/exports/check_exports.py (decimal oracle, every hypercube element through
+# its layer map, zkLLM files equal to round(x * 2^16), weights transposed).
+set -uo pipefail
+ACTCAP=${1:?usage: test_exports_python.sh ACTCAP_BINARY}
+DATA=${ACTCAP_TEST_DATA:?}
+SRC=${ACTCAP_SOURCE_DIR:?}
+PY=/usr/bin/python3
+if ! $PY -c 'import numpy' 2>/dev/null; then echo "SKIP: $PY has no numpy"; exit 77; fi
+if ! "$ACTCAP" capture --help >/dev/null 2>&1; then echo "SKIP: this actcap has no capture command"; exit 77; fi
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+MODEL="$DATA/reference/llama"
+
+ids_of() {
+  $PY - "$MODEL/reference.safetensors" "$1" <<'PYEOF'
+import json, struct, sys
+import numpy as np
+with open(sys.argv[1], "rb") as f:
+    n = struct.unpack("<Q", f.read(8))[0]
+    h = json.loads(f.read(n))
+    e = h[sys.argv[2] + "/input_ids"]
+    f.seek(8 + n + e["data_offsets"][0])
+    ids = np.frombuffer(f.read(e["data_offsets"][1] - e["data_offsets"][0]), dtype=np.int64)
+print(",".join(map(str, ids.reshape(-1).tolist())))
+PYEOF
+}
+SITES='hidden_states.*,blocks.*.hook_resid_pre,blocks.*.ln1.hook_normalized,blocks.*.hook_resid_mid,blocks.*.ln2.hook_normalized,blocks.*.hook_resid_post'
+step() {
+  if ! "$@" >"$WORK/log" 2>&1; then
+    echo "FAIL: $*"
+    cat "$WORK/log"
+    exit 1
+  fi
+}
+step "$ACTCAP" capture --model "$MODEL" --input-ids "$(ids_of s0)" --input-ids "$(ids_of s1)" --sites "$SITES" \
+  --quiet --out "$WORK/store"
+step "$ACTCAP" capture --model "$MODEL" --input-ids "$(ids_of s0)" --sites "$SITES" --dtype bf16 --quiet \
+  --out "$WORK/store_bf16"
+step "$ACTCAP" export integers "$WORK/store" --out "$WORK/ints" --record 1
+step "$ACTCAP" export integers "$WORK/store" --out "$WORK/ints_fixed" --record 1 --format fixed
+step "$ACTCAP" export integers "$WORK/store" --out "$WORK/ints_i64" --record 1 --format int64 --quantize 50
+step "$ACTCAP" export integers "$WORK/store_bf16" --out "$WORK/ints_bf16"
+step "$ACTCAP" export hypercube "$WORK/ints" --out "$WORK/cube"
+step "$ACTCAP" export hypercube "$WORK/ints_fixed" --out "$WORK/cube_fixed" --num-dims 5 --pad-seed 9
+step "$ACTCAP" export zkllm "$WORK/store" --out "$WORK/zk" --record 1 --pad-to-pow2 --weights --model "$MODEL"
+step "$ACTCAP" export zkllm "$WORK/store" --out "$WORK/zk6" --record 0
+grep -q "not a power of two" "$WORK/log" || { echo "FAIL: no power-of-two warning for seq_len 6"; exit 1; }
+$PY "$SRC/tests/exports/check_exports.py" "$ACTCAP" "$WORK" "$MODEL" || exit 1
+echo "ok: exports"

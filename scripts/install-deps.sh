@@ -9,12 +9,16 @@ packages=(
   nlohmann-json3-dev libcli11-dev libfmt-dev libssl-dev
   libopenblas-dev libonig-dev libutf8proc-dev libgmp-dev
   libgtest-dev
-  nodejs npm python3-numpy python3-torch
+  python3-numpy python3-torch
 )
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js may come from elsewhere (NodeSource bundles npm and conflicts with Debian's npm package), so
+# Debian's nodejs/npm are only installed when the commands are absent.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if ((${#missing[@]})); then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

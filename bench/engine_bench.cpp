@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
       actcap::KVCache cache = model->new_cache(tokens);
       const auto start = std::chrono::steady_clock::now();
       const double cpu_start = cpu_seconds();
-      model->forward(ids, cache, actcap::CaptureTarget{&selection, &recorder, 0});
+      model->forward(ids, cache, actcap::CaptureTarget{&selection, &recorder});
       auto taken = recorder.take(0, tokens, tokens);
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       const double cpu = cpu_seconds() - cpu_start;

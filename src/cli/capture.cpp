@@ -45,8 +45,9 @@ struct CaptureOptions {
   float top_p = 1.0f;
   uint64_t seed = 0;
   std::string sites, layers, positions = "all", capture_mode = "rerun", layout = "per-record";
-  bool drop_bos = false;
-  std::string dtype = "fp32", shard_size = "1GiB";
+  bool drop_bos = false, drop_special = false;
+  std::string device = "cpu", dtype = "fp32", store_dtype, shard_size = "1GiB";
+  bool deterministic = false, allow_tf32 = false;
   int64_t batch_tokens = 4096;
   int64_t max_length = 0;
   int threads = 0;
@@ -60,11 +61,27 @@ struct RawInputs {
   bool use_stdin = false;
 };
 
-DType output_dtype(const std::string& name) {
-  if (name == "fp32") return DType::F32;
-  if (name == "bf16") return DType::BF16;
-  if (name == "fp16") return DType::F16;
-  fail("--dtype must be fp32, bf16 or fp16, got \"{}\"", name);
+// fp32 | bf16 | fp16, or torch's spellings.
+DType parse_float_dtype(const std::string& option, const std::string& name) {
+  if (name == "fp32" || name == "float32") return DType::F32;
+  if (name == "bf16" || name == "bfloat16") return DType::BF16;
+  if (name == "fp16" || name == "float16") return DType::F16;
+  fail("{} must be fp32, bf16 or fp16, got \"{}\"", option, name);
+}
+
+// Stored activations keep the compute dtype unless --store-dtype says otherwise.
+DType output_dtype(const CaptureOptions& options) {
+  return options.store_dtype.empty() ? parse_float_dtype("--dtype", options.dtype)
+                                     : parse_float_dtype("--store-dtype", options.store_dtype);
+}
+
+LoadOptions load_options(const CaptureOptions& options) {
+  LoadOptions load;
+  load.backend.device = ops::Device::parse(options.device);
+  load.backend.dtype = parse_float_dtype("--dtype", options.dtype);
+  load.backend.deterministic = options.deterministic;
+  load.backend.allow_tf32 = options.allow_tf32;
+  return load;
 }
 
 StoreLayout store_layout(const std::string& name) {
@@ -124,7 +141,7 @@ ModelRun prepare_model(const std::string& dir, const CaptureOptions& options, co
                        const std::string& out_dir) {
   if (!fs::is_directory(dir)) fail("{}: no such model folder", dir);
   ModelRun run;
-  run.model = Model::load(dir);
+  run.model = Model::load(dir, load_options(options));
   run.selection = SiteSelection::parse(options.sites, options.layers, options.positions, *run.model);
   std::string tokenizer_json = (fs::path(dir) / "tokenizer.json").string();
   if (fs::exists(tokenizer_json)) {
@@ -222,7 +239,8 @@ nlohmann::json provenance(const ModelRun& run, const InputSet& inputs, const Cap
   for (const auto& file : inputs.ledger()) ledger.push_back({{"path", file.path}, {"sha256", file.sha256}});
   nlohmann::json generation = {{"max_new_tokens", options.max_new_tokens}, {"do_sample", options.do_sample},
                                {"capture_mode", options.capture_mode}, {"positions", options.positions},
-                               {"chat", options.chat}, {"max_length", options.max_length}};
+                               {"chat", options.chat}, {"max_length", options.max_length},
+                               {"drop_bos", options.drop_bos}, {"drop_special", options.drop_special}};
   if (options.do_sample) {
     generation["temperature"] = options.temperature;
     generation["top_k"] = options.top_k;
@@ -232,6 +250,10 @@ nlohmann::json provenance(const ModelRun& run, const InputSet& inputs, const Cap
           {"tool", {{"name", "actcap"}, {"version", std::string(ACTCAP_VERSION) + " (" + ACTCAP_GIT_DESCRIBE + ")"}}},
           {"command_line", cli::command_line()},
           {"seed", options.seed},
+          {"compute", {{"device", model.backend().device().name()},
+                       {"dtype", std::string(dtype_name(model.backend().dtype()))},
+                       {"deterministic", options.deterministic},
+                       {"allow_tf32", options.allow_tf32}}},
           {"inputs", ledger},
           {"records", inputs.size()},
           {"generation", generation}};
@@ -246,12 +268,16 @@ nlohmann::ordered_json capture_model(ModelRun& run, const InputSet& inputs, cons
   StoreOptions store_options;
   store_options.dir = run.out_dir;
   store_options.layout = store_layout(options.layout);
-  store_options.dtype = output_dtype(options.dtype);
+  store_options.dtype = output_dtype(options);
   store_options.sites = run.selection.sites;
   store_options.shard_bytes = parse_size(options.shard_size);
   store_options.resume = options.resume;
   store_options.drop_bos = options.drop_bos;
   if (options.drop_bos) store_options.bos_token_id = bos_token_id(run);
+  if (options.drop_special) {
+    if (!run.tokenizer) fail("--drop-special: {} has no tokenizer.json to say which tokens are special", run.model->dir());
+    store_options.drop_token_ids = run.tokenizer->special_token_ids();
+  }
   StoreWriter store(store_options, provenance(run, inputs, options));
   const std::set<int64_t>& completed = store.completed_records();
 
@@ -358,10 +384,11 @@ nlohmann::ordered_json capture_model(ModelRun& run, const InputSet& inputs, cons
 void run_capture(const CaptureOptions& options) {
   if (options.models.empty()) fail("give at least one --model");
   if (options.max_new_tokens < 0) fail("--max-new-tokens must be 0 or more, got {}", options.max_new_tokens);
-  output_dtype(options.dtype);
+  output_dtype(options);
+  load_options(options);
   capture_mode(options.capture_mode);
-  if (store_layout(options.layout) == StoreLayout::PerRecord && options.drop_bos)
-    fail("--drop-bos needs --layout token-stream");
+  if (store_layout(options.layout) == StoreLayout::PerRecord && (options.drop_bos || options.drop_special))
+    fail("{} needs --layout token-stream", options.drop_bos ? "--drop-bos" : "--drop-special");
   parse_size(options.shard_size);
   TokenBudgetBatcher check_budget(options.batch_tokens);
   ThreadPool::set_global_threads(options.threads);
@@ -427,7 +454,13 @@ void setup(CLI::App& command) {
   command.add_option("--capture-mode", options.capture_mode, "rerun | stepwise");
   command.add_option("--layout", options.layout, "per-record | token-stream");
   command.add_flag("--drop-bos", options.drop_bos, "token-stream layout: leave out BOS rows");
-  command.add_option("--dtype", options.dtype, "fp32 | bf16 | fp16");
+  command.add_flag("--drop-special", options.drop_special,
+                   "token-stream layout: leave out the rows of special tokens (BOS, EOS, chat markers)");
+  command.add_option("--device", options.device, "cpu | cuda | cuda:N (default cpu)");
+  command.add_option("--dtype", options.dtype, "compute dtype: fp32 | bf16 | fp16 (bf16/fp16 on cuda only)");
+  command.add_flag("--deterministic", options.deterministic, "cuda: bit-identical results across runs");
+  command.add_flag("--allow-tf32", options.allow_tf32, "cuda: fp32 matrix products in TF32 (faster, ~1e-3)");
+  command.add_option("--store-dtype", options.store_dtype, "stored activations: fp32 | bf16 | fp16 (default: --dtype)");
   command.add_option("--shard-size", options.shard_size, "largest shard file, e.g. 1GiB");
   command.add_option("--batch-tokens", options.batch_tokens, "token budget of a batch (prompt + new tokens)");
   command.add_option("--max-length", options.max_length, "truncate prompts to this many tokens");

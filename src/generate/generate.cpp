@@ -75,8 +75,8 @@ std::vector<GeneratedSequence> generate(Model& model, const std::vector<std::vec
   check_options(options, prompts.size());
   const std::vector<int32_t> eos = options.eos_token_ids.value_or(model.config().eos_token_ids);
   const int64_t vocab = model.config().vocab_size;
-  std::vector<GeneratedSequence> results;
-  for (size_t s = 0; s < prompts.size(); ++s) {
+  const size_t count = prompts.size();
+  for (size_t s = 0; s < count; ++s) {
     const std::vector<int32_t>& prompt = prompts[s];
     if (prompt.empty()) fail("input {} has no tokens", s);
     for (int32_t id : prompt)
@@ -85,40 +85,67 @@ std::vector<GeneratedSequence> generate(Model& model, const std::vector<std::vec
     if (model.max_positions() > 0 && longest > model.max_positions())
       fail("input {}: {} prompt tokens + {} new tokens exceed the {} positions of {}", s, prompt.size(),
            options.max_new_tokens, model.max_positions(), model.dir());
-    const CaptureTarget target{selection, sink, int(s)};
-    const bool capturing = sink != nullptr;
-    const CaptureTarget live = capturing && mode == CaptureMode::Stepwise ? target : CaptureTarget{};
+  }
+  std::vector<GeneratedSequence> results(count);
+  if (count == 0) return results;
+  const CaptureTarget target{selection, sink};
+  const bool capturing = sink != nullptr;
+  const CaptureTarget live = capturing && mode == CaptureMode::Stepwise ? target : CaptureTarget{};
 
-    GeneratedSequence out;
-    out.token_ids = prompt;
-    out.n_prompt = int(prompt.size());
-    KVCache cache = model.new_cache(longest);
-    if (options.max_new_tokens == 0) {
-      if (capturing) model.forward(prompt, cache, target);
-      results.push_back(std::move(out));
-      continue;
-    }
-    TokenSampler sampler(options, options.sequence_seeds.empty() ? options.seed : options.sequence_seeds[s]);
-    Tensor logits = model.forward(prompt, cache, live);
-    for (int step = 0; step < options.max_new_tokens; ++step) {
-      const int32_t token = sampler.next(logits.f32(), vocab);
+  // Every live sequence advances in the same packed pass: the prompts together, then one token each per step.
+  std::vector<KVCache> caches;
+  std::vector<TokenSampler> samplers;
+  std::vector<SequenceStep> steps;
+  caches.reserve(count);  // steps point into it
+  for (size_t s = 0; s < count; ++s) {
+    results[s].token_ids = prompts[s];
+    results[s].n_prompt = int(prompts[s].size());
+    caches.push_back(model.new_cache(int64_t(prompts[s].size()) + options.max_new_tokens));
+    samplers.emplace_back(options, options.sequence_seeds.empty() ? options.seed : options.sequence_seeds[s]);
+    steps.push_back(SequenceStep{prompts[s], &caches[s], int(s)});
+  }
+  if (options.max_new_tokens == 0) {
+    if (capturing) model.forward(steps, target);
+    model.synchronize();
+    return results;
+  }
+
+  std::vector<size_t> live_sequences(count);
+  for (size_t s = 0; s < count; ++s) live_sequences[s] = s;
+  for (int step = 0; !live_sequences.empty(); ++step) {
+    const Tensor logits = model.forward(steps, live);
+    std::vector<size_t> still_live;
+    steps.clear();
+    for (size_t i = 0; i < live_sequences.size(); ++i) {
+      const size_t s = live_sequences[i];
+      GeneratedSequence& out = results[s];
+      const int32_t token = samplers[s].next(logits.f32() + int64_t(i) * vocab, vocab);
       out.token_ids.push_back(token);
       if (options.on_token) options.on_token(int(s), token);
       if (std::find(eos.begin(), eos.end(), token) != eos.end()) {
         out.stopped_at_eos = true;
-        break;
+      } else if (step + 1 < options.max_new_tokens) {
+        still_live.push_back(s);
+        steps.push_back(SequenceStep{std::span(&out.token_ids.back(), 1), &caches[s], int(s)});
       }
-      if (step + 1 < options.max_new_tokens) logits = model.forward(std::span(&out.token_ids.back(), 1), cache, live);
     }
-    if (capturing && mode == CaptureMode::Stepwise) {
-      // the last chosen token has not been through the model yet
-      model.forward(std::span(&out.token_ids.back(), 1), cache, live);
-    } else if (capturing) {
-      KVCache fresh = model.new_cache(int64_t(out.token_ids.size()));
-      model.forward(out.token_ids, fresh, target);
-    }
-    results.push_back(std::move(out));
+    live_sequences = std::move(still_live);
   }
+
+  if (capturing && mode == CaptureMode::Stepwise) {
+    // the last chosen tokens have not been through the model yet
+    for (size_t s = 0; s < count; ++s)
+      steps.push_back(SequenceStep{std::span(&results[s].token_ids.back(), 1), &caches[s], int(s)});
+    model.forward(steps, live);
+  } else if (capturing) {
+    std::vector<KVCache> fresh(count);
+    for (size_t s = 0; s < count; ++s) {
+      fresh[s] = model.new_cache(int64_t(results[s].token_ids.size()));
+      steps.push_back(SequenceStep{results[s].token_ids, &fresh[s], int(s)});
+    }
+    model.forward(steps, target);
+  }
+  model.synchronize();
   return results;
 }
 

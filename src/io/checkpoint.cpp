@@ -95,6 +95,13 @@ void fill_synthetic(const std::string& name, uint64_t seed, Tensor& t) {
 }  // namespace
 
 TensorView Checkpoint::f32(const std::string& name, const Shape& expected) {
+  TensorView stored = view(name, expected);
+  if (stored.dtype == DType::F32) return stored;
+  upcast_.push_back(Tensor::to_f32(stored));
+  return upcast_.back().view();
+}
+
+TensorView Checkpoint::view(const std::string& name, const Shape& expected) {
   if (synthetic_) {
     upcast_.emplace_back(expected);
     fill_synthetic(name, seed_, upcast_.back());
@@ -108,11 +115,9 @@ TensorView Checkpoint::f32(const std::string& name, const Shape& expected) {
   if (view.shape != expected)
     fail("{}: tensor '{}' has shape {}, expected {}", file.path(), name, shape_string(view.shape),
          shape_string(expected));
-  if (view.dtype == DType::F32) return view;
-  if (view.dtype != DType::F16 && view.dtype != DType::BF16 && view.dtype != DType::F64)
+  if (view.dtype != DType::F32 && view.dtype != DType::F16 && view.dtype != DType::BF16 && view.dtype != DType::F64)
     fail("{}: tensor '{}' has dtype {}, expected F32, F16 or BF16", file.path(), name, dtype_name(view.dtype));
-  upcast_.push_back(Tensor::to_f32(view));
-  return upcast_.back().view();
+  return view;
 }
 
 }  // namespace actcap

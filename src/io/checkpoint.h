@@ -26,6 +26,8 @@ class Checkpoint {
   // The fp32 weight `name`; throws actcap::Error naming the file, the tensor and the expected shape when it is
   // missing or shaped differently.
   TensorView f32(const std::string& name, const Shape& expected);
+  // The weight `name` as stored (F32, F16 or BF16), without conversion; same errors as f32().
+  TensorView view(const std::string& name, const Shape& expected);
   const std::vector<std::string>& files() const { return paths_; }  // weight files, in index order
   std::string describe() const;  // the file to name in messages about a missing tensor
 

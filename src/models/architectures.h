@@ -7,11 +7,11 @@
 
 namespace actcap {
 
-std::unique_ptr<Model> make_gpt2(const ModelSource& source, ModelConfig config);
-std::unique_ptr<Model> make_llama(const ModelSource& source, ModelConfig config);
-std::unique_ptr<Model> make_mistral(const ModelSource& source, ModelConfig config);
-std::unique_ptr<Model> make_qwen2(const ModelSource& source, ModelConfig config);
-std::unique_ptr<Model> make_qwen3(const ModelSource& source, ModelConfig config);
-std::unique_ptr<Model> make_opt(const ModelSource& source, ModelConfig config);
+std::unique_ptr<Model> make_gpt2(const ModelSource& source, ModelConfig config, const LoadOptions& load);
+std::unique_ptr<Model> make_llama(const ModelSource& source, ModelConfig config, const LoadOptions& load);
+std::unique_ptr<Model> make_mistral(const ModelSource& source, ModelConfig config, const LoadOptions& load);
+std::unique_ptr<Model> make_qwen2(const ModelSource& source, ModelConfig config, const LoadOptions& load);
+std::unique_ptr<Model> make_qwen3(const ModelSource& source, ModelConfig config, const LoadOptions& load);
+std::unique_ptr<Model> make_opt(const ModelSource& source, ModelConfig config, const LoadOptions& load);
 
 }  // namespace actcap

@@ -1,147 +1,130 @@
 // GPT-2: learned positions, pre-LayerNorm, fused q/k/v projection (Conv1D: weights stored [in, out]),
 // gelu_new MLP, lm_head tied to the token embedding. Weight names with or without the "transformer." prefix.
 #include <cmath>
-#include <cstring>
 
 #include "models/architectures.h"
-#include "ops/ops.h"
 
 namespace actcap {
 namespace {
 
+enum Slot { RESIDUAL, POSITIONS, NORMED, QKV, QUERY, MIXED, SUBLAYER_OUT, MLP_HIDDEN };
+
 class Gpt2Model : public Model {
  public:
-  Gpt2Model(const ModelSource& source, ModelConfig config) : Model(source, std::move(config)) {
+  Gpt2Model(const ModelSource& source, ModelConfig config, const LoadOptions& load)
+      : Model(source, std::move(config), load) {
     const ModelConfig& c = config_;
     const int64_t d = c.hidden_size, V = c.vocab_size, I = c.intermediate_size;
-    prefix_ = has_weight("transformer.wte.weight") || !has_weight("wte.weight") ? "transformer." : "";
-    wte_ = weight(prefix_ + "wte.weight", {V, d}).f32();
-    wpe_ = weight(prefix_ + "wpe.weight", {c.max_position_embeddings, d}).f32();
+    const std::string prefix = has_weight("transformer.wte.weight") || !has_weight("wte.weight") ? "transformer." : "";
+    wte_ = weight(prefix + "wte.weight", {V, d});
+    wpe_ = weight(prefix + "wpe.weight", {c.max_position_embeddings, d});
     for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
-      const std::string p = prefix_ + "h." + std::to_string(i) + ".";
+      const std::string p = prefix + "h." + std::to_string(i) + ".";
       Layer L;
-      L.ln_1_weight = weight(p + "ln_1.weight", {d}).f32();
-      L.ln_1_bias = weight(p + "ln_1.bias", {d}).f32();
+      L.ln_1_weight = weight(p + "ln_1.weight", {d});
+      L.ln_1_bias = weight(p + "ln_1.bias", {d});
       L.c_attn = conv1d(p + "attn.c_attn", d, 3 * d);
       L.attn_c_proj = conv1d(p + "attn.c_proj", d, d);
-      L.ln_2_weight = weight(p + "ln_2.weight", {d}).f32();
-      L.ln_2_bias = weight(p + "ln_2.bias", {d}).f32();
+      L.ln_2_weight = weight(p + "ln_2.weight", {d});
+      L.ln_2_bias = weight(p + "ln_2.bias", {d});
       L.c_fc = conv1d(p + "mlp.c_fc", d, I);
       L.mlp_c_proj = conv1d(p + "mlp.c_proj", I, d);
       layers_.push_back(L);
     }
-    ln_f_weight_ = weight(prefix_ + "ln_f.weight", {d}).f32();
-    ln_f_bias_ = weight(prefix_ + "ln_f.bias", {d}).f32();
-    const float* head = c.tie_word_embeddings ? wte_ : weight("lm_head.weight", {V, d}).f32();
-    lm_head_ = ops::Linear{head, nullptr, d, V, false};
+    ln_f_weight_ = weight(prefix + "ln_f.weight", {d});
+    ln_f_bias_ = weight(prefix + "ln_f.bias", {d});
+    lm_head_ = ops::Linear{c.tie_word_embeddings ? wte_ : weight("lm_head.weight", {V, d}), nullptr, d, V, false};
   }
 
   const ModelConfig& config() const override { return config_; }
   int64_t max_positions() const override { return config_.max_position_embeddings; }
 
   std::vector<std::string> site_names() const override {
-    std::vector<std::string> sites = {"hook_embed", "hook_pos_embed", "hidden_states.0"};
-    const int64_t L = config_.num_hidden_layers;
-    for (int64_t i = 0; i < L; ++i) {
-      const std::string b = "blocks." + std::to_string(i) + ".";
-      for (const char* s : {"hook_resid_pre", "ln1.hook_normalized", "attn.hook_pattern", "attn.hook_z",
-                            "hook_attn_out", "hook_resid_mid", "ln2.hook_normalized", "mlp.hook_pre", "mlp.hook_post",
-                            "hook_mlp_out", "hook_resid_post"})
-        sites.push_back(b + s);
-      if (i + 1 < L) sites.push_back("hidden_states." + std::to_string(i + 1));
-    }
-    sites.push_back("ln_final.hook_normalized");
-    sites.push_back("hidden_states." + std::to_string(L));
-    sites.push_back("logits");
-    return sites;
+    return layered_site_names({"hook_embed", "hook_pos_embed"},
+                              {"hook_resid_pre", "ln1.hook_normalized", "attn.hook_pattern", "attn.hook_z",
+                               "hook_attn_out", "hook_resid_mid", "ln2.hook_normalized", "mlp.hook_pre",
+                               "mlp.hook_post", "hook_mlp_out", "hook_resid_post"},
+                              true);
   }
 
  protected:
-  Tensor run(std::span<const int32_t> tokens, KVCache& cache, const CaptureTarget& capture) override {
+  const void* run(Pass& pass) override {
     const ModelConfig& c = config_;
-    const int64_t n = int64_t(tokens.size()), p0 = cache.length, d = c.hidden_size, H = c.num_attention_heads;
-    const int64_t hd = c.head_dim, I = c.intermediate_size, total = p0 + n;
+    const int64_t n = pass.rows(), d = c.hidden_size, H = c.num_attention_heads, hd = c.head_dim;
+    const int64_t I = c.intermediate_size;
     const float eps = float(c.norm_eps);
+    ops::Backend& be = *backend_;
 
-    Tensor x({n, d}), pos({n, d}), h({n, d}), qkv({n, 3 * d}), q({n, d}), z({n, d}), a({n, d});
-    Tensor fc({n, I});
-    for (int64_t r = 0; r < n; ++r) {
-      std::memcpy(x.f32() + r * d, wte_ + tokens[r] * d, sizeof(float) * d);
-      std::memcpy(pos.f32() + r * d, wpe_ + (p0 + r) * d, sizeof(float) * d);
-    }
-    capture.emit("hook_embed", p0, x.f32(), {n, d});
-    capture.emit("hook_pos_embed", p0, pos.f32(), {n, d});
-    ops::add(x.f32(), pos.f32(), x.f32(), n * d);
-    capture.emit("hidden_states.0", p0, x.f32(), {n, d});
+    void *x = scratch(RESIDUAL, n * d), *pos = scratch(POSITIONS, n * d), *h = scratch(NORMED, n * d);
+    void *qkv = scratch(QKV, n * 3 * d), *q = scratch(QUERY, n * d), *z = scratch(MIXED, n * d);
+    void *a = scratch(SUBLAYER_OUT, n * d), *fc = scratch(MLP_HIDDEN, n * I);
+    be.embed(wte_, d, x);
+    be.embed_positions(wpe_, d, 0, pos);
+    emit(pass, "hook_embed", x, {d});
+    emit(pass, "hook_pos_embed", pos, {d});
+    be.add(x, pos, x, n * d);
+    emit(pass, "hidden_states.0", x, {d});
 
     for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
       const Layer& L = layers_[size_t(i)];
       const std::string b = "blocks." + std::to_string(i) + ".";
-      capture.emit(b + "hook_resid_pre", p0, x.f32(), {n, d});
-      ops::layer_norm(x.f32(), n, d, L.ln_1_weight, L.ln_1_bias, eps, h.f32());
-      capture.emit(b + "ln1.hook_normalized", p0, h.f32(), {n, d});
+      emit(pass, b + "hook_resid_pre", x, {d});
+      be.layer_norm(x, n, d, L.ln_1_weight, L.ln_1_bias, eps, h);
+      emit(pass, b + "ln1.hook_normalized", h, {d});
 
-      ops::linear(L.c_attn, h.f32(), n, qkv.f32());
-      float* keys = cache.keys[size_t(i)].f32();
-      float* values = cache.values[size_t(i)].f32();
-      for (int64_t r = 0; r < n; ++r) {
-        const float* row = qkv.f32() + r * 3 * d;
-        std::memcpy(q.f32() + r * d, row, sizeof(float) * d);
-        std::memcpy(keys + (p0 + r) * d, row + d, sizeof(float) * d);
-        std::memcpy(values + (p0 + r) * d, row + 2 * d, sizeof(float) * d);
-      }
+      be.linear(L.c_attn, h, n, qkv);
+      be.copy_rows(q, d, qkv, 3 * d, d, n);
+      store_rows(pass, &KVCache::keys, int(i), at(qkv, d), 3 * d, d);
+      store_rows(pass, &KVCache::values, int(i), at(qkv, 2 * d), 3 * d, d);
       float scale = c.scale_attn_weights ? float(1.0 / std::sqrt(double(hd))) : 1.0f;
       if (c.scale_attn_by_inverse_layer_idx) scale /= float(i + 1);
-      ops::AttentionShape shape{H, H, hd, scale, 0};
-      const bool want_pattern = capture.wants(b + "attn.hook_pattern");
-      Tensor pattern = want_pattern ? Tensor({n, H, total}) : Tensor();
-      ops::attention(shape, q.f32(), n, p0, keys, values, z.f32(), want_pattern ? pattern.f32() : nullptr);
-      if (want_pattern) capture.emit(b + "attn.hook_pattern", p0, pattern.f32(), {n, H, total});
-      capture.emit(b + "attn.hook_z", p0, z.f32(), {n, d});
+      attend(pass, int(i), ops::AttentionShape{H, H, hd, scale, 0}, q, z, b + "attn.hook_pattern");
+      emit(pass, b + "attn.hook_z", z, {d});
 
-      ops::linear(L.attn_c_proj, z.f32(), n, a.f32());
-      capture.emit(b + "hook_attn_out", p0, a.f32(), {n, d});
-      ops::add(x.f32(), a.f32(), x.f32(), n * d);
-      capture.emit(b + "hook_resid_mid", p0, x.f32(), {n, d});
-      ops::layer_norm(x.f32(), n, d, L.ln_2_weight, L.ln_2_bias, eps, h.f32());
-      capture.emit(b + "ln2.hook_normalized", p0, h.f32(), {n, d});
+      be.linear(L.attn_c_proj, z, n, a);
+      emit(pass, b + "hook_attn_out", a, {d});
+      be.add(x, a, x, n * d);
+      emit(pass, b + "hook_resid_mid", x, {d});
+      be.layer_norm(x, n, d, L.ln_2_weight, L.ln_2_bias, eps, h);
+      emit(pass, b + "ln2.hook_normalized", h, {d});
 
-      ops::linear(L.c_fc, h.f32(), n, fc.f32());
-      capture.emit(b + "mlp.hook_pre", p0, fc.f32(), {n, I});
-      ops::activate(c.activation, fc.f32(), n * I);
-      capture.emit(b + "mlp.hook_post", p0, fc.f32(), {n, I});
-      ops::linear(L.mlp_c_proj, fc.f32(), n, a.f32());
-      capture.emit(b + "hook_mlp_out", p0, a.f32(), {n, d});
-      ops::add(x.f32(), a.f32(), x.f32(), n * d);
-      capture.emit(b + "hook_resid_post", p0, x.f32(), {n, d});
-      if (i + 1 < c.num_hidden_layers) capture.emit("hidden_states." + std::to_string(i + 1), p0, x.f32(), {n, d});
+      be.linear(L.c_fc, h, n, fc);
+      emit(pass, b + "mlp.hook_pre", fc, {I});
+      be.activate(c.activation, fc, n * I);
+      emit(pass, b + "mlp.hook_post", fc, {I});
+      be.linear(L.mlp_c_proj, fc, n, a);
+      emit(pass, b + "hook_mlp_out", a, {d});
+      be.add(x, a, x, n * d);
+      emit(pass, b + "hook_resid_post", x, {d});
+      if (i + 1 < c.num_hidden_layers) emit(pass, "hidden_states." + std::to_string(i + 1), x, {d});
     }
 
-    ops::layer_norm(x.f32(), n, d, ln_f_weight_, ln_f_bias_, eps, h.f32());
-    capture.emit("ln_final.hook_normalized", p0, h.f32(), {n, d});
-    capture.emit("hidden_states." + std::to_string(c.num_hidden_layers), p0, h.f32(), {n, d});
-    return lm_head_logits(lm_head_, h.f32(), n, p0, capture);
+    be.layer_norm(x, n, d, ln_f_weight_, ln_f_bias_, eps, h);
+    emit(pass, "ln_final.hook_normalized", h, {d});
+    emit(pass, "hidden_states." + std::to_string(c.num_hidden_layers), h, {d});
+    return h;
   }
+
+  const ops::Linear& lm_head() const override { return lm_head_; }
 
  private:
   struct Layer {
-    const float *ln_1_weight, *ln_1_bias, *ln_2_weight, *ln_2_bias;
+    const void *ln_1_weight, *ln_1_bias, *ln_2_weight, *ln_2_bias;
     ops::Linear c_attn, attn_c_proj, c_fc, mlp_c_proj;
   };
   ops::Linear conv1d(const std::string& name, int64_t in, int64_t out) {
-    return ops::Linear{weight(name + ".weight", {in, out}).f32(), weight(name + ".bias", {out}).f32(), in, out, true};
+    return ops::Linear{weight(name + ".weight", {in, out}), weight(name + ".bias", {out}), in, out, true};
   }
 
-  std::string prefix_;
-  const float *wte_, *wpe_, *ln_f_weight_, *ln_f_bias_;
+  const void *wte_, *wpe_, *ln_f_weight_, *ln_f_bias_;
   std::vector<Layer> layers_;
   ops::Linear lm_head_;
 };
 
 }  // namespace
 
-std::unique_ptr<Model> make_gpt2(const ModelSource& source, ModelConfig config) {
-  return std::make_unique<Gpt2Model>(source, std::move(config));
+std::unique_ptr<Model> make_gpt2(const ModelSource& source, ModelConfig config, const LoadOptions& load) {
+  return std::make_unique<Gpt2Model>(source, std::move(config), load);
 }
 
 }  // namespace actcap

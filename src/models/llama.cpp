@@ -4,9 +4,9 @@
 
 namespace actcap {
 
-std::unique_ptr<Model> make_llama(const ModelSource& source, ModelConfig config) {
+std::unique_ptr<Model> make_llama(const ModelSource& source, ModelConfig config, const LoadOptions& load) {
   const LlamaFamilyOptions options = LlamaFamilyOptions{config.attention_bias, config.attention_bias, false};
-  return std::make_unique<LlamaFamilyModel>(source, std::move(config), options);
+  return std::make_unique<LlamaFamilyModel>(source, std::move(config), load, options);
 }
 
 }  // namespace actcap

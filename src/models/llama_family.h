@@ -2,7 +2,6 @@
 // The pre-norm decoder shared by Llama, Mistral, Qwen2 and Qwen3: RMSNorm, rotary q/k, grouped-query
 // attention (optionally sliding-window), gated MLP. The architectures differ only in the options below.
 #include "models/model.h"
-#include "ops/ops.h"
 
 namespace actcap {
 
@@ -14,30 +13,32 @@ struct LlamaFamilyOptions {
 
 class LlamaFamilyModel : public Model {
  public:
-  LlamaFamilyModel(const ModelSource& source, ModelConfig config, LlamaFamilyOptions options);
+  LlamaFamilyModel(const ModelSource& source, ModelConfig config, const LoadOptions& load,
+                   LlamaFamilyOptions options);
   const ModelConfig& config() const override { return config_; }
   std::vector<std::string> site_names() const override;
 
  protected:
-  Tensor run(std::span<const int32_t> tokens, KVCache& cache, const CaptureTarget& capture) override;
+  const void* run(Pass& pass) override;
+  const ops::Linear& lm_head() const override { return lm_head_; }
 
  private:
   struct Layer {
-    const float* input_norm;
+    const void* input_norm;
     ops::Linear q, k, v, o;
-    const float* q_norm = nullptr;
-    const float* k_norm = nullptr;
-    const float* post_attention_norm;
+    const void* q_norm = nullptr;
+    const void* k_norm = nullptr;
+    const void* post_attention_norm;
     ops::Linear gate, up, down;
   };
   ops::Linear linear(const std::string& name, int64_t out, int64_t in, bool bias);
 
   LlamaFamilyOptions options_;
-  const float* embed_tokens_;
+  const void* embed_tokens_;
   std::vector<Layer> layers_;
-  const float* norm_;
+  const void* norm_;
   ops::Linear lm_head_;
-  std::vector<float> inv_freq_;
+  const float* inv_freq_;
 };
 
 }  // namespace actcap

@@ -4,9 +4,9 @@
 
 namespace actcap {
 
-std::unique_ptr<Model> make_mistral(const ModelSource& source, ModelConfig config) {
+std::unique_ptr<Model> make_mistral(const ModelSource& source, ModelConfig config, const LoadOptions& load) {
   const LlamaFamilyOptions options = LlamaFamilyOptions{false, false, false};
-  return std::make_unique<LlamaFamilyModel>(source, std::move(config), options);
+  return std::make_unique<LlamaFamilyModel>(source, std::move(config), load, options);
 }
 
 }  // namespace actcap

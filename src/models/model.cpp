@@ -13,7 +13,7 @@ namespace actcap {
 
 namespace {
 
-using Factory = std::unique_ptr<Model> (*)(const ModelSource&, ModelConfig);
+using Factory = std::unique_ptr<Model> (*)(const ModelSource&, ModelConfig, const LoadOptions&);
 
 const std::map<std::string, Factory>& registry() {
   static const std::map<std::string, Factory> factories = {
@@ -29,11 +29,6 @@ bool CaptureTarget::wants(std::string_view site) const {
   return sink && (!selection || selection->wants(site));
 }
 
-void CaptureTarget::emit(const std::string& site, int64_t first_position, const float* data, Shape rows_shape) const {
-  if (!wants(site)) return;
-  sink->on_activation(sequence, site, first_position, TensorView{data, DType::F32, std::move(rows_shape)});
-}
-
 std::unique_ptr<Model> Model::load(const std::string& dir, const LoadOptions& options) {
   ModelConfig config = ModelConfig::load(dir);
   if (options.rope_frequencies_in_checkpoint_dtype) config.rope.frequencies_dtype = config.dtype;
@@ -41,14 +36,15 @@ std::unique_ptr<Model> Model::load(const std::string& dir, const LoadOptions& op
   if (it == registry().end())
     fail("{}: model_type \"{}\" is not supported", (std::filesystem::path(dir) / "config.json").string(),
          config.model_type);
-  return it->second(ModelSource{dir, std::make_shared<Checkpoint>(dir), ""}, std::move(config));
+  return it->second(ModelSource{dir, std::make_shared<Checkpoint>(dir), ""}, std::move(config), options);
 }
 
-std::unique_ptr<Model> Model::synthetic(const std::string& config_json, uint64_t seed) {
+std::unique_ptr<Model> Model::synthetic(const std::string& config_json, uint64_t seed, const LoadOptions& options) {
   ModelConfig config = ModelConfig::parse(config_json, "", "<synthetic config>");
   auto it = registry().find(config.model_type);
   if (it == registry().end()) fail("<synthetic config>: model_type \"{}\" is not supported", config.model_type);
-  return it->second(ModelSource{"<synthetic>", Checkpoint::synthetic(seed), config_json}, std::move(config));
+  return it->second(ModelSource{"<synthetic>", Checkpoint::synthetic(seed), config_json}, std::move(config),
+                    options);
 }
 
 std::vector<std::string> Model::supported_model_types() {
@@ -57,8 +53,11 @@ std::vector<std::string> Model::supported_model_types() {
   return types;
 }
 
-Model::Model(const ModelSource& source, ModelConfig config)
-    : config_(std::move(config)), dir_(source.dir), checkpoint_(source.checkpoint) {
+Model::Model(const ModelSource& source, ModelConfig config, const LoadOptions& options)
+    : config_(std::move(config)),
+      backend_(ops::make_backend(options.backend)),
+      dir_(source.dir),
+      checkpoint_(source.checkpoint) {
   if (!source.config_text.empty()) config_sha256_ = sha256_hex(source.config_text.data(), source.config_text.size());
 }
 
@@ -86,7 +85,36 @@ std::string Model::weights_sha256() const {
   return weights_sha256_;
 }
 
-TensorView Model::weight(const std::string& name, const Shape& shape) { return checkpoint_->f32(name, shape); }
+std::vector<std::string> Model::layered_site_names(const std::vector<std::string>& embedding_sites,
+                                                  const std::vector<std::string>& block_sites, bool final_norm) const {
+  std::vector<std::string> sites = embedding_sites;
+  sites.push_back("hidden_states.0");
+  const int64_t layers = config_.num_hidden_layers;
+  for (int64_t i = 0; i < layers; ++i) {
+    for (const std::string& site : block_sites) sites.push_back("blocks." + std::to_string(i) + "." + site);
+    if (i + 1 < layers) sites.push_back("hidden_states." + std::to_string(i + 1));
+  }
+  if (final_norm) sites.push_back("ln_final.hook_normalized");
+  sites.push_back("hidden_states." + std::to_string(layers));
+  sites.push_back("logits");
+  return sites;
+}
+
+const void* Model::weight(const std::string& name, const Shape& shape) {
+  return backend_->weight(checkpoint_->view(name, shape));
+}
+
+void* Model::scratch(int slot, int64_t elements) {
+  if (scratch_.size() <= size_t(slot)) scratch_.resize(size_t(slot) + 1);
+  ops::Buffer& buffer = scratch_[size_t(slot)];
+  const size_t bytes = size_t(elements) * dtype_size(backend_->dtype());
+  if (buffer.bytes() < bytes) buffer = backend_->allocate(std::max<int64_t>(elements, 1));
+  return buffer.data();
+}
+
+void* Model::at(const void* p, int64_t elements) const {
+  return static_cast<char*>(const_cast<void*>(p)) + elements * int64_t(dtype_size(backend_->dtype()));
+}
 
 KVCache Model::new_cache(int64_t capacity) const {
   KVCache cache;
@@ -100,41 +128,128 @@ void Model::reserve(KVCache& cache, int64_t positions) const {
   if (positions <= cache.capacity) return;
   const int64_t capacity = std::max(positions, cache.capacity * 2);
   const int64_t row = config_.num_key_value_heads * config_.head_dim;
-  for (auto* tensors : {&cache.keys, &cache.values}) {
-    for (auto& t : *tensors) {
-      Tensor grown({capacity, config_.num_key_value_heads, config_.head_dim});
-      if (cache.length > 0) std::copy(t.f32(), t.f32() + cache.length * row, grown.f32());
-      t = std::move(grown);
+  for (auto* buffers : {&cache.keys, &cache.values}) {
+    for (auto& buffer : *buffers) {
+      ops::Buffer grown = backend_->allocate(capacity * row);
+      if (cache.length > 0) backend_->copy_rows(grown.data(), row, buffer.data(), row, row, cache.length);
+      buffer = std::move(grown);
     }
   }
   cache.capacity = capacity;
 }
 
-Tensor Model::forward(std::span<const int32_t> tokens, KVCache& cache, const CaptureTarget& capture) {
-  if (tokens.empty()) fail("internal error: a forward step needs at least one token");
-  for (int32_t id : tokens)
-    if (id < 0 || id >= config_.vocab_size)
-      fail("token id {} is outside the vocabulary of {} (size {})", id, dir_, config_.vocab_size);
-  const int64_t total = cache.length + int64_t(tokens.size());
-  if (max_positions() > 0 && total > max_positions())
-    fail("sequence of {} tokens is longer than {} allows ({} positions)", total, dir_, max_positions());
-  if (cache.keys.size() != size_t(config_.num_hidden_layers)) cache = new_cache(total);
-  reserve(cache, total);
-  Tensor logits = run(tokens, cache, capture);
-  cache.length = total;
+Tensor Model::forward(std::span<const int32_t> tokens, KVCache& cache, const CaptureTarget& capture, int sequence) {
+  const SequenceStep step{tokens, &cache, sequence};
+  Tensor logits = forward(std::span(&step, 1), capture);
+  logits.reshape({config_.vocab_size});
   return logits;
 }
 
-Tensor Model::lm_head_logits(const ops::Linear& head, const float* hidden, int64_t rows, int64_t first_position,
-                             const CaptureTarget& capture) const {
-  if (capture.wants("logits")) {
-    Tensor all({rows, head.out});
-    ops::linear(head, hidden, rows, all.f32());
-    capture.emit("logits", first_position, all.f32(), {rows, head.out});
+Tensor Model::forward(std::span<const SequenceStep> steps, const CaptureTarget& capture) {
+  if (steps.empty()) fail("internal error: a forward pass needs at least one sequence");
+  Pass pass;
+  pass.capture = capture;
+  for (const SequenceStep& step : steps) {
+    if (step.tokens.empty()) fail("internal error: a forward step needs at least one token");
+    for (int32_t id : step.tokens)
+      if (id < 0 || id >= config_.vocab_size)
+        fail("token id {} is outside the vocabulary of {} (size {})", id, dir_, config_.vocab_size);
+    KVCache& cache = *step.cache;
+    const int64_t total = cache.length + int64_t(step.tokens.size());
+    if (max_positions() > 0 && total > max_positions())
+      fail("sequence of {} tokens is longer than {} allows ({} positions)", total, dir_, max_positions());
+    if (cache.keys.size() != size_t(config_.num_hidden_layers)) cache = new_cache(total);
+    reserve(cache, total);
+    pass.batch.sequences.push_back(
+        ops::BatchSequence{pass.batch.rows(), int64_t(step.tokens.size()), cache.length});
+    pass.batch.token_ids.insert(pass.batch.token_ids.end(), step.tokens.begin(), step.tokens.end());
+    pass.caches.push_back(&cache);
+    pass.sequences.push_back(step.sequence);
   }
-  Tensor last({head.out});
-  ops::linear(head, hidden + (rows - 1) * head.in, 1, last.f32());
-  return last;
+  backend_->begin_batch(pass.batch);
+  const void* hidden = run(pass);
+  Tensor logits = lm_head_logits(pass, hidden);
+  for (size_t i = 0; i < pass.caches.size(); ++i) pass.caches[i]->length += pass.batch.sequences[i].rows;
+  return logits;
+}
+
+void Model::emit(const Pass& pass, const std::string& site, const void* rows, const Shape& row_shape) {
+  if (!pass.wants(site)) return;
+  const int64_t width = num_elements(row_shape);
+  backend_->capture(rows, pass.rows() * width,
+                    [sink = pass.capture.sink, sequences = pass.sequences, spans = pass.batch.sequences, site,
+                     row_shape, width](const float* host) {
+                      for (size_t i = 0; i < spans.size(); ++i) {
+                        Shape shape{spans[i].rows};
+                        shape.insert(shape.end(), row_shape.begin(), row_shape.end());
+                        sink->on_activation(sequences[i], site, spans[i].first_position,
+                                            TensorView{host + spans[i].first_row * width, DType::F32, shape});
+                      }
+                    });
+}
+
+void Model::emit_sequence(const Pass& pass, size_t index, const std::string& site, const void* rows,
+                          const Shape& row_shape) {
+  if (!pass.wants(site)) return;
+  const ops::BatchSequence span = pass.batch.sequences[index];
+  Shape shape{span.rows};
+  shape.insert(shape.end(), row_shape.begin(), row_shape.end());
+  backend_->capture(rows, num_elements(shape),
+                    [sink = pass.capture.sink, sequence = pass.sequences[index], site, span, shape](const float* host) {
+                      sink->on_activation(sequence, site, span.first_position, TensorView{host, DType::F32, shape});
+                    });
+}
+
+void Model::store_rows(const Pass& pass, std::vector<ops::Buffer> KVCache::*buffers, int layer, const void* rows,
+                       int64_t src_pitch, int64_t row_width) {
+  for (size_t i = 0; i < pass.caches.size(); ++i) {
+    const ops::BatchSequence& s = pass.batch.sequences[i];
+    void* cache = ((*pass.caches[i]).*buffers)[size_t(layer)].data();
+    backend_->copy_rows(at(cache, s.first_position * row_width), row_width, at(rows, s.first_row * src_pitch),
+                        src_pitch, row_width, s.rows);
+  }
+}
+
+void Model::attend(const Pass& pass, int layer, const ops::AttentionShape& shape, const void* q, void* z,
+                   const std::string& pattern_site) {
+  const bool want_pattern = pass.wants(pattern_site);
+  std::vector<ops::AttentionSequence> sequences;
+  for (size_t i = 0; i < pass.caches.size(); ++i) {
+    const ops::BatchSequence& s = pass.batch.sequences[i];
+    const KVCache& cache = *pass.caches[i];
+    void* pattern = want_pattern ? scratch(PATTERN_SLOT + int(i), s.rows * shape.heads * (s.first_position + s.rows))
+                                 : nullptr;
+    sequences.push_back({cache.keys[size_t(layer)].data(), cache.values[size_t(layer)].data(), pattern});
+  }
+  backend_->attention(shape, q, sequences, z);
+  if (!want_pattern) return;
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    const ops::BatchSequence& s = pass.batch.sequences[i];
+    emit_sequence(pass, i, pattern_site, sequences[i].pattern, {shape.heads, s.first_position + s.rows});
+  }
+}
+
+Tensor Model::lm_head_logits(const Pass& pass, const void* hidden) {
+  const ops::Linear& head = lm_head();
+  if (pass.wants("logits")) {
+    void* all = scratch(LOGITS_SLOT, pass.rows() * head.out);
+    backend_->linear(head, hidden, pass.rows(), all);
+    emit(pass, "logits", all, {head.out});
+  }
+  // The returned rows are computed on their own, so the chosen tokens never depend on what is captured.
+  const int64_t n = int64_t(pass.batch.sequences.size());
+  void* last = scratch(LAST_ROWS_SLOT, n * head.in);
+  for (int64_t i = 0; i < n; ++i) {
+    const ops::BatchSequence& s = pass.batch.sequences[size_t(i)];
+    backend_->copy_rows(at(last, i * head.in), head.in, at(hidden, (s.first_row + s.rows - 1) * head.in), head.in,
+                        head.in, 1);
+  }
+  void* logits = scratch(LAST_LOGITS_SLOT, n * head.out);
+  backend_->linear(head, last, n, logits);
+  std::vector<float> host = backend_->to_host(logits, n * head.out);
+  Tensor result({n, head.out});
+  std::copy(host.begin(), host.end(), result.f32());
+  return result;
 }
 
 }  // namespace actcap

@@ -1,6 +1,7 @@
 #pragma once
 // A causal language model loaded from a Hugging Face folder, computing every activation the way transformers
-// does (fp32, eager attention), and delivering the ones a capture selects as they are computed.
+// does (eager attention) on a backend (CPU fp32; CUDA fp32/bf16/fp16), and delivering the ones a capture selects
+// as they are computed.
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -11,28 +12,34 @@
 #include "core/tensor.h"
 #include "io/checkpoint.h"
 #include "models/config.h"
-#include "ops/ops.h"
+#include "ops/backend.h"
 
 namespace actcap {
 
 class ActivationSink;
 struct SiteSelection;
 
-// One sequence's keys (after rotary) and values, per layer, [capacity, n_kv_heads, head_dim]; grows as needed.
+// One sequence's keys (after rotary) and values, per layer, [capacity, n_kv_heads, head_dim] in the model's
+// backend memory; grows as needed.
 struct KVCache {
-  std::vector<Tensor> keys, values;
+  std::vector<ops::Buffer> keys, values;
   int64_t length = 0;    // positions held
   int64_t capacity = 0;  // positions allocated
 };
 
-// Where a forward pass delivers activations: the sites `selection` wants (all when null) go to `sink` as rows
-// of sequence `sequence`. A default CaptureTarget captures nothing.
+// Which activations a forward pass delivers, and to whom: the sites `selection` wants (all when null) go to
+// `sink`. A default CaptureTarget captures nothing.
 struct CaptureTarget {
   const SiteSelection* selection = nullptr;
   ActivationSink* sink = nullptr;
-  int sequence = 0;
   bool wants(std::string_view site) const;
-  void emit(const std::string& site, int64_t first_position, const float* data, Shape rows_shape) const;
+};
+
+// The next tokens of one sequence in a batched forward pass; `sequence` is the id the sink receives.
+struct SequenceStep {
+  std::span<const int32_t> tokens;
+  KVCache* cache = nullptr;
+  int sequence = 0;
 };
 
 // Where a model's weights come from: a folder's checkpoint or a synthetic one.
@@ -43,6 +50,7 @@ struct ModelSource {
 };
 
 struct LoadOptions {
+  ops::BackendOptions backend;  // where and in which dtype to compute (default: CPU, fp32)
   // Reproduce a model that was cast to its checkpoint dtype and back (model.to(torch.bfloat16).float()), which
   // rounds the rotary inverse frequencies; transformers' from_pretrained keeps them fp32 (the default here).
   bool rope_frequencies_in_checkpoint_dtype = false;
@@ -55,7 +63,8 @@ class Model {
   static std::unique_ptr<Model> load(const std::string& dir, const LoadOptions& options = {});
   // A model of the architecture and shape `config_json` describes (config.json text) with pseudo-random weights
   // (Checkpoint::synthetic), for benchmarks and tests. dir() is "<synthetic>".
-  static std::unique_ptr<Model> synthetic(const std::string& config_json, uint64_t seed);
+  static std::unique_ptr<Model> synthetic(const std::string& config_json, uint64_t seed,
+                                          const LoadOptions& options = {});
   static std::vector<std::string> supported_model_types();
   virtual ~Model();
 
@@ -66,36 +75,79 @@ class Model {
   std::string config_sha256() const;   // of config.json
   std::string weights_sha256() const;  // of the weight files' bytes, in order (computed on first call)
 
-  // Runs the next tokens of one sequence, appending them to `cache`; returns the logits of the last new
-  // position, [vocab_size]. Every selected site is delivered through `capture` as it is computed.
-  // Throws actcap::Error on an empty step, a token outside the vocabulary or too many positions.
-  Tensor forward(std::span<const int32_t> tokens, KVCache& cache, const CaptureTarget& capture = {});
+  // Runs the next tokens of several sequences in one packed pass, appending them to their caches; returns the
+  // logits of each step's last new position, [steps, vocab_size], fp32. Every selected site is delivered to
+  // `capture`'s sink, possibly asynchronously (on CUDA) until synchronize(); a sequence's values never depend on
+  // the other sequences in the pass. Throws actcap::Error on an empty step, a token outside the vocabulary or
+  // too many positions.
+  Tensor forward(std::span<const SequenceStep> steps, const CaptureTarget& capture = {});
+  // One sequence: its last position's logits, [vocab_size].
+  Tensor forward(std::span<const int32_t> tokens, KVCache& cache, const CaptureTarget& capture = {},
+                 int sequence = 0);
+  // Waits until every queued op and capture delivery is done.
+  void synchronize() { backend_->synchronize(); }
   KVCache new_cache(int64_t capacity = 0) const;
   // The most positions a sequence may have (learned position tables), or 0 when unbounded.
   virtual int64_t max_positions() const { return 0; }
+  ops::Backend& backend() const { return *backend_; }
 
  protected:
-  Model(const ModelSource& source, ModelConfig config);
-  // Processes tokens at positions [cache.length, cache.length + n) (the cache already has room and its length is
-  // advanced by the caller afterwards); returns the last position's logits.
-  virtual Tensor run(std::span<const int32_t> tokens, KVCache& cache, const CaptureTarget& capture) = 0;
-  // The fp32 weight `name` of the expected shape (errors name the checkpoint file and tensor).
-  TensorView weight(const std::string& name, const Shape& shape);
+  // What run() works on: the packed batch, each sequence's cache and sink id, and the capture.
+  struct Pass {
+    ops::ForwardBatch batch;
+    std::vector<KVCache*> caches;
+    std::vector<int> sequences;
+    CaptureTarget capture;
+    int64_t rows() const { return batch.rows(); }
+    bool wants(std::string_view site) const { return capture.wants(site); }
+  };
+
+  Model(const ModelSource& source, ModelConfig config, const LoadOptions& options);
+  // Computes the pass's rows (the backend has begun its batch; caches have room and their lengths are advanced
+  // by the caller afterwards); returns the final hidden rows, [rows, lm_head.in], in backend memory.
+  virtual const void* run(Pass& pass) = 0;
+  virtual const ops::Linear& lm_head() const = 0;
+
+  // Every site of a decoder: `embedding_sites` and hidden_states.0, then per layer `block_sites` under
+  // "blocks.<i>." and hidden_states.<i+1> (the last is the final norm's output when `final_norm`), logits.
+  std::vector<std::string> layered_site_names(const std::vector<std::string>& embedding_sites,
+                                              const std::vector<std::string>& block_sites, bool final_norm) const;
+  // The weight `name` of the expected shape, in backend memory (errors name the checkpoint file and tensor).
+  const void* weight(const std::string& name, const Shape& shape);
   bool has_weight(const std::string& name) const { return checkpoint_->contains(name); }
-  void reserve(KVCache& cache, int64_t positions) const;
-  // The logits of the last of `rows` final hidden rows, [vocab_size]. Every row's logits are computed (and
-  // delivered as site "logits") only when the capture wants them; the returned row is always computed alone,
-  // so the chosen tokens never depend on what is captured.
-  Tensor lm_head_logits(const ops::Linear& head, const float* hidden, int64_t rows, int64_t first_position,
-                        const CaptureTarget& capture) const;
+  // Scratch slots 0 .. MODEL_SLOTS - 1 are the architectures'; the ones after are Model's own.
+  static constexpr int MODEL_SLOTS = 16;
+  // A reusable backend buffer of at least `elements` elements for scratch slot `slot` (its contents survive
+  // until the slot is asked for again with more elements).
+  void* scratch(int slot, int64_t elements);
+  // `p` advanced by `elements` elements of the backend's dtype.
+  void* at(const void* p, int64_t elements) const;
+  // Delivers packed rows [rows, row_shape...] of `site`, one slice per sequence, when the capture wants it.
+  void emit(const Pass& pass, const std::string& site, const void* rows, const Shape& row_shape);
+  // Delivers one sequence's rows [sequence rows, row_shape...] (when the pass's sequences differ in width).
+  void emit_sequence(const Pass& pass, size_t index, const std::string& site, const void* rows,
+                     const Shape& row_shape);
+  // Writes the pass's packed rows [rows, row_width] into each sequence's cache buffer at its positions.
+  void store_rows(const Pass& pass, std::vector<ops::Buffer> KVCache::*buffers, int layer, const void* rows,
+                  int64_t src_pitch, int64_t row_width);
+  // Causal attention of one layer over the pass; the pattern site is captured when wanted.
+  void attend(const Pass& pass, int layer, const ops::AttentionShape& shape, const void* q, void* z,
+              const std::string& pattern_site);
 
   ModelConfig config_;
+  std::unique_ptr<ops::Backend> backend_;
 
  private:
+  // Model's own scratch slots; PATTERN_SLOT + i holds the pass's sequence i's attention pattern.
+  enum : int { LOGITS_SLOT = MODEL_SLOTS, LAST_ROWS_SLOT, LAST_LOGITS_SLOT, PATTERN_SLOT };
+  void reserve(KVCache& cache, int64_t positions) const;
+  Tensor lm_head_logits(const Pass& pass, const void* hidden);
+
   std::string dir_;
   std::string config_sha256_;  // of the synthetic config text; computed from the file otherwise
   std::shared_ptr<Checkpoint> checkpoint_;
   mutable std::string weights_sha256_;
+  std::vector<ops::Buffer> scratch_;
 };
 
 }  // namespace actcap

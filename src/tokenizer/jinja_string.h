@@ -6,12 +6,14 @@
 #include <string>
 #include <string_view>
 
+#include "tokenizer/unicode.h"
+
 namespace actcap::jinja {
 
-// Decodes the code point at `pos` (valid UTF-8 assumed) and advances `pos` past it.
-char32_t next_code_point(std::string_view text, size_t& pos);
-void append_utf8(std::string& out, char32_t cp);
-bool is_valid_utf8(std::string_view text);
+// UTF-8 decoding and encoding are the tokenizer's.
+using tokenizer::append_utf8;
+using tokenizer::is_valid_utf8;
+using tokenizer::next_code_point;
 
 // JS /\s/: ASCII whitespace plus the Unicode space separators, U+2028/9 and U+FEFF.
 bool is_js_whitespace(char32_t cp);

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -288,6 +289,14 @@ std::optional<std::string> Tokenizer::id_to_token(int32_t id) const {
   if (auto it = data_->added_by_id.find(id); it != data_->added_by_id.end()) return it->second->content;
   if (const std::string* token = data_->model->id_to_token(id)) return *token;
   return std::nullopt;
+}
+
+std::vector<int32_t> Tokenizer::special_token_ids() const {
+  std::vector<int32_t> ids;
+  for (const std::string& content : data_->special_contents)
+    if (auto id = token_to_id(content)) ids.push_back(*id);
+  std::sort(ids.begin(), ids.end());
+  return ids;
 }
 
 DecodeStream::DecodeStream(const Tokenizer& tokenizer, bool skip_special_tokens)

@@ -2,6 +2,8 @@
 
 #include <utf8proc.h>
 
+#include <algorithm>
+
 namespace actcap::tokenizer {
 namespace {
 
@@ -57,8 +59,9 @@ char32_t next_code_point(std::string_view text, size_t& i) {
     ++i;
     return b0;
   }
-  size_t n = utf8_length(b0);
-  char32_t cp = b0 & (n == 2 ? 0x1F : n == 3 ? 0x0F : 0x07);
+  size_t length = utf8_length(b0);
+  char32_t cp = b0 & (length == 2 ? 0x1F : length == 3 ? 0x0F : 0x07);
+  size_t n = std::min(length, text.size() - i);
   for (size_t k = 1; k < n; ++k) cp = (cp << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3F);
   i += n;
   return cp;

@@ -9,8 +9,10 @@ namespace actcap::tokenizer {
 
 // Offset of the first byte that does not start a valid UTF-8 sequence, or npos when `text` is valid.
 size_t first_invalid_utf8(std::string_view text);
+inline bool is_valid_utf8(std::string_view text) { return first_invalid_utf8(text) == std::string_view::npos; }
 
-// Decodes the code point starting at text[i] (text must be valid UTF-8) and advances i past it.
+// Decodes the code point starting at text[i] (meant for valid UTF-8) and advances i past it. A sequence cut
+// short by the end of `text` decodes from the bytes there are, so i never passes text.size().
 char32_t next_code_point(std::string_view text, size_t& i);
 // Byte length of the UTF-8 sequence whose first byte is `lead` (valid text only).
 inline size_t utf8_length(unsigned char lead) { return lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4; }

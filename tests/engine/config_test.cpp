@@ -3,7 +3,7 @@
 
 #include "core/error.h"
 #include "models/config.h"
-#include "ops/ops.h"
+#include "ops/rope_frequencies.h"
 
 namespace actcap {
 namespace {

@@ -23,7 +23,7 @@ Recorder::Taken capture_prefill(Model& model, const std::vector<int32_t>& ids) {
   const SiteSelection all = SiteSelection::all(model);
   Recorder recorder;
   KVCache cache = model.new_cache();
-  model.forward(ids, cache, CaptureTarget{&all, &recorder, 0});
+  model.forward(ids, cache, CaptureTarget{&all, &recorder});
   return recorder.take(0, int(ids.size()), int(ids.size()));
 }
 

@@ -143,7 +143,7 @@ TEST_F(EngineBadInput, ShardedCheckpointLoadsLikeTheSingleFile) {
     const SiteSelection all = SiteSelection::all(model);
     Recorder recorder;
     KVCache cache = model.new_cache();
-    model.forward(ids, cache, CaptureTarget{&all, &recorder, 0});
+    model.forward(ids, cache, CaptureTarget{&all, &recorder});
     return recorder.take(0, 9, 9);
   };
   auto single = Model::load(dir_.string());

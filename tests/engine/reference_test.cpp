@@ -77,7 +77,7 @@ TEST(EngineReference, EverySiteOfEveryModelMatchesTransformers) {
       const auto ids = ids_of(reference, c + "/input_ids");
       Recorder recorder;
       KVCache cache = model->new_cache();
-      model->forward(ids, cache, CaptureTarget{&all, &recorder, 0});
+      model->forward(ids, cache, CaptureTarget{&all, &recorder});
       auto taken = recorder.take(0, int(ids.size()), int(ids.size()));
       std::map<std::string, const Tensor*> ours;
       for (const auto& [site, tensor] : taken.sites) ours[site] = &tensor;

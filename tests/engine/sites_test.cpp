@@ -70,7 +70,9 @@ TEST(EngineSites, RecorderKeepsTheSelectedPositions) {
           double sum = 0;
           for (int64_t j = 0; j < 7; ++j) {
             const float p = pattern.f32()[(h * k + r) * 7 + j];
-            if (j > kept[size_t(r)]) EXPECT_EQ(p, 0.0f);
+            if (j > kept[size_t(r)]) {
+              EXPECT_EQ(p, 0.0f);
+            }
             sum += p;
           }
           EXPECT_NEAR(sum, 1.0, 1e-5);

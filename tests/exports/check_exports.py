@@ -3,36 +3,17 @@
 # element through its layer map, `actcap hypercube locate`, zkLLM activation and weight files.
 # Usage: check_exports.py ACTCAP WORK_DIR MODEL_DIR   (WORK_DIR holds store, ints, ints_fixed, ints_i64,
 #        store_bf16 + ints_bf16, cube, cube_fixed, zk, zk6; missing ones are skipped)
-import glob, json, os, re, struct, subprocess, sys
+import json, os, re, subprocess, sys
 from decimal import Decimal, Context, ROUND_HALF_EVEN
 from fractions import Fraction
 import numpy as np
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+from readers import read_safetensors, read_store_tensors
+
 ACTCAP, WORK, MODEL = sys.argv[1:4]
 ctx = Context(prec=4000, rounding=ROUND_HALF_EVEN, Emax=10**6, Emin=-10**6)
-DT = {"F32": np.float32, "F16": np.float16, "BF16": np.uint16, "I64": np.int64, "I32": np.int32}
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for name, e in header.items():
-        if name == "__metadata__":
-            continue
-        b, end = e["data_offsets"]
-        a = np.frombuffer(data[b:end], dtype=DT[e["dtype"]]).reshape(e["shape"])
-        if e["dtype"] == "BF16":
-            a = (a.astype(np.uint32) << 16).view(np.float32)
-        out[name] = a
-    return out
-
-def read_store(d):
-    t = {}
-    for shard in sorted(glob.glob(os.path.join(d, "shard-*.safetensors"))):
-        t.update(read_safetensors(shard))
-    return t
 
 def ints_of(path, encoding):
     if encoding == "object":
@@ -48,7 +29,7 @@ def ints_of(path, encoding):
     return np.array([int.from_bytes(r.tobytes(), "little", signed=True) for r in flat], dtype=object).reshape(a.shape[:-1])
 
 def check_integers(store_dir, ints_dir, record, encoding, scale, dtype):
-    store = read_store(store_dir)
+    store = read_store_tensors(store_dir)
     meta = json.load(open(os.path.join(ints_dir, "conversion_metadata.json")))
     conv = meta["conversion"]
     assert conv["effective_scale"] == scale and conv["format"] == encoding, conv
@@ -104,7 +85,7 @@ def check_hypercube(ints_dir, cube_dir, encoding):
     print(f"ok: hypercube {dims}: all {n} elements and {flat_cube.size - n} padding values map back")
 
 def check_zkllm(store_dir, zk_dir, record):
-    store = read_store(store_dir)
+    store = read_store_tensors(store_dir)
     meta = json.load(open(os.path.join(zk_dir, "zkllm_metadata.json")))
     seq, padded, hidden = meta["seq_len"], meta["padded_seq_len"], meta["hidden"]
     sites = {"input-rmsnorm-activation": "hook_resid_pre", "self-attn-activation": "ln1.hook_normalized",

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# End-to-end tests of `actcap capture` through the binary: the store it writes is read back with numpy and a
-# small safetensors reader written here (json + struct, no actcap code) and compared with what Hugging Face
-# transformers computed (tests/data/reference/*/reference.safetensors).
+# End-to-end tests of `actcap capture` through the binary: the store it writes is read back with numpy and the
+# tests' own safetensors reader (tests/scripts/readers.py: json + struct, no actcap code) and compared with what
+# Hugging Face transformers computed (tests/data/reference/*/reference.safetensors).
 set -uo pipefail
 ACTCAP=${1:?usage: test_capture_cli.sh ACTCAP_BINARY}
 DATA=${ACTCAP_TEST_DATA:?}
+export PYTHONPATH=${ACTCAP_SOURCE_DIR:?}/tests/scripts PYTHONDONTWRITEBYTECODE=1  # no __pycache__ in the source tree
 PY=/usr/bin/python3
 if ! $PY -c 'import numpy' 2>/dev/null; then
   echo "SKIP: $PY has no numpy"
@@ -16,36 +17,16 @@ FAILURES=0
 fail() { echo "FAIL: $*"; FAILURES=$((FAILURES + 1)); }
 pass() { echo "ok: $*"; }
 
-# The reader and the checks, shared by every case below.
+# The checks, shared by every case below.
 cat >"$WORK/check.py" <<'EOF'
-import glob, json, os, struct, sys
+import json, os, sys
 import numpy as np
-
-DTYPES = {"F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32, "U8": np.uint8, "BF16": np.uint16}
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for name, e in header.items():
-        if name == "__metadata__":
-            continue
-        b, end = e["data_offsets"]
-        a = np.frombuffer(data[b:end], dtype=DTYPES[e["dtype"]]).reshape(e["shape"])
-        if e["dtype"] == "BF16":
-            a = (a.astype(np.uint32) << 16).view(np.float32)
-        out[name] = a
-    return out
+from readers import read_safetensors, read_store_tensors
 
 def read_store(d):
-    tensors = {}
-    for shard in sorted(glob.glob(os.path.join(d, "*.safetensors"))):
-        tensors.update(read_safetensors(shard))
     records = [json.loads(l) for l in open(os.path.join(d, "records.jsonl"))]
     manifest = json.load(open(os.path.join(d, "manifest.json")))
-    return tensors, records, manifest
+    return read_store_tensors(d), records, manifest
 
 def as_reference_shape(stored, ref):
     if stored.shape == ref.shape:
@@ -303,6 +284,22 @@ expect_error "unwritable --out" "a-file" "$WORK/a-file/x" --model "$DATA/referen
 expect_error "token id out of range" "99999" "$WORK/bad5" --model "$DATA/reference/gpt2" --input-ids 1,99999
 expect_error "text without a tokenizer" "tokenizer" "$WORK/bad6" --model "$DATA/reference/gpt2" --prompt hi
 expect_error "missing prompts file" "missing.txt" "$WORK/bad7" --model "$demo" --prompts-file "$WORK/missing.txt"
+expect_error "unknown device" "--device" "$WORK/bad8" --model "$demo" --input-ids 1,2 --device tpu
+expect_error "bf16 compute on the CPU" "fp32 only" "$WORK/bad9" --model "$demo" --input-ids 1,2 --dtype bf16
+expect_error "bad --store-dtype" "--store-dtype" "$WORK/bad10" --model "$demo" --input-ids 1,2 --store-dtype int8
+expect_error "--drop-special per record" "token-stream" "$WORK/bad11" --model "$demo" --input-ids 1,2 --drop-special
+if ! command -v nvidia-smi >/dev/null || ! nvidia-smi -L >/dev/null 2>&1; then
+  expect_error "cuda without a GPU" "--device cuda:0" "$WORK/bad12" --model "$demo" --input-ids 1,2 --device cuda
+fi
+
+# 8. --drop-special leaves out the rows of special tokens in a token stream.
+"$ACTCAP" capture --model "$demo" --prompt "<|endoftext|>Hello world<|endoftext|>" --layout token-stream \
+  --drop-special --quiet --out "$WORK/drop" >"$WORK/drop.json" 2>"$WORK/drop.err" || fail "--drop-special run failed"
+rows=$(PYTHONPATH="$ACTCAP_SOURCE_DIR/tests/scripts" PYTHONDONTWRITEBYTECODE=1 "$PY" -c '
+import sys, readers
+tensors = readers.read_store_tensors(sys.argv[1])
+print(sorted({t.shape[0] for name, t in tensors.items() if name.endswith("hidden_states.0")}))' "$WORK/drop")
+if [[ "$rows" == "[2]" ]]; then pass "--drop-special keeps the 2 ordinary tokens of 4"; else fail "--drop-special rows: $rows"; fi
 
 if ((FAILURES)); then
   echo "$FAILURES failure(s)"

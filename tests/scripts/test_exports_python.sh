@@ -15,17 +15,9 @@ trap 'rm -rf "$WORK"' EXIT
 MODEL="$DATA/reference/llama"
 
 ids_of() {
-  $PY - "$MODEL/reference.safetensors" "$1" <<'PYEOF'
-import json, struct, sys
-import numpy as np
-with open(sys.argv[1], "rb") as f:
-    n = struct.unpack("<Q", f.read(8))[0]
-    h = json.loads(f.read(n))
-    e = h[sys.argv[2] + "/input_ids"]
-    f.seek(8 + n + e["data_offsets"][0])
-    ids = np.frombuffer(f.read(e["data_offsets"][1] - e["data_offsets"][0]), dtype=np.int64)
-print(",".join(map(str, ids.reshape(-1).tolist())))
-PYEOF
+  PYTHONPATH="$SRC/tests/scripts" PYTHONDONTWRITEBYTECODE=1 $PY -c 'import readers, sys
+ids = readers.read_safetensors(sys.argv[1])[sys.argv[2] + "/input_ids"]
+print(",".join(map(str, ids.reshape(-1).tolist())))' "$MODEL/reference.safetensors" "$1"
 }
 SITES='hidden_states.*,blocks.*.hook_resid_pre,blocks.*.ln1.hook_normalized,blocks.*.hook_resid_mid,blocks.*.ln2.hook_normalized,blocks.*.hook_resid_post'
 step() {
@@ -37,7 +29,7 @@ step() {
 }
 step "$ACTCAP" capture --model "$MODEL" --input-ids "$(ids_of s0)" --input-ids "$(ids_of s1)" --sites "$SITES" \
   --quiet --out "$WORK/store"
-step "$ACTCAP" capture --model "$MODEL" --input-ids "$(ids_of s0)" --sites "$SITES" --dtype bf16 --quiet \
+step "$ACTCAP" capture --model "$MODEL" --input-ids "$(ids_of s0)" --sites "$SITES" --store-dtype bf16 --quiet \
   --out "$WORK/store_bf16"
 step "$ACTCAP" export integers "$WORK/store" --out "$WORK/ints" --record 1
 step "$ACTCAP" export integers "$WORK/store" --out "$WORK/ints_fixed" --record 1 --format fixed

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The formats people already load, read with the real readers: `actcap export pt` with
 # torch.load(weights_only=True), `actcap export npy` with numpy.load(allow_pickle=False), `actcap stats` with json.
-# Every value is compared with the store (read here by a small safetensors reader, no actcap code) and the
-# hidden states with what Hugging Face transformers computed (tests/data/reference/tiny-gpt2).
+# Every value is compared with the store (read by the tests' own safetensors reader, tests/scripts/readers.py, no
+# actcap code) and the hidden states with what Hugging Face transformers computed (tests/data/reference/tiny-gpt2).
 set -uo pipefail
 ACTCAP=$(realpath "${1:?usage: test_formats_readers.sh ACTCAP_BINARY}")
 DATA=${ACTCAP_TEST_DATA:?}
+export PYTHONPATH=${ACTCAP_SOURCE_DIR:?}/tests/scripts PYTHONDONTWRITEBYTECODE=1  # no __pycache__ in the source tree
 PY=/usr/bin/python3
 if ! $PY -c 'import numpy, torch' 2>/dev/null; then
   echo "SKIP: $PY lacks numpy or torch"
@@ -27,30 +28,17 @@ check() {
 }
 
 cat >"$WORK/check.py" <<'EOF'
-import glob, io, json, os, struct, sys, zipfile
+import io, json, os, struct, sys, zipfile
 import numpy as np
 import torch
-
-NP = {"F32": np.float32, "F16": np.float16, "I64": np.int64, "BF16": np.uint16, "U8": np.uint8}
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for name, e in header.items():
-        if name != "__metadata__":
-            b, end = e["data_offsets"]
-            out[name] = (e["dtype"], np.frombuffer(data[b:end], dtype=NP[e["dtype"]]).reshape(e["shape"]))
-    return out
+from readers import bf16_to_float32, read_safetensors, read_safetensors_typed, store_shards
 
 def read_store(d):
     """{"<record>/<site>": (dtype, rows)} whatever the layout."""
     manifest = json.load(open(os.path.join(d, "manifest.json")))
     tensors = {}
-    for shard in sorted(glob.glob(os.path.join(d, "shard-*.safetensors"))):
-        t = read_safetensors(shard)
+    for shard in store_shards(d):
+        t = read_safetensors_typed(shard)
         if manifest["layout"] == "token_stream":
             index = t.pop("row_index")[1]
             for site, (dtype, rows) in t.items():
@@ -62,7 +50,7 @@ def read_store(d):
     return tensors, records, manifest
 
 def as_f32(dtype, a):
-    return (a.astype(np.uint32) << 16).view(np.float32) if dtype == "BF16" else a.astype(np.float32)
+    return bf16_to_float32(a) if dtype == "BF16" else a.astype(np.float32)
 
 def layer_sites(manifest):
     sites = [s for s in manifest["sites"] if s.startswith("hidden_states.")]
@@ -108,14 +96,14 @@ def check_pt(store, pt, record, reference=None, case=None):
     if reference:
         ref = read_safetensors(reference)
         if case == "gen":  # prompt + greedy continuation: the tokens HF generated
-            assert ts[0].tolist() == ref["gen/output_ids"][1].tolist(), ts
+            assert ts[0].tolist() == ref["gen/output_ids"].tolist(), ts
             # gen/text decodes prompt + continuation; generated_text is the continuation, as the original tool's
-            assert d["prompt"] + d["generated_text"] == ref["gen/text"][1].tobytes().decode("utf-8"), d["generated_text"]
-            case, n = "hello", len(ref["hello/input_ids"][1])  # the prompt's positions: HF's forward over it
+            assert d["prompt"] + d["generated_text"] == ref["gen/text"].tobytes().decode("utf-8"), d["generated_text"]
+            case, n = "hello", len(ref["hello/input_ids"])  # the prompt's positions: HF's forward over it
         else:
             n = len(r["token_ids"])
         for k, site in enumerate(sites):
-            want = ref[f"{case}/{site}"][1]
+            want = ref[f"{case}/{site}"]
             got = hs[k][0, :n].float().numpy()
             worst = max(worst, float(np.abs(got - want).max()) / max(float(np.abs(want).max()), 1e-30))
         assert worst <= (1e-2 if manifest["dtype"] == "BF16" else 1e-4), f"relative error {worst} against HF"
@@ -184,7 +172,7 @@ REF=$MODEL/reference.safetensors
 PARA=$($PY -c "import json; print(json.load(open('$MODEL/reference_prompts.json'))['para']['text'])")
 # Stores: the demo generation (fp32 and bf16), a prompt-only capture, and a store of several records.
 run capture-gen "$ACTCAP" capture --model "$MODEL" --prompt "Hello world" --max-new-tokens 8 --quiet --out "$WORK/gen" &&
-run capture-gen-bf16 "$ACTCAP" capture --model "$MODEL" --prompt "Hello world" --max-new-tokens 8 --dtype bf16 --quiet --out "$WORK/gen-bf16" &&
+run capture-gen-bf16 "$ACTCAP" capture --model "$MODEL" --prompt "Hello world" --max-new-tokens 8 --store-dtype bf16 --quiet --out "$WORK/gen-bf16" &&
 run capture-para "$ACTCAP" capture --model "$MODEL" --prompt "$PARA" --quiet --out "$WORK/para" &&
 printf 'Hello world\n%s\nA third, longer prompt with more tokens in it.\n' "$PARA" >"$WORK/prompts.txt" &&
 run capture-many "$ACTCAP" capture --model "$MODEL" --prompts-file "$WORK/prompts.txt" --max-new-tokens 3 \

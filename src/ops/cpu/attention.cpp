@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "core/thread_pool.h"
-#include "ops/ops.h"
+#include "ops/cpu/kernels.h"
 
-namespace actcap::ops {
+namespace actcap::ops::cpu {
 namespace {
 
 // A dot product in a fixed order: eight interleaved partial sums (vectorisable), then a fixed tree.
@@ -60,4 +60,4 @@ void attention(const AttentionShape& s, const float* q, int64_t rows, int64_t fi
   });
 }
 
-}  // namespace actcap::ops
+}  // namespace actcap::ops::cpu

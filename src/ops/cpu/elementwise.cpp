@@ -2,15 +2,14 @@
 // thread in a fixed order; statistics are accumulated in double.
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <numbers>
 #include <vector>
 
-#include "core/dtype.h"
-#include "core/error.h"
 #include "core/thread_pool.h"
-#include "ops/ops.h"
+#include "ops/cpu/kernels.h"
 
-namespace actcap::ops {
+namespace actcap::ops::cpu {
 namespace {
 
 constexpr int64_t ROW_GRAIN = 16;
@@ -57,41 +56,6 @@ void rms_norm(const float* x, int64_t rows, int64_t dim, const float* weight, fl
     const float rstd = float(1.0 / std::sqrt(double(variance + eps)));
     for (int64_t i = 0; i < dim; ++i) out[i] = weight[i] * (in[i] * rstd);
   });
-}
-
-void rope_inverse_frequencies(const RopeConfig& rope, int64_t head_dim, float* inv_freq) {
-  const int64_t half = head_dim / 2;
-  for (int64_t i = 0; i < half; ++i) {
-    float exponent = float(2 * i) / float(head_dim);
-    inv_freq[i] = 1.0f / std::pow(float(rope.theta), exponent);
-  }
-  if (rope.type == "linear") {
-    for (int64_t i = 0; i < half; ++i) inv_freq[i] /= float(rope.factor);
-  } else if (rope.type == "llama3") {
-    const double old_context = double(rope.original_max_position_embeddings);
-    const double low_wavelen = old_context / rope.low_freq_factor;
-    const double high_wavelen = old_context / rope.high_freq_factor;
-    const float factor = float(rope.factor);
-    for (int64_t i = 0; i < half; ++i) {
-      const float f = inv_freq[i];
-      const float wavelen = float(2 * std::numbers::pi) / f;
-      float scaled = wavelen > low_wavelen ? f / factor : f;
-      const bool medium = !(wavelen < high_wavelen) && !(wavelen > low_wavelen);
-      if (medium) {
-        const float smooth = float((old_context / wavelen - rope.low_freq_factor) /
-                                   (rope.high_freq_factor - rope.low_freq_factor));
-        scaled = (1 - smooth) * scaled / factor + smooth * scaled;
-      }
-      inv_freq[i] = scaled;
-    }
-  } else if (rope.type != "default") {
-    fail("internal error: rope type {}", rope.type);
-  }
-  if (rope.frequencies_dtype == "bfloat16") {
-    for (int64_t i = 0; i < half; ++i) inv_freq[i] = bf16_to_f32(f32_to_bf16(inv_freq[i]));
-  } else if (rope.frequencies_dtype == "float16") {
-    for (int64_t i = 0; i < half; ++i) inv_freq[i] = f16_to_f32(f32_to_f16(inv_freq[i]));
-  }
 }
 
 void apply_rotary(float* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t first_position,
@@ -155,4 +119,4 @@ void add(const float* a, const float* b, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
 }
 
-}  // namespace actcap::ops
+}  // namespace actcap::ops::cpu

@@ -7,9 +7,9 @@
 #include <mutex>
 
 #include "core/thread_pool.h"
-#include "ops/ops.h"
+#include "ops/cpu/kernels.h"
 
-namespace actcap::ops {
+namespace actcap::ops::cpu {
 namespace {
 
 constexpr int64_t TILE_ROWS = 64;
@@ -25,6 +25,8 @@ void single_threaded_blas() {
 void linear(const Linear& layer, const float* x, int64_t rows, float* y) {
   single_threaded_blas();
   const int64_t K = layer.in, N = layer.out;
+  const float* weight = static_cast<const float*>(layer.weight);
+  const float* bias = static_cast<const float*>(layer.bias);
   const int64_t row_tiles = (rows + TILE_ROWS - 1) / TILE_ROWS;
   const int64_t col_tiles = (N + TILE_COLS - 1) / TILE_COLS;
   ThreadPool::global().parallel_for(0, row_tiles * col_tiles, 1, [&](int64_t begin, int64_t end) {
@@ -34,17 +36,17 @@ void linear(const Linear& layer, const float* x, int64_t rows, float* y) {
       float* out = y + m0 * N + n0;
       if (layer.in_out_layout) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(m), int(n), int(K), 1.0f, x + m0 * K, int(K),
-                    layer.weight + n0, int(N), 0.0f, out, int(N));
+                    weight + n0, int(N), 0.0f, out, int(N));
       } else {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(m), int(n), int(K), 1.0f, x + m0 * K, int(K),
-                    layer.weight + n0 * K, int(K), 0.0f, out, int(N));
+                    weight + n0 * K, int(K), 0.0f, out, int(N));
       }
-      if (layer.bias) {
+      if (bias) {
         for (int64_t i = 0; i < m; ++i)
-          for (int64_t j = 0; j < n; ++j) out[i * N + j] += layer.bias[n0 + j];
+          for (int64_t j = 0; j < n; ++j) out[i * N + j] += bias[n0 + j];
       }
     }
   });
 }
 
-}  // namespace actcap::ops
+}  // namespace actcap::ops::cpu

@@ -1,0 +1,165 @@
+#pragma once
+// The device a model computes on. Models are written once against this interface; ops/cpu/ implements it on
+// the host in fp32 and ops/cuda/ on an NVIDIA GPU in fp32, bf16 or fp16.
+//
+// Every pointer a model hands to a backend lives in that backend's memory and holds elements of its dtype(),
+// except inverse rotary frequencies (always fp32). A forward pass works on a packed batch: the new rows of
+// several sequences concatenated, described by the ForwardBatch last given to begin_batch. Ops are issued in
+// order and may run asynchronously (the CUDA backend queues them on one stream); results reach the host only
+// through to_host and capture.
+//
+// Reduced precision follows PyTorch: in bf16/fp16 each HF operation's output is rounded to the dtype, with
+// fp32 inside the operation (accumulation, norm statistics, softmax), so activations match HF's within rounding.
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/tensor.h"
+#include "models/config.h"
+
+namespace actcap::ops {
+
+struct Device {
+  enum class Type { Cpu, Cuda };
+  Type type = Type::Cpu;
+  int index = 0;
+  // "cpu", "cuda" or "cuda:N"; throws actcap::Error otherwise.
+  static Device parse(std::string_view text);
+  std::string name() const;  // "cpu", "cuda:0"
+};
+
+struct BackendOptions {
+  Device device;
+  DType dtype = DType::F32;      // of weights and activations: F32 everywhere; BF16 or F16 on CUDA
+  bool deterministic = false;    // CUDA: bit-identical results across runs on the same GPU
+  bool allow_tf32 = false;       // CUDA fp32 GEMMs in TF32 (faster, ~1e-3 relative); off by default
+  size_t capture_buffer_bytes = size_t(1) << 30;  // CUDA: pinned host memory for activations in flight
+};
+
+// Memory owned by a backend (move-only); released through the backend that allocated it.
+class Buffer {
+ public:
+  Buffer() = default;
+  Buffer(void* data, size_t bytes, std::function<void(void*)> release)
+      : data_(data), bytes_(bytes), release_(std::move(release)) {}
+  Buffer(Buffer&& other) noexcept { *this = std::move(other); }
+  Buffer& operator=(Buffer&& other) noexcept;
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  ~Buffer() { reset(); }
+
+  void* data() const { return data_; }
+  size_t bytes() const { return bytes_; }
+  void reset();
+
+ private:
+  void* data_ = nullptr;
+  size_t bytes_ = 0;
+  std::function<void(void*)> release_;
+};
+
+// A dense layer y = x W^T + b. HF's nn.Linear stores W as [out, in]; GPT-2's Conv1D stores it as [in, out].
+struct Linear {
+  const void* weight = nullptr;
+  const void* bias = nullptr;  // may be null
+  int64_t in = 0, out = 0;
+  bool in_out_layout = false;  // true for Conv1D
+};
+
+// One sequence's new rows in a packed batch.
+struct BatchSequence {
+  int64_t first_row = 0;       // where its rows start in the packed buffers
+  int64_t rows = 0;            // tokens it adds in this pass
+  int64_t first_position = 0;  // positions already in its KV cache; its rows are at first_position + r
+};
+
+struct ForwardBatch {
+  std::vector<int32_t> token_ids;  // one per packed row
+  std::vector<BatchSequence> sequences;
+  int64_t rows() const { return int64_t(token_ids.size()); }
+};
+
+// Causal attention; key j is visible from the query at position i when j <= i, and also i - window < j when
+// sliding_window > 0. kv_heads divides heads (grouped-query attention).
+struct AttentionShape {
+  int64_t heads = 0, kv_heads = 0, head_dim = 0;
+  float scale = 1.0f;
+  int64_t sliding_window = 0;
+};
+
+// One sequence's view of a layer's attention: its KV cache, [>= first_position + rows, kv_heads, head_dim],
+// already holding this pass's keys (after rotary) and values, and where to write its probabilities when the
+// pattern is captured: [rows, heads, first_position + rows], zero for invisible keys (null: not wanted).
+struct AttentionSequence {
+  const void* keys = nullptr;
+  const void* values = nullptr;
+  void* pattern = nullptr;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Device device() const = 0;
+  virtual DType dtype() const = 0;
+
+  // The backend's copy of a weight (any dtype on the host), converted to dtype(); valid while the backend
+  // lives. The CPU backend may return the host data itself when it is already fp32 and `host` outlives it.
+  virtual const void* weight(const TensorView& host) = 0;
+  // fp32 constants kept as fp32 (inverse rotary frequencies).
+  virtual const float* f32_constant(std::span<const float> values) = 0;
+  // Uninitialised memory for `elements` elements of dtype().
+  virtual Buffer allocate(int64_t elements) = 0;
+
+  // Makes `batch` the one the following ops work on (token ids and positions).
+  virtual void begin_batch(const ForwardBatch& batch) = 0;
+
+  // out[r, :] = table[token_ids[r], :]
+  virtual void embed(const void* table, int64_t dim, void* out) = 0;
+  // out[r, :] = table[position(r) + offset, :]
+  virtual void embed_positions(const void* table, int64_t dim, int64_t offset, void* out) = 0;
+  // y[rows, out] = x[rows, in] W^T + b
+  virtual void linear(const Linear& layer, const void* x, int64_t rows, void* y) = 0;
+  // HF LayerNorm over the last dimension (bias may be null); y may alias x.
+  virtual void layer_norm(const void* x, int64_t rows, int64_t dim, const void* weight, const void* bias, float eps,
+                          void* y) = 0;
+  // HF's RMSNorm: weight * (x * rsqrt(mean(x^2) + eps)), statistics in fp32; y may alias x.
+  virtual void rms_norm(const void* x, int64_t rows, int64_t dim, const void* weight, float eps, void* y) = 0;
+  // Rotates x [batch rows, heads, head_dim] in place (rotate_half convention) at each row's position.
+  virtual void rotary(void* x, int64_t heads, int64_t head_dim, const float* inv_freq) = 0;
+  // q [batch rows, heads, head_dim] -> z [batch rows, heads * head_dim]; one AttentionSequence per batch sequence.
+  virtual void attention(const AttentionShape& shape, const void* q, std::span<const AttentionSequence> sequences,
+                         void* z) = 0;
+  virtual void activate(Activation activation, void* x, int64_t n) = 0;  // in place
+  // out = act(gate) * up
+  virtual void gated_activate(Activation activation, const void* gate, const void* up, void* out, int64_t n) = 0;
+  // out = a + b (out may alias a or b)
+  virtual void add(const void* a, const void* b, void* out, int64_t n) = 0;
+  // Copies `rows` rows of `width` elements between strided buffers (pitches in elements).
+  virtual void copy_rows(void* dst, int64_t dst_pitch, const void* src, int64_t src_pitch, int64_t width,
+                         int64_t rows) = 0;
+
+  // Waits for the queued work and returns `elements` values from `src` as fp32 on the host.
+  virtual std::vector<float> to_host(const void* src, int64_t elements) = 0;
+  // Delivers `elements` values of `src` (as of this point in the queue) to `deliver` as fp32 on the host, later
+  // and possibly on another thread; deliveries run one at a time, in the order they were asked for. The CPU
+  // backend delivers at once. `src` may be overwritten by later ops right after the call.
+  virtual void capture(const void* src, int64_t elements, std::function<void(const float* host)> deliver) = 0;
+  // Waits until every queued op and delivery is done; rethrows a delivery's exception.
+  virtual void synchronize() = 0;
+};
+
+// A backend for `options` (an actcap::Error when the device is unavailable or the build has no CUDA).
+std::unique_ptr<Backend> make_backend(const BackendOptions& options);
+std::unique_ptr<Backend> make_cpu_backend();
+#ifdef ACTCAP_HAVE_CUDA
+std::unique_ptr<Backend> make_cuda_backend(const BackendOptions& options);
+int cuda_device_count();  // 0 when there is no GPU or driver
+#endif
+
+}  // namespace actcap::ops

@@ -7,6 +7,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "test_util.h"
 
 using namespace actcap;
 
@@ -15,15 +16,7 @@ std::string temp_path(const std::string& name) {
   return (std::filesystem::temp_directory_path() / ("actcap_st_" + name)).string();
 }
 void expect_error_containing(const std::string& path, const std::string& needle) {
-  try {
-    SafetensorsFile f(path);
-    FAIL() << "no error for " << path;
-  } catch (const Error& e) {
-    std::string m = e.what();
-    EXPECT_NE(m.find(path), std::string::npos) << m;
-    EXPECT_NE(m.find(needle), std::string::npos) << m;
-    EXPECT_EQ(m.find('\n'), std::string::npos) << m;
-  }
+  test::expect_one_line_error([&] { SafetensorsFile f(path); }, {path, needle});
 }
 void write_raw(const std::string& path, const std::string& header, size_t data_bytes) {
   std::ofstream out(path, std::ios::binary);

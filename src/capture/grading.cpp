@@ -4,6 +4,8 @@
 
 #include <vector>
 
+#include "tokenizer/unicode.h"
+
 namespace actcap {
 
 namespace {
@@ -26,12 +28,6 @@ bool is_space(utf8proc_int32_t c) {
   return category == UTF8PROC_CATEGORY_ZS || category == UTF8PROC_CATEGORY_ZL || category == UTF8PROC_CATEGORY_ZP;
 }
 
-void append_utf8(std::string& out, utf8proc_int32_t c) {
-  utf8proc_uint8_t buffer[4];
-  auto n = utf8proc_encode_char(c, buffer);
-  out.append(reinterpret_cast<const char*>(buffer), size_t(n));
-}
-
 }  // namespace
 
 std::string normalize_answer(std::string_view text) {
@@ -52,7 +48,7 @@ std::string normalize_answer(std::string_view text) {
       if (!words.back().empty()) words.emplace_back();
       continue;
     }
-    append_utf8(words.back(), utf8proc_tolower(c));
+    tokenizer::append_utf8(words.back(), char32_t(utf8proc_tolower(c)));
   }
   std::string out;
   for (const auto& word : words) {

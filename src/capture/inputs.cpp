@@ -1,7 +1,6 @@
 #include "capture/inputs.h"
 
 #include <unistd.h>
-#include <utf8proc.h>
 
 #include <algorithm>
 #include <charconv>
@@ -12,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/sha256.h"
+#include "tokenizer/unicode.h"
 
 namespace actcap {
 
@@ -19,21 +19,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool valid_utf8(std::string_view text) {
-  const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(text.data());
-  utf8proc_ssize_t left = utf8proc_ssize_t(text.size());
-  while (left > 0) {
-    utf8proc_int32_t codepoint;
-    utf8proc_ssize_t n = utf8proc_iterate(p, left, &codepoint);
-    if (n <= 0) return false;
-    p += n;
-    left -= n;
-  }
-  return true;
-}
-
 void check_text(const std::string& text, const std::string& origin) {
-  if (!valid_utf8(text)) fail("{}: the prompt is not valid UTF-8", origin);
+  if (!tokenizer::is_valid_utf8(text)) fail("{}: the prompt is not valid UTF-8", origin);
 }
 
 std::string strip_line_end(std::string line) {

@@ -8,7 +8,6 @@
 #include <cstring>
 #include <filesystem>
 #include <optional>
-#include <span>
 
 #include "capture/store_format.h"
 #include "core/atomic_file.h"
@@ -352,14 +351,7 @@ struct StoreWriter::Impl {
     const std::string shard_path = path(file);
     const size_t n_sites = options.sites.size();
 
-    struct Planned {
-      std::string name;
-      DType dtype;
-      Shape shape;
-      std::vector<std::span<const uint8_t>> chunks;
-      uint64_t bytes = 0;
-    };
-    std::vector<Planned> tensors;
+    std::vector<SafetensorsSource> tensors;
     // Byte ranges relative to the data section, per pending record and site.
     std::vector<std::vector<std::pair<uint64_t, uint64_t>>> ranges(pending.size(), std::vector<std::pair<uint64_t, uint64_t>>(n_sites));
     std::vector<std::pair<int64_t, int64_t>> spans(pending.size());
@@ -370,10 +362,9 @@ struct StoreWriter::Impl {
         const auto& p = pending[r];
         spans[r] = {0, int64_t(p.positions.size())};
         for (size_t s = 0; s < n_sites; ++s) {
-          Planned t{store::record_tensor_name(p.record, options.sites[s]), options.dtype, p.shapes[s], {p.bytes[s]}, p.bytes[s].size()};
-          ranges[r][s] = {offset, offset + t.bytes};
-          offset += t.bytes;
-          tensors.push_back(std::move(t));
+          ranges[r][s] = {offset, offset + p.bytes[s].size()};
+          offset += p.bytes[s].size();
+          tensors.push_back({store::record_tensor_name(p.record, options.sites[s]), options.dtype, p.shapes[s], {p.bytes[s]}});
         }
       }
     } else {
@@ -387,55 +378,29 @@ struct StoreWriter::Impl {
         }
       }
       for (size_t s = 0; s < n_sites; ++s) {
-        Planned t{options.sites[s], options.dtype, {rows}, {}, 0};
+        SafetensorsSource t{options.sites[s], options.dtype, {rows}, {}};
         t.shape.insert(t.shape.end(), trailing[s]->begin(), trailing[s]->end());
         for (size_t r = 0; r < pending.size(); ++r) {
           const auto& b = pending[r].bytes[s];
-          ranges[r][s] = {offset + t.bytes, offset + t.bytes + b.size()};
-          t.bytes += b.size();
+          ranges[r][s] = {offset, offset + b.size()};
+          offset += b.size();
           t.chunks.emplace_back(b);
         }
-        offset += t.bytes;
         tensors.push_back(std::move(t));
       }
-      Planned index{std::string(store::kRowIndexTensor), DType::I64, {rows, 2}, {}, row_index.size() * sizeof(int64_t)};
-      index.chunks.emplace_back(reinterpret_cast<const uint8_t*>(row_index.data()), index.bytes);
-      offset += index.bytes;
-      tensors.push_back(std::move(index));
+      tensors.push_back({std::string(store::kRowIndexTensor), DType::I64, {rows, 2},
+                         {{reinterpret_cast<const uint8_t*>(row_index.data()), row_index.size() * sizeof(int64_t)}}});
     }
 
-    // The safetensors header, laid out as SafetensorsWriter does; the data is streamed from the pending
-    // buffers rather than copied into a SafetensorsWriter, so a shard never needs twice its size in memory.
-    nlohmann::ordered_json header = nlohmann::ordered_json::object();
-    header["__metadata__"] = {{"format", store::kFormat},
-                              {"layout", store_layout_name(options.layout)},
-                              {std::string(store::kShardRecordsKey), std::to_string(pending.size())}};
-    uint64_t at = 0;
-    for (const auto& t : tensors) {
-      header[t.name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {at, at + t.bytes}}};
-      at += t.bytes;
-    }
-    std::string text = header.dump();
-    text.append((8 - text.size() % 8) % 8, ' ');
-    const uint64_t header_len = text.size();
-    const uint64_t data_offset = 8 + header_len;
-
-    Sha256 hash;
-    uint64_t file_bytes = 0;
-    {
-      AtomicFile out(shard_path);
-      auto put = [&](const void* data, size_t n) {
-        out.write(data, n);
-        hash.update(data, n);
-      };
-      put(&header_len, 8);
-      put(text.data(), text.size());
-      for (const auto& t : tensors)
-        for (const auto& chunk : t.chunks) put(chunk.data(), chunk.size());
-      file_bytes = out.bytes_written();
-      out.commit();
-    }
-    const std::string sha = hash.hex_digest();
+    // The data is streamed from the pending buffers rather than copied into a SafetensorsWriter, so a shard
+    // never needs twice its size in memory.
+    const auto written = write_safetensors(shard_path,
+                                           {{"format", std::string(store::kFormat)},
+                                            {"layout", std::string(store_layout_name(options.layout))},
+                                            {std::string(store::kShardRecordsKey), std::to_string(pending.size())}},
+                                           tensors);
+    const uint64_t data_offset = written.data_offset;
+    const std::string& sha = written.sha256;
 
     std::string record_lines, metadata_lines;
     for (size_t r = 0; r < pending.size(); ++r) {
@@ -466,10 +431,10 @@ struct StoreWriter::Impl {
       std::remove(shard_path.c_str());
       throw;
     }
-    shards.push_back({{"file", file}, {"sha256", sha}, {"bytes", file_bytes}});
+    shards.push_back({{"file", file}, {"sha256", sha}, {"bytes", written.file_bytes}});
     ++next_shard;
     summary.shards = next_shard;
-    summary.bytes_written += file_bytes + record_lines.size() + metadata_lines.size();
+    summary.bytes_written += written.file_bytes + record_lines.size() + metadata_lines.size();
     pending.clear();
     pending_bytes = 0;
     write_manifest(false);

@@ -120,14 +120,24 @@ void SafetensorsWriter::add(const std::string& name, DType dtype, const Shape& s
 }
 
 SafetensorsWriter::Written SafetensorsWriter::write(const std::string& path) const {
+  std::vector<SafetensorsSource> sources;
+  sources.reserve(tensors_.size());
+  for (const auto& t : tensors_) sources.push_back({t.name, t.dtype, t.shape, {std::span<const uint8_t>(t.bytes)}});
+  return write_safetensors(path, metadata_, sources);
+}
+
+SafetensorsWriter::Written write_safetensors(const std::string& path, const std::map<std::string, std::string>& metadata,
+                                             const std::vector<SafetensorsSource>& tensors) {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
-  if (!metadata_.empty()) header["__metadata__"] = metadata_;
+  if (!metadata.empty()) header["__metadata__"] = metadata;
   std::set<std::string> seen;
   uint64_t offset = 0;
-  for (const auto& t : tensors_) {
+  for (const auto& t : tensors) {
     if (!seen.insert(t.name).second) fail("{}: tensor '{}' added twice", path, t.name);
-    header[t.name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.bytes.size()}}};
-    offset += t.bytes.size();
+    uint64_t bytes = 0;
+    for (const auto& chunk : t.chunks) bytes += chunk.size();
+    header[t.name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // keep the data section 8-byte aligned
@@ -140,8 +150,9 @@ SafetensorsWriter::Written SafetensorsWriter::write(const std::string& path) con
   };
   put(&len, 8);
   put(text.data(), text.size());
-  for (const auto& t : tensors_) put(t.bytes.data(), t.bytes.size());
-  Written w;
+  for (const auto& t : tensors)
+    for (const auto& chunk : t.chunks) put(chunk.data(), chunk.size());
+  SafetensorsWriter::Written w;
   w.file_bytes = out.bytes_written();
   w.data_offset = 8 + len;
   out.commit();

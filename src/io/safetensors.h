@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -82,5 +83,19 @@ class SafetensorsWriter {
   std::map<std::string, std::string> metadata_;
   uint64_t data_bytes_ = 0;
 };
+
+// A tensor to write whose bytes stay in the caller's buffers: `chunks` are written back to back, in order.
+struct SafetensorsSource {
+  std::string name;
+  DType dtype;
+  Shape shape;
+  std::vector<std::span<const uint8_t>> chunks;
+};
+
+// Writes one safetensors file atomically, in the given tensor order, streaming the data from the sources
+// (nothing is copied) and hashing it on the way. A __metadata__ entry is written only when `metadata` is
+// not empty.
+SafetensorsWriter::Written write_safetensors(const std::string& path, const std::map<std::string, std::string>& metadata,
+                                             const std::vector<SafetensorsSource>& tensors);
 
 }  // namespace actcap

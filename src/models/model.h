@@ -20,7 +20,7 @@ class ActivationSink;
 struct SiteSelection;
 
 // One sequence's keys (after rotary) and values, per layer, [capacity, n_kv_heads, head_dim] in the model's
-// backend memory; grows as needed.
+// backend memory; grows as needed. It must not outlive the model that made it.
 struct KVCache {
   std::vector<ops::Buffer> keys, values;
   int64_t length = 0;    // positions held

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/sha256.h"
+#include "../test_util.h"
 
 namespace actcap {
 namespace {
@@ -95,14 +96,7 @@ TEST_F(CaptureInputs, KeepsCommandLineOrderAcrossSources) {
 
 TEST_F(CaptureInputs, RejectsBadInputBeforeReadingAnyRecord) {
   auto expect_error = [&](std::vector<InputSource> sources, const std::string& fragment) {
-    try {
-      InputSet set(sources);
-      ADD_FAILURE() << "no error; expected " << fragment;
-    } catch (const Error& e) {
-      std::string message = e.what();
-      EXPECT_NE(message.find(fragment), std::string::npos) << message;
-      EXPECT_EQ(message.find('\n'), std::string::npos) << message;
-    }
+    test::expect_one_line_error([&] { InputSet set(sources); }, {fragment});
   };
   expect_error({}, "no prompts given");
   expect_error({{InputSource::Kind::PromptsFile, (dir_ / "missing.txt").string()}}, "missing.txt: no such file");

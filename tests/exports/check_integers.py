@@ -8,6 +8,10 @@ from decimal import Decimal, Context, ROUND_HALF_EVEN
 from fractions import Fraction
 import numpy as np
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+from readers import bf16_to_float32
+
 ctx = Context(prec=4000, rounding=ROUND_HALF_EVEN, Emax=10**6, Emin=-10**6)
 
 def oracle(x, s):
@@ -16,7 +20,7 @@ def oracle(x, s):
 def source_floats(path, dtype):
     raw = np.load(path)
     if dtype == "BF16":
-        return (raw.astype(np.uint32) << 16).view(np.float32)
+        return bf16_to_float32(raw)
     return raw.astype(np.float32)
 
 def load_integers(path, fmt):

@@ -1,7 +1,5 @@
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
 #include <cstring>
 #include <filesystem>
 #include <vector>
@@ -9,19 +7,14 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "io/npy.h"
+#include "../test_util.h"
 
 using namespace actcap;
+using actcap::test::temp_dir;
 namespace fs = std::filesystem;
 
 namespace {
 uint16_t header_len_v1(const std::string& h) { return uint16_t(uint8_t(h[8]) | (uint8_t(h[9]) << 8)); }
-
-fs::path temp_dir(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / ("actcap_formats_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
 }  // namespace
 
 TEST(FormatsNpy, HeaderMatchesNumpysLayout) {

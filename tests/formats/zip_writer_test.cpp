@@ -1,7 +1,5 @@
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -11,8 +9,10 @@
 #include "core/error.h"
 #include "export/torch_export.h"
 #include "io/zip_writer.h"
+#include "../test_util.h"
 
 using namespace actcap;
+using actcap::test::temp_dir;
 namespace fs = std::filesystem;
 
 namespace {
@@ -57,13 +57,6 @@ std::map<std::string, ZipEntry> parse_zip(const std::string& zip) {
     entries[name] = e;
   }
   return entries;
-}
-
-fs::path temp_dir(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / ("actcap_formats_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
 }
 }  // namespace
 

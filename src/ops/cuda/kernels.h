@@ -1,0 +1,64 @@
+#pragma once
+// Launchers for the CUDA backend's kernels, all queued on `stream`. Element pointers hold `dtype` (F32, BF16 or
+// F16) values; arithmetic is fp32 inside each operation and, in 16-bit dtypes, rounds where PyTorch rounds
+// (see ops/backend.h), so results match both the CPU backend (fp32) and HF (bf16/fp16).
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "core/dtype.h"
+#include "models/config.h"
+
+namespace actcap::ops::cuda {
+
+// The packed batch as the kernels see it: per row, its token id and position.
+struct DeviceBatch {
+  const int32_t* token_ids = nullptr;
+  const int32_t* positions = nullptr;
+  int64_t rows = 0;
+};
+
+void launch_embed(DType dtype, const void* table, int64_t dim, const DeviceBatch& batch, void* out,
+                  cudaStream_t stream);
+// out[r] = table[position(r) + offset]
+void launch_embed_positions(DType dtype, const void* table, int64_t dim, int64_t offset, const DeviceBatch& batch,
+                            void* out, cudaStream_t stream);
+// y[r, :] = bias for every row (the GEMM then adds x W^T with beta = 1: one rounding, as addmm).
+void launch_broadcast_rows(DType dtype, const void* bias, int64_t rows, int64_t width, void* y,
+                           cudaStream_t stream);
+void launch_layer_norm(DType dtype, const void* x, int64_t rows, int64_t dim, const void* weight, const void* bias,
+                       float eps, void* y, cudaStream_t stream);
+void launch_rms_norm(DType dtype, const void* x, int64_t rows, int64_t dim, const void* weight, float eps, void* y,
+                     cudaStream_t stream);
+void launch_rotary(DType dtype, void* x, int64_t heads, int64_t head_dim, const float* inv_freq,
+                   const DeviceBatch& batch, cudaStream_t stream);
+void launch_activate(DType dtype, Activation activation, void* x, int64_t n, cudaStream_t stream);
+void launch_gated_activate(DType dtype, Activation activation, const void* gate, const void* up, void* out, int64_t n,
+                           cudaStream_t stream);
+void launch_add(DType dtype, const void* a, const void* b, void* out, int64_t n, cudaStream_t stream);
+// dst[i] = float(src[i]): the capture snapshot of a 16-bit activation.
+void launch_to_f32(DType dtype, const void* src, float* dst, int64_t n, cudaStream_t stream);
+
+// One sequence of a packed attention call (device side).
+struct AttentionTask {
+  int64_t first_row = 0, rows = 0, first_position = 0;
+  const void* keys = nullptr;
+  const void* values = nullptr;
+  void* pattern = nullptr;
+};
+
+struct AttentionParams {
+  int64_t heads = 0, kv_heads = 0, head_dim = 0;
+  float scale = 1.0f;
+  int64_t sliding_window = 0;
+};
+
+// Largest head_dim the attention kernel supports.
+constexpr int64_t MAX_ATTENTION_HEAD_DIM = 256;
+
+// q [rows, heads, head_dim], z [rows, heads * head_dim]; `tasks` (device, `count` of them) describe the sequences;
+// max_rows bounds their rows. Patterns must already be zeroed: only visible keys are written.
+void launch_attention(DType dtype, const AttentionParams& params, const void* q, const AttentionTask* tasks,
+                      int64_t count, int64_t max_rows, void* z, cudaStream_t stream);
+
+}  // namespace actcap::ops::cuda

@@ -15,7 +15,8 @@
 # need be (--models llama-3.1-8b). Results go to OUT (default BUILD_DIR/gpu_vs_hf): machine.txt, disk.json,
 # actcap.jsonl, hf.jsonl, table.md; later calls with the same OUT add to them and the table covers them all.
 # Environment: PYTHON (default python3, the one with torch and transformers), JOBS (build jobs, default nproc),
-# CMAKE_ARGS (more configure arguments, e.g. -DCMAKE_PREFIX_PATH=... where the build dependencies were unpacked).
+# CMAKE_ARGS (more configure arguments). The GPU machine lacks three build dependencies: run
+# scripts/gpu-machine-deps.sh here first and carry third_party/gpu-machine with the working tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,11 +49,19 @@ work=$out/work
 mkdir -p "$out" "$work"
 
 bench_bin=$build_dir/bench/gpu_capture_bench
+# Oniguruma, utf8proc and GMP, which the GPU machine's image lacks, unpacked by scripts/gpu-machine-deps.sh.
+deps=$PWD/third_party/gpu-machine
+if [[ -d $deps ]]; then
+  sed -E -i "s#^([a-z_]+)=.*/usr#\1=$deps/usr#" "$deps"/usr/lib/x86_64-linux-gnu/pkgconfig/*.pc
+  export PKG_CONFIG_PATH=$deps/usr/lib/x86_64-linux-gnu/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
+  export LD_LIBRARY_PATH=$deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  CMAKE_ARGS="-DCMAKE_PREFIX_PATH=$deps/usr ${CMAKE_ARGS:-}"
+fi
+
 if ((build)); then
   echo "== building actcap with CUDA in $build_dir"
   # sm_90: the H100/H200 of the GPU machine
-  if ! cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DACTCAP_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
-      -DACTCAP_TESTS=OFF ${CMAKE_ARGS:-} >"$out/build.log" 2>&1 ||
+  if ! cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DACTCAP_CUDA=ON ${CMAKE_ARGS:-} >"$out/build.log" 2>&1 ||
     ! cmake --build "$build_dir" -j"$JOBS" --target gpu_capture_bench >>"$out/build.log" 2>&1; then
     tail -40 "$out/build.log" >&2
     echo "gpu_vs_hf.sh: the build failed (log: $out/build.log)" >&2

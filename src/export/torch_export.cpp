@@ -61,7 +61,7 @@ void TorchArchive::write(const std::string& path) {
   zip.add(archive + "/data.pkl", data_pkl);
   zip.add(archive + "/byteorder", "little");
   for (size_t i = 0; i < storages_.size(); ++i) {
-    zip.begin_entry(archive + "/data/" + std::to_string(i));
+    zip.begin_entry(archive + "/data/" + std::to_string(i), storages_[i].nbytes());
     zip.write(storages_[i].data, storages_[i].nbytes());
     zip.end_entry();
   }

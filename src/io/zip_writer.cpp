@@ -27,11 +27,15 @@ const Crc32Tables& tables() {
 }
 
 constexpr uint32_t kLocalHeader = 0x04034b50, kDataDescriptor = 0x08074b50, kCentralHeader = 0x02014b50,
-                   kEndOfCentralDirectory = 0x06054b50;
+                   kEndOfCentralDirectory = 0x06054b50, kZip64EndOfCentralDirectory = 0x06064b50,
+                   kZip64EndLocator = 0x07064b50;
 constexpr uint16_t kVersion = 20;            // 2.0: stored entries with data descriptors
+constexpr uint16_t kZip64Version = 45;       // 4.5: zip64 structures
 constexpr uint16_t kFlags = 0x0808;          // bit 3: sizes in a data descriptor; bit 11: UTF-8 names
 constexpr uint16_t kDosDate = (0 << 9) | (1 << 5) | 1;  // 1980-01-01, fixed so archives are reproducible
+constexpr uint16_t kZip64FieldId = 0x0001;
 constexpr uint16_t kPaddingFieldId = 0x4246;  // "FB", PyTorch's alignment padding field
+constexpr uint64_t k16 = 0xffff, k32 = 0xffffffff;  // all ones in a classic field: the value is in zip64
 
 void put16(std::string& out, uint16_t v) {
   out.push_back(char(v & 0xff));
@@ -39,6 +43,9 @@ void put16(std::string& out, uint16_t v) {
 }
 void put32(std::string& out, uint32_t v) {
   for (int i = 0; i < 4; ++i) out.push_back(char((v >> (8 * i)) & 0xff));
+}
+void put64(std::string& out, uint64_t v) {
+  for (int i = 0; i < 8; ++i) out.push_back(char((v >> (8 * i)) & 0xff));
 }
 
 }  // namespace
@@ -58,27 +65,36 @@ uint32_t crc32_update(uint32_t crc, const void* data, size_t n) {
   return ~crc;
 }
 
-ZipWriter::ZipWriter(std::string path) : file_(std::move(path)) {}
+ZipWriter::ZipWriter(std::string path, Zip64 zip64) : file_(std::move(path)), zip64_(zip64) {}
 
-void ZipWriter::check_fits(uint64_t value, const char* what) const {
-  if (value > 0xffffffffull)
-    fail("{}: {} exceeds 4 GiB, which needs zip64 (not supported): export fewer records or sites per file",
-         file_.path(), what);
-}
-
-void ZipWriter::begin_entry(std::string name) {
+void ZipWriter::begin_entry(std::string name, uint64_t size) {
   if (open_) fail("{}: zip entry '{}' begun before the previous one ended", file_.path(), name);
   if (name.empty() || name.size() > 0xffff) fail("{}: invalid zip entry name '{}'", file_.path(), name);
   Entry entry;
   entry.name = std::move(name);
+  entry.size = size;
   entry.header_offset = file_.bytes_written();
-  check_fits(entry.header_offset, "the archive");
+  entry.zip64 = needs_zip64(size, k32);
 
-  const size_t unpadded = entry.header_offset + 30 + entry.name.size() + 4;
+  // Bit 3 leaves crc and sizes zero here, the zip64 field's included (as Python's zipfile writes it); its
+  // presence is what tells readers the data descriptor's sizes are 8 bytes (APPNOTE 4.3.9.2, 4.5.3). The local
+  // header has no offset field, so an offset past 4 GiB needs zip64 only in the central directory.
+  std::string extra;
+  if (entry.zip64) {
+    put16(extra, kZip64FieldId);
+    put16(extra, 16);
+    put64(extra, 0);  // uncompressed size
+    put64(extra, 0);  // compressed size
+  }
+  const uint64_t unpadded = entry.header_offset + 30 + entry.name.size() + extra.size() + 4;
   const size_t padding = (kAlignment - unpadded % kAlignment) % kAlignment;
+  put16(extra, kPaddingFieldId);
+  put16(extra, uint16_t(padding));
+  extra.append(padding, 'Z');
+
   std::string header;
   put32(header, kLocalHeader);
-  put16(header, kVersion);
+  put16(header, entry.zip64 ? kZip64Version : kVersion);
   put16(header, kFlags);
   put16(header, 0);  // stored
   put16(header, 0);  // time
@@ -87,11 +103,9 @@ void ZipWriter::begin_entry(std::string name) {
   put32(header, 0);
   put32(header, 0);
   put16(header, uint16_t(entry.name.size()));
-  put16(header, uint16_t(4 + padding));
+  put16(header, uint16_t(extra.size()));
   header += entry.name;
-  put16(header, kPaddingFieldId);
-  put16(header, uint16_t(padding));
-  header.append(padding, 'Z');
+  header += extra;
   file_.write(header);
   entries_.push_back(std::move(entry));
   open_ = true;
@@ -100,59 +114,99 @@ void ZipWriter::begin_entry(std::string name) {
 void ZipWriter::write(const void* data, size_t n) {
   if (!open_) fail("{}: zip data written outside an entry", file_.path());
   Entry& entry = entries_.back();
+  if (n > entry.size - entry.written)
+    fail("{}: zip entry '{}' got more than the {} bytes declared", file_.path(), entry.name, entry.size);
   entry.crc = crc32_update(entry.crc, data, n);
-  entry.size += n;
-  check_fits(entry.size, ("entry " + entry.name).c_str());
+  entry.written += n;
   file_.write(data, n);
 }
 
 void ZipWriter::end_entry() {
   if (!open_) fail("{}: zip entry ended twice", file_.path());
   const Entry& entry = entries_.back();
+  if (entry.written != entry.size)
+    fail("{}: zip entry '{}' got {} of the {} bytes declared", file_.path(), entry.name, entry.written, entry.size);
   std::string descriptor;
   put32(descriptor, kDataDescriptor);
   put32(descriptor, entry.crc);
-  put32(descriptor, uint32_t(entry.size));
-  put32(descriptor, uint32_t(entry.size));
+  if (entry.zip64) {
+    put64(descriptor, entry.size);
+    put64(descriptor, entry.size);
+  } else {
+    put32(descriptor, uint32_t(entry.size));
+    put32(descriptor, uint32_t(entry.size));
+  }
   file_.write(descriptor);
   open_ = false;
 }
 
 void ZipWriter::commit() {
   if (open_) fail("{}: zip entry '{}' never ended", file_.path(), entries_.back().name);
-  if (entries_.size() > 0xffff) fail("{}: {} entries need zip64 (not supported)", file_.path(), entries_.size());
   const uint64_t directory_offset = file_.bytes_written();
-  check_fits(directory_offset, "the archive");
   std::string directory;
   for (const Entry& entry : entries_) {
+    // The zip64 field holds exactly the values whose classic fields are all ones, in APPNOTE order.
+    const bool zip64_offset = needs_zip64(entry.header_offset, k32);
+    std::string extra;
+    if (entry.zip64 || zip64_offset) {
+      put16(extra, kZip64FieldId);
+      put16(extra, uint16_t((entry.zip64 ? 16 : 0) + (zip64_offset ? 8 : 0)));
+      if (entry.zip64) {
+        put64(extra, entry.size);  // uncompressed
+        put64(extra, entry.size);  // compressed
+      }
+      if (zip64_offset) put64(extra, entry.header_offset);
+    }
+    const uint16_t version = extra.empty() ? kVersion : kZip64Version;
+    const uint32_t size32 = entry.zip64 ? uint32_t(k32) : uint32_t(entry.size);
     put32(directory, kCentralHeader);
-    put16(directory, kVersion);  // made by (MS-DOS, 2.0)
-    put16(directory, kVersion);  // needed
+    put16(directory, version);  // made by (MS-DOS)
+    put16(directory, version);  // needed
     put16(directory, kFlags);
     put16(directory, 0);
     put16(directory, 0);
     put16(directory, kDosDate);
     put32(directory, entry.crc);
-    put32(directory, uint32_t(entry.size));
-    put32(directory, uint32_t(entry.size));
+    put32(directory, size32);
+    put32(directory, size32);
     put16(directory, uint16_t(entry.name.size()));
-    put16(directory, 0);  // extra
+    put16(directory, uint16_t(extra.size()));
     put16(directory, 0);  // comment
     put16(directory, 0);  // disk
     put16(directory, 0);  // internal attributes
     put32(directory, 0);  // external attributes
-    put32(directory, uint32_t(entry.header_offset));
+    put32(directory, zip64_offset ? uint32_t(k32) : uint32_t(entry.header_offset));
     directory += entry.name;
+    directory += extra;
   }
-  check_fits(directory_offset + directory.size(), "the archive");
-  const uint32_t directory_size = uint32_t(directory.size());
+
+  const uint64_t count = entries_.size(), directory_size = directory.size();
+  const bool zip64_count = needs_zip64(count, k16), zip64_size = needs_zip64(directory_size, k32),
+             zip64_offset = needs_zip64(directory_offset, k32);
+  if (zip64_count || zip64_size || zip64_offset) {
+    const uint64_t record_offset = directory_offset + directory_size;
+    put32(directory, kZip64EndOfCentralDirectory);
+    put64(directory, 44);  // size of the rest of this record
+    put16(directory, kZip64Version);  // made by
+    put16(directory, kZip64Version);  // needed
+    put32(directory, 0);   // this disk
+    put32(directory, 0);   // disk of the central directory
+    put64(directory, count);  // entries on this disk
+    put64(directory, count);  // entries in all
+    put64(directory, directory_size);
+    put64(directory, directory_offset);
+    put32(directory, kZip64EndLocator);
+    put32(directory, 0);  // disk of the zip64 end record
+    put64(directory, record_offset);
+    put32(directory, 1);  // disks in all
+  }
   put32(directory, kEndOfCentralDirectory);
   put16(directory, 0);  // this disk
   put16(directory, 0);  // disk of the central directory
-  put16(directory, uint16_t(entries_.size()));
-  put16(directory, uint16_t(entries_.size()));
-  put32(directory, directory_size);
-  put32(directory, uint32_t(directory_offset));
+  put16(directory, zip64_count ? uint16_t(k16) : uint16_t(count));
+  put16(directory, zip64_count ? uint16_t(k16) : uint16_t(count));
+  put32(directory, zip64_size ? uint32_t(k32) : uint32_t(directory_size));
+  put32(directory, zip64_offset ? uint32_t(k32) : uint32_t(directory_offset));
   put16(directory, 0);  // comment length
   file_.write(directory);
   file_.commit();

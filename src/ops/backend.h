@@ -158,8 +158,9 @@ class Backend {
 std::unique_ptr<Backend> make_backend(const BackendOptions& options);
 std::unique_ptr<Backend> make_cpu_backend();
 #ifdef ACTCAP_HAVE_CUDA
+// Through the CUDA plugin (ops/cuda_plugin.cpp), loaded on first use.
 std::unique_ptr<Backend> make_cuda_backend(const BackendOptions& options);
-int cuda_device_count();  // 0 when there is no GPU or driver
+int cuda_device_count();  // 0 when there is no GPU, no driver or no loadable plugin
 #endif
 
 }  // namespace actcap::ops

@@ -41,12 +41,21 @@ class Stream {
   cudaStream_t stream_ = nullptr;
 };
 
+int device_count() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    cudaGetLastError();  // no driver or no device: not an error for the caller
+    return 0;
+  }
+  return count;
+}
+
 int select_device(const BackendOptions& options) {
   if (options.device.type != Device::Type::Cuda)
     fail("internal error: the CUDA backend was asked for device {}", options.device.name());
   if (options.dtype != DType::F32 && options.dtype != DType::BF16 && options.dtype != DType::F16)
     fail("--dtype {}: the CUDA backend computes in fp32, bf16 or fp16", dtype_name(options.dtype));
-  const int count = cuda_device_count();
+  const int count = device_count();
   if (options.device.index >= count)
     fail("--device {}: no such GPU (this machine has {})", options.device.name(), count);
   ACTCAP_CUDA(cudaSetDevice(options.device.index));
@@ -283,17 +292,14 @@ class CudaBackend final : public Backend {
 }  // namespace
 }  // namespace cuda
 
-int cuda_device_count() {
-  int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess) {
-    cudaGetLastError();  // no driver or no device: not an error for the caller
-    return 0;
-  }
-  return count;
-}
-
-std::unique_ptr<Backend> make_cuda_backend(const BackendOptions& options) {
-  return std::make_unique<cuda::CudaBackend>(options);
-}
-
 }  // namespace actcap::ops
+
+// The plugin's entry points (ops/cuda_plugin.cpp loads them).
+extern "C" __attribute__((visibility("default"))) int actcap_cuda_device_count() {
+  return actcap::ops::cuda::device_count();
+}
+
+extern "C" __attribute__((visibility("default"))) actcap::ops::Backend* actcap_cuda_make_backend(
+    const actcap::ops::BackendOptions* options) {
+  return new actcap::ops::cuda::CudaBackend(*options);
+}

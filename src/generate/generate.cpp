@@ -105,7 +105,7 @@ std::vector<GeneratedSequence> generate(Model& model, const std::vector<std::vec
     steps.push_back(SequenceStep{prompts[s], &caches[s], int(s)});
   }
   if (options.max_new_tokens == 0) {
-    if (capturing) model.forward(steps, target);
+    if (capturing) model.forward(steps, target, false);
     model.synchronize();
     return results;
   }
@@ -136,14 +136,14 @@ std::vector<GeneratedSequence> generate(Model& model, const std::vector<std::vec
     // the last chosen tokens have not been through the model yet
     for (size_t s = 0; s < count; ++s)
       steps.push_back(SequenceStep{std::span(&results[s].token_ids.back(), 1), &caches[s], int(s)});
-    model.forward(steps, live);
+    model.forward(steps, live, false);
   } else if (capturing) {
     std::vector<KVCache> fresh(count);
     for (size_t s = 0; s < count; ++s) {
       fresh[s] = model.new_cache(int64_t(results[s].token_ids.size()));
       steps.push_back(SequenceStep{results[s].token_ids, &fresh[s], int(s)});
     }
-    model.forward(steps, target);
+    model.forward(steps, target, false);
   }
   model.synchronize();
   return results;

@@ -145,7 +145,7 @@ Tensor Model::forward(std::span<const int32_t> tokens, KVCache& cache, const Cap
   return logits;
 }
 
-Tensor Model::forward(std::span<const SequenceStep> steps, const CaptureTarget& capture) {
+Tensor Model::forward(std::span<const SequenceStep> steps, const CaptureTarget& capture, bool want_logits) {
   if (steps.empty()) fail("internal error: a forward pass needs at least one sequence");
   Pass pass;
   pass.capture = capture;
@@ -168,7 +168,7 @@ Tensor Model::forward(std::span<const SequenceStep> steps, const CaptureTarget& 
   }
   backend_->begin_batch(pass.batch);
   const void* hidden = run(pass);
-  Tensor logits = lm_head_logits(pass, hidden);
+  Tensor logits = lm_head_logits(pass, hidden, want_logits);
   for (size_t i = 0; i < pass.caches.size(); ++i) pass.caches[i]->length += pass.batch.sequences[i].rows;
   return logits;
 }
@@ -229,13 +229,14 @@ void Model::attend(const Pass& pass, int layer, const ops::AttentionShape& shape
   }
 }
 
-Tensor Model::lm_head_logits(const Pass& pass, const void* hidden) {
+Tensor Model::lm_head_logits(const Pass& pass, const void* hidden, bool want_last_rows) {
   const ops::Linear& head = lm_head();
   if (pass.wants("logits")) {
     void* all = scratch(LOGITS_SLOT, pass.rows() * head.out);
     backend_->linear(head, hidden, pass.rows(), all);
     emit(pass, "logits", all, {head.out});
   }
+  if (!want_last_rows) return Tensor();
   // The returned rows are computed on their own, so the chosen tokens never depend on what is captured.
   const int64_t n = int64_t(pass.batch.sequences.size());
   void* last = scratch(LAST_ROWS_SLOT, n * head.in);

@@ -76,11 +76,11 @@ class Model {
   std::string weights_sha256() const;  // of the weight files' bytes, in order (computed on first call)
 
   // Runs the next tokens of several sequences in one packed pass, appending them to their caches; returns the
-  // logits of each step's last new position, [steps, vocab_size], fp32. Every selected site is delivered to
-  // `capture`'s sink, possibly asynchronously (on CUDA) until synchronize(); a sequence's values never depend on
-  // the other sequences in the pass. Throws actcap::Error on an empty step, a token outside the vocabulary or
-  // too many positions.
-  Tensor forward(std::span<const SequenceStep> steps, const CaptureTarget& capture = {});
+  // logits of each step's last new position, [steps, vocab_size], fp32 (an empty tensor when !want_logits).
+  // Every selected site is delivered to `capture`'s sink, possibly asynchronously (on CUDA) until synchronize();
+  // a sequence's values never depend on the other sequences in the pass. Throws actcap::Error on an empty step,
+  // a token outside the vocabulary or too many positions.
+  Tensor forward(std::span<const SequenceStep> steps, const CaptureTarget& capture = {}, bool want_logits = true);
   // One sequence: its last position's logits, [vocab_size].
   Tensor forward(std::span<const int32_t> tokens, KVCache& cache, const CaptureTarget& capture = {},
                  int sequence = 0);
@@ -141,7 +141,8 @@ class Model {
   // Model's own scratch slots; PATTERN_SLOT + i holds the pass's sequence i's attention pattern.
   enum : int { LOGITS_SLOT = MODEL_SLOTS, LAST_ROWS_SLOT, LAST_LOGITS_SLOT, PATTERN_SLOT };
   void reserve(KVCache& cache, int64_t positions) const;
-  Tensor lm_head_logits(const Pass& pass, const void* hidden);
+  // The `logits` site when captured, and the last rows' logits when wanted.
+  Tensor lm_head_logits(const Pass& pass, const void* hidden, bool want_last_rows);
 
   std::string dir_;
   std::string config_sha256_;  // of the synthetic config text; computed from the file otherwise

@@ -458,7 +458,7 @@ void setup(CLI::App& command) {
                    "token-stream layout: leave out the rows of special tokens (BOS, EOS, chat markers)");
   command.add_option("--device", options.device, "cpu | cuda | cuda:N (default cpu)");
   command.add_option("--dtype", options.dtype, "compute dtype: fp32 | bf16 | fp16 (bf16/fp16 on cuda only)");
-  command.add_flag("--deterministic", options.deterministic, "cuda: bit-identical results across runs");
+  command.add_flag("--deterministic", options.deterministic, "cuda: each sequence the same bits in any batch (slower GEMMs)");
   command.add_flag("--allow-tf32", options.allow_tf32, "cuda: fp32 matrix products in TF32 (faster, ~1e-3)");
   command.add_option("--store-dtype", options.store_dtype, "stored activations: fp32 | bf16 | fp16 (default: --dtype)");
   command.add_option("--shard-size", options.shard_size, "largest shard file, e.g. 1GiB");

@@ -42,8 +42,10 @@ struct GeneratedSequence {
   bool stopped_at_eos = false;
 };
 
-// selection/sink may be null (no capture). Sequences are independent: each gives exactly (bitwise) what it
-// gives alone. Throws actcap::Error on an empty prompt, a token id outside the vocabulary, or a sequence longer
+// selection/sink may be null (no capture). The prompts advance together, one packed forward pass per step (all
+// prompts, then one token of each unfinished sequence), and every capture has reached the sink on return.
+// Sequences are independent: on the CPU each gives exactly (bitwise) what it gives alone; on CUDA, GEMM
+// kernels chosen by batch shape may change the last bits. Throws actcap::Error on an empty prompt, a token id outside the vocabulary, or a sequence longer
 // than a learned position table.
 std::vector<GeneratedSequence> generate(Model& model, const std::vector<std::vector<int32_t>>& prompts,
                                         const GenerationOptions& options, const SiteSelection* selection,

@@ -37,7 +37,9 @@ struct Device {
 struct BackendOptions {
   Device device;
   DType dtype = DType::F32;      // of weights and activations: F32 everywhere; BF16 or F16 on CUDA
-  bool deterministic = false;    // CUDA: bit-identical results across runs on the same GPU
+  // CUDA: a sequence's results are the same bits in any batch (its GEMMs run alone; slower). Runs on one GPU
+  // repeat bit for bit in either mode.
+  bool deterministic = false;
   bool allow_tf32 = false;       // CUDA fp32 GEMMs in TF32 (faster, ~1e-3 relative); off by default
   size_t capture_buffer_bytes = size_t(1) << 30;  // CUDA: pinned host memory for activations in flight
 };

@@ -3,8 +3,8 @@
 // or the capture pipeline (overlapped). The backend's methods are called from one thread.
 //
 // Determinism: every kernel computes each output from its own inputs in a fixed order (no atomics), and
-// cuBLAS runs on a fixed workspace without atomics, so a run repeats bit for bit on the same GPU; nothing
-// extra is needed for BackendOptions::deterministic.
+// cuBLAS runs on a fixed workspace without atomics, so a run repeats bit for bit on the same GPU.
+// BackendOptions::deterministic adds independence from the batch: see linear().
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -159,9 +159,19 @@ class CudaBackend final : public Backend {
     launch_embed_positions(options_.dtype, table, dim, offset, device_batch_, out, stream());
   }
 
+  // cuBLAS picks its kernel by matrix shape, so a row's bits can depend on the rows beside it. Deterministic mode
+  // gives each sequence its own GEMMs (the last-position rows one each), as the CPU backend always does, so a
+  // sequence's activations are the same bits in any batch.
   void linear(const Linear& layer, const void* x, int64_t rows, void* y) override {
     use_device();
-    gemm_.linear(layer, x, rows, y);
+    if (!options_.deterministic) {
+      gemm_.linear(layer, x, rows, y);
+    } else if (rows == device_batch_.rows) {
+      for (const BatchSequence& s : sequences_)
+        gemm_.linear(layer, at(x, s.first_row * layer.in), s.rows, at(y, s.first_row * layer.out));
+    } else {
+      for (int64_t r = 0; r < rows; ++r) gemm_.linear(layer, at(x, r * layer.in), 1, at(y, r * layer.out));
+    }
   }
 
   void layer_norm(const void* x, int64_t rows, int64_t dim, const void* weight, const void* bias, float eps,
@@ -268,6 +278,10 @@ class CudaBackend final : public Backend {
   cudaStream_t stream() const { return stream_.get(); }
   // The current device is per host thread; make it this backend's before touching it.
   void use_device() const { ACTCAP_CUDA(cudaSetDevice(index_)); }
+
+  void* at(const void* p, int64_t elements) const {
+    return static_cast<char*>(const_cast<void*>(p)) + size_t(elements) * element_bytes_;
+  }
 
   void* own(size_t bytes) {
     void* p = nullptr;

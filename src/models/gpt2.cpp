@@ -81,20 +81,12 @@ class Gpt2Model : public Model {
       attend(pass, int(i), ops::AttentionShape{H, H, hd, scale, 0}, q, z, b + "attn.hook_pattern");
       emit(pass, b + "attn.hook_z", z, {d});
 
-      be.linear(L.attn_c_proj, z, n, a);
-      emit(pass, b + "hook_attn_out", a, {d});
-      be.add(x, a, x, n * d);
+      add_projection(pass, L.attn_c_proj, z, a, x, b + "hook_attn_out");
       emit(pass, b + "hook_resid_mid", x, {d});
       be.layer_norm(x, n, d, L.ln_2_weight, L.ln_2_bias, eps, h);
       emit(pass, b + "ln2.hook_normalized", h, {d});
 
-      be.linear(L.c_fc, h, n, fc);
-      emit(pass, b + "mlp.hook_pre", fc, {I});
-      be.activate(c.activation, fc, n * I);
-      emit(pass, b + "mlp.hook_post", fc, {I});
-      be.linear(L.mlp_c_proj, fc, n, a);
-      emit(pass, b + "hook_mlp_out", a, {d});
-      be.add(x, a, x, n * d);
+      ungated_mlp(pass, b, L.c_fc, L.mlp_c_proj, h, fc, a, x);
       emit(pass, b + "hook_resid_post", x, {d});
       if (i + 1 < c.num_hidden_layers) emit(pass, "hidden_states." + std::to_string(i + 1), x, {d});
     }

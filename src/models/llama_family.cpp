@@ -102,9 +102,7 @@ const void* LlamaFamilyModel::run(Pass& pass) {
     attend(pass, int(i), shape, q, z, b + "attn.hook_pattern");
     emit(pass, b + "attn.hook_z", z, {qdim});
 
-    be.linear(L.o, z, n, a);
-    emit(pass, b + "hook_attn_out", a, {d});
-    be.add(x, a, x, n * d);
+    add_projection(pass, L.o, z, a, x, b + "hook_attn_out");
     emit(pass, b + "hook_resid_mid", x, {d});
     be.rms_norm(x, n, d, L.post_attention_norm, eps, h);
     emit(pass, b + "ln2.hook_normalized", h, {d});
@@ -115,9 +113,7 @@ const void* LlamaFamilyModel::run(Pass& pass) {
     emit(pass, b + "mlp.hook_pre_linear", up, {I});
     be.gated_activate(c.activation, gate, up, post, n * I);
     emit(pass, b + "mlp.hook_post", post, {I});
-    be.linear(L.down, post, n, a);
-    emit(pass, b + "hook_mlp_out", a, {d});
-    be.add(x, a, x, n * d);
+    add_projection(pass, L.down, post, a, x, b + "hook_mlp_out");
     emit(pass, b + "hook_resid_post", x, {d});
     if (i + 1 < c.num_hidden_layers) emit(pass, "hidden_states." + std::to_string(i + 1), x, {d});
   }

@@ -210,6 +210,22 @@ void Model::store_rows(const Pass& pass, std::vector<ops::Buffer> KVCache::*buff
   }
 }
 
+void Model::add_projection(const Pass& pass, const ops::Linear& layer, const void* in, void* out, void* residual,
+                           const std::string& site) {
+  backend_->linear(layer, in, pass.rows(), out);
+  emit(pass, site, out, {layer.out});
+  backend_->add(residual, out, residual, pass.rows() * layer.out);
+}
+
+void Model::ungated_mlp(const Pass& pass, const std::string& block, const ops::Linear& up, const ops::Linear& down,
+                        const void* in, void* hidden, void* out, void* residual) {
+  backend_->linear(up, in, pass.rows(), hidden);
+  emit(pass, block + "mlp.hook_pre", hidden, {up.out});
+  backend_->activate(config_.activation, hidden, pass.rows() * up.out);
+  emit(pass, block + "mlp.hook_post", hidden, {up.out});
+  add_projection(pass, down, hidden, out, residual, block + "hook_mlp_out");
+}
+
 void Model::attend(const Pass& pass, int layer, const ops::AttentionShape& shape, const void* q, void* z,
                    const std::string& pattern_site) {
   const bool want_pattern = pass.wants(pattern_site);

@@ -130,6 +130,14 @@ class Model {
   // Writes the pass's packed rows [rows, row_width] into each sequence's cache buffer at its positions.
   void store_rows(const Pass& pass, std::vector<ops::Buffer> KVCache::*buffers, int layer, const void* rows,
                   int64_t src_pitch, int64_t row_width);
+  // A sub-block's output projection into the residual stream: out = layer(in), delivered as `site`, then
+  // residual += out. `out` is scratch of [rows, layer.out].
+  void add_projection(const Pass& pass, const ops::Linear& layer, const void* in, void* out, void* residual,
+                      const std::string& site);
+  // The ungated MLP of GPT-2 and OPT under "blocks.<i>." prefix `block`: hidden = act(up(in)) (sites
+  // mlp.hook_pre, mlp.hook_post), then add_projection(down) as hook_mlp_out.
+  void ungated_mlp(const Pass& pass, const std::string& block, const ops::Linear& up, const ops::Linear& down,
+                   const void* in, void* hidden, void* out, void* residual);
   // Causal attention of one layer over the pass; the pattern site is captured when wanted.
   void attend(const Pass& pass, int layer, const ops::AttentionShape& shape, const void* q, void* z,
               const std::string& pattern_site);

@@ -112,9 +112,7 @@ class OptModel : public Model {
       const ops::AttentionShape shape{H, H, hd, float(1.0 / std::sqrt(double(hd))), 0};
       attend(pass, int(i), shape, q, z, b + "attn.hook_pattern");
       emit(pass, b + "attn.hook_z", z, {d});
-      be.linear(L.out, z, n, a);
-      emit(pass, b + "hook_attn_out", a, {d});
-      be.add(x, a, x, n * d);
+      add_projection(pass, L.out, z, a, x, b + "hook_attn_out");
 
       const void* mlp_in = x;
       if (pre) {
@@ -126,13 +124,7 @@ class OptModel : public Model {
         be.layer_norm(x, n, d, L.attn_norm_weight, L.attn_norm_bias, eps, x);
         emit(pass, b + "ln1.hook_normalized", x, {d});
       }
-      be.linear(L.fc1, mlp_in, n, fc);
-      emit(pass, b + "mlp.hook_pre", fc, {I});
-      be.activate(c.activation, fc, n * I);
-      emit(pass, b + "mlp.hook_post", fc, {I});
-      be.linear(L.fc2, fc, n, a);
-      emit(pass, b + "hook_mlp_out", a, {d});
-      be.add(x, a, x, n * d);
+      ungated_mlp(pass, b, L.fc1, L.fc2, mlp_in, fc, a, x);
       if (!pre) {
         emit(pass, b + "hook_resid_mid", x, {d});
         be.layer_norm(x, n, d, L.final_norm_weight, L.final_norm_bias, eps, x);

@@ -5,17 +5,8 @@
 set -uo pipefail
 ACTCAP=${1:?usage: test_capture_cli.sh ACTCAP_BINARY}
 DATA=${ACTCAP_TEST_DATA:?}
-export PYTHONPATH=${ACTCAP_SOURCE_DIR:?}/tests/scripts PYTHONDONTWRITEBYTECODE=1  # no __pycache__ in the source tree
-PY=/usr/bin/python3
-if ! $PY -c 'import numpy' 2>/dev/null; then
-  echo "SKIP: $PY has no numpy"
-  exit 77
-fi
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-FAILURES=0
-fail() { echo "FAIL: $*"; FAILURES=$((FAILURES + 1)); }
-pass() { echo "ok: $*"; }
+source "${ACTCAP_SOURCE_DIR:?}/tests/scripts/common.sh"
+require_python numpy
 
 # The checks, shared by every case below.
 cat >"$WORK/check.py" <<'EOF'
@@ -254,55 +245,40 @@ else
   fail "multi-model capture failed: $(cat "$WORK/multi.err")"
 fi
 
-# 7. Bad inputs: non-zero exit, one line on stderr naming the problem, no output folder.
+# 7. Bad inputs: non-zero exit, one line naming the problem, no output folder.
 mkdir -p "$WORK/bogus"
 cp "$DATA/reference/gpt2/model.safetensors" "$DATA/reference/gpt2/generation_config.json" "$WORK/bogus/"
 sed 's/"model_type": "gpt2"/"model_type": "bogus"/' "$DATA/reference/gpt2/config.json" >"$WORK/bogus/config.json"
 touch "$WORK/a-file"
-expect_error() {
+# A capture into OUT that must fail.
+expect_capture_error() {
   local what=$1 fragment=$2 out=$3
   shift 3
-  if "$ACTCAP" capture "$@" --out "$out" >"$WORK/bad.out" 2>"$WORK/bad.err"; then
-    fail "$what: exit status 0"
-    return
-  fi
-  local lines
-  lines=$(wc -l <"$WORK/bad.err")
-  if [[ $lines -ne 1 ]] || ! grep -qF -- "$fragment" "$WORK/bad.err"; then
-    fail "$what: stderr was '$(cat "$WORK/bad.err")', expected one line with '$fragment'"
-  elif [[ -e "$out" && "$out" != "$WORK/a-file/x" ]]; then
-    fail "$what: left $out behind"
-  else
-    pass "$what: $(cat "$WORK/bad.err")"
-  fi
+  expect_error "$what" "$fragment" "$out" "$ACTCAP" capture "$@" --out "$out"
 }
-expect_error "missing model dir" "no-such-model" "$WORK/bad1" --model "$WORK/no-such-model" --input-ids 1,2
-expect_error "bad site pattern" "nonexistent.site" "$WORK/bad2" --model "$DATA/reference/gpt2" --input-ids 1,2 \
+expect_capture_error "missing model dir" "no-such-model" "$WORK/bad1" --model "$WORK/no-such-model" --input-ids 1,2
+expect_capture_error "bad site pattern" "nonexistent.site" "$WORK/bad2" --model "$DATA/reference/gpt2" --input-ids 1,2 \
   --sites 'nonexistent.site'
-expect_error "unknown model_type" "bogus" "$WORK/bad3" --model "$WORK/bogus" --input-ids 1,2
-expect_error "unwritable --out" "a-file" "$WORK/a-file/x" --model "$DATA/reference/gpt2" --input-ids 1,2
-expect_error "token id out of range" "99999" "$WORK/bad5" --model "$DATA/reference/gpt2" --input-ids 1,99999
-expect_error "text without a tokenizer" "tokenizer" "$WORK/bad6" --model "$DATA/reference/gpt2" --prompt hi
-expect_error "missing prompts file" "missing.txt" "$WORK/bad7" --model "$demo" --prompts-file "$WORK/missing.txt"
-expect_error "unknown device" "--device" "$WORK/bad8" --model "$demo" --input-ids 1,2 --device tpu
-expect_error "bf16 compute on the CPU" "fp32 only" "$WORK/bad9" --model "$demo" --input-ids 1,2 --dtype bf16
-expect_error "bad --store-dtype" "--store-dtype" "$WORK/bad10" --model "$demo" --input-ids 1,2 --store-dtype int8
-expect_error "--drop-special per record" "token-stream" "$WORK/bad11" --model "$demo" --input-ids 1,2 --drop-special
+expect_capture_error "unknown model_type" "bogus" "$WORK/bad3" --model "$WORK/bogus" --input-ids 1,2
+expect_capture_error "unwritable --out" "a-file" "$WORK/a-file/x" --model "$DATA/reference/gpt2" --input-ids 1,2
+expect_capture_error "token id out of range" "99999" "$WORK/bad5" --model "$DATA/reference/gpt2" --input-ids 1,99999
+expect_capture_error "text without a tokenizer" "tokenizer" "$WORK/bad6" --model "$DATA/reference/gpt2" --prompt hi
+expect_capture_error "missing prompts file" "missing.txt" "$WORK/bad7" --model "$demo" --prompts-file "$WORK/missing.txt"
+expect_capture_error "unknown device" "--device" "$WORK/bad8" --model "$demo" --input-ids 1,2 --device tpu
+expect_capture_error "bf16 compute on the CPU" "fp32 only" "$WORK/bad9" --model "$demo" --input-ids 1,2 --dtype bf16
+expect_capture_error "bad --store-dtype" "--store-dtype" "$WORK/bad10" --model "$demo" --input-ids 1,2 --store-dtype int8
+expect_capture_error "--drop-special per record" "token-stream" "$WORK/bad11" --model "$demo" --input-ids 1,2 --drop-special
 if ! command -v nvidia-smi >/dev/null || ! nvidia-smi -L >/dev/null 2>&1; then
-  expect_error "cuda without a GPU" "--device cuda:0" "$WORK/bad12" --model "$demo" --input-ids 1,2 --device cuda
+  expect_capture_error "cuda without a GPU" "--device cuda:0" "$WORK/bad12" --model "$demo" --input-ids 1,2 --device cuda
 fi
 
 # 8. --drop-special leaves out the rows of special tokens in a token stream.
 "$ACTCAP" capture --model "$demo" --prompt "<|endoftext|>Hello world<|endoftext|>" --layout token-stream \
   --drop-special --quiet --out "$WORK/drop" >"$WORK/drop.json" 2>"$WORK/drop.err" || fail "--drop-special run failed"
-rows=$(PYTHONPATH="$ACTCAP_SOURCE_DIR/tests/scripts" PYTHONDONTWRITEBYTECODE=1 "$PY" -c '
+rows=$("$PY" -c '
 import sys, readers
 tensors = readers.read_store_tensors(sys.argv[1])
 print(sorted({t.shape[0] for name, t in tensors.items() if name.endswith("hidden_states.0")}))' "$WORK/drop")
 if [[ "$rows" == "[2]" ]]; then pass "--drop-special keeps the 2 ordinary tokens of 4"; else fail "--drop-special rows: $rows"; fi
 
-if ((FAILURES)); then
-  echo "$FAILURES failure(s)"
-  exit 1
-fi
-echo "all capture CLI checks passed"
+finish "all capture CLI checks passed"

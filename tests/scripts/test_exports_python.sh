@@ -7,15 +7,13 @@ set -uo pipefail
 ACTCAP=${1:?usage: test_exports_python.sh ACTCAP_BINARY}
 DATA=${ACTCAP_TEST_DATA:?}
 SRC=${ACTCAP_SOURCE_DIR:?}
-PY=/usr/bin/python3
-if ! $PY -c 'import numpy' 2>/dev/null; then echo "SKIP: $PY has no numpy"; exit 77; fi
+source "$SRC/tests/scripts/common.sh"
+require_python numpy
 if ! "$ACTCAP" capture --help >/dev/null 2>&1; then echo "SKIP: this actcap has no capture command"; exit 77; fi
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
 MODEL="$DATA/reference/llama"
 
 ids_of() {
-  PYTHONPATH="$SRC/tests/scripts" PYTHONDONTWRITEBYTECODE=1 $PY -c 'import readers, sys
+  $PY -c 'import readers, sys
 ids = readers.read_safetensors(sys.argv[1])[sys.argv[2] + "/input_ids"]
 print(",".join(map(str, ids.reshape(-1).tolist())))' "$MODEL/reference.safetensors" "$1"
 }

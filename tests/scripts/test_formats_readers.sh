@@ -6,24 +6,16 @@
 set -uo pipefail
 ACTCAP=$(realpath "${1:?usage: test_formats_readers.sh ACTCAP_BINARY}")
 DATA=${ACTCAP_TEST_DATA:?}
-export PYTHONPATH=${ACTCAP_SOURCE_DIR:?}/tests/scripts PYTHONDONTWRITEBYTECODE=1  # no __pycache__ in the source tree
-PY=/usr/bin/python3
-if ! $PY -c 'import numpy, torch' 2>/dev/null; then
-  echo "SKIP: $PY lacks numpy or torch"
-  exit 77
-fi
+source "${ACTCAP_SOURCE_DIR:?}/tests/scripts/common.sh"
+require_python numpy torch
 MODEL=$DATA/reference/tiny-gpt2
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-FAILURES=0
-fail() { echo "FAIL: $*"; FAILURES=$((FAILURES + 1)); }
 run() {  # runs a command, failing the test (with its output) if it fails
   local name=$1; shift
   if ! "$@" >"$WORK/out.txt" 2>&1; then fail "$name: $* exited non-zero"; cat "$WORK/out.txt"; return 1; fi
 }
 check() {
   local name=$1; shift
-  if $PY "$WORK/check.py" "$@" >"$WORK/check.txt" 2>&1; then echo "ok: $name ($(tail -1 "$WORK/check.txt"))"
+  if $PY "$WORK/check.py" "$@" >"$WORK/check.txt" 2>&1; then pass "$name ($(tail -1 "$WORK/check.txt"))"
   else fail "$name"; cat "$WORK/check.txt"; fi
 }
 
@@ -212,14 +204,6 @@ run stats-one "$ACTCAP" stats "$WORK/many" --record 1 --out "$WORK/one_stats.jso
   check "stats --record 1" stats "$WORK/many" "$WORK/one_stats.json" 1
 
 # Errors: one line, non-zero exit, no output file.
-expect_error() {
-  local name=$1 pattern=$2 file=$3; shift 3
-  if "$@" >"$WORK/err.txt" 2>&1; then fail "$name: succeeded"; return; fi
-  if [ "$(grep -c . "$WORK/err.txt")" != 1 ] || ! grep -q "$pattern" "$WORK/err.txt"; then
-    fail "$name: expected one line matching '$pattern'"; cat "$WORK/err.txt"; return; fi
-  if [ -n "$file" ] && ls "$file"* >/dev/null 2>&1; then fail "$name: left $file"; return; fi
-  echo "ok: $name ($(cat "$WORK/err.txt"))"
-}
 expect_error "pt of a missing record" "record" "$WORK/bad/tiny-gpt2_activations.pt" \
   "$ACTCAP" export pt "$WORK/gen" --record 5 --out "$WORK/bad"
 expect_error "npy with --record and --all-records" "exclude" "$WORK/bad2/hidden_states.0.npy" \
@@ -231,5 +215,4 @@ run capture-pattern "$ACTCAP" capture --model "$MODEL" --prompts-file "$WORK/pro
 expect_error "stats of a folder that is no store" "manifest" "$WORK/nostore_stats.json" \
   "$ACTCAP" stats "$WORK/pt-gen" --out "$WORK/nostore_stats.json"
 
-echo "failures: $FAILURES"
-[ "$FAILURES" = 0 ]
+finish "all format reader checks passed"

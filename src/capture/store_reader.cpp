@@ -40,7 +40,7 @@ std::vector<json> read_index(const std::string& path) {
 
 }  // namespace
 
-StoreReader::StoreReader(const std::string& dir) : dir_(dir) {
+StoreReader::StoreReader(const std::string& dir, StoreReadOptions options) : dir_(dir), options_(options) {
   const std::string manifest_path = (fs::path(dir) / store::kManifestFile).string();
   if (!fs::is_directory(dir)) fail("{}: not a folder", dir);
   manifest_ = json::parse(read_file(manifest_path), nullptr, false);

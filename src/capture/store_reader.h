@@ -14,11 +14,16 @@
 
 namespace actcap {
 
+struct StoreReadOptions {
+  // Check each shard's SHA-256 against the manifest as it is first read (`--no-verify` turns it off).
+  bool verify_shards = true;
+};
+
 class StoreReader {
  public:
   // Reads manifest.json, records.jsonl and metadata.jsonl. Throws actcap::Error naming the file on anything
   // malformed, and for an incomplete store (an interrupted capture: resume it first).
-  explicit StoreReader(const std::string& dir);
+  explicit StoreReader(const std::string& dir, StoreReadOptions options = {});
   ~StoreReader();
 
   const std::string& dir() const { return dir_; }
@@ -52,6 +57,7 @@ class StoreReader {
  private:
   size_t index_of(int64_t record) const;
   std::string dir_;
+  StoreReadOptions options_;
   nlohmann::json manifest_;
   StoreLayout layout_ = StoreLayout::PerRecord;
   DType dtype_ = DType::F32;

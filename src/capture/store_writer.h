@@ -43,6 +43,7 @@ struct StoreOptions {
   std::vector<std::string> sites;         // every site each record carries, in forward order
   uint64_t shard_bytes = 1ull << 30;      // cap on a shard's tensor data (a single larger record gets its own)
   bool resume = false;                    // continue the store in `dir` (or start it if there is none)
+  bool overwrite = false;                 // replace the store in `dir` (only a store's own files are removed)
   // token_stream only: rows not to store. drop_bos drops position 0 when its token is bos_token_id.
   bool drop_bos = false;
   int32_t bos_token_id = -1;

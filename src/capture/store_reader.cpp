@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <filesystem>
 
-#include "capture/store_format.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/sha256.h"
 
 namespace actcap {
 
@@ -14,12 +14,10 @@ using json = nlohmann::json;
 
 namespace {
 
-// Every line of an index file as a JSON object with an integer "record", strictly increasing.
-std::vector<json> read_index(const std::string& path) {
-  const std::string text = read_file(path);
+// Every line of an index file as a JSON object with an integer "record", the records 0, 1, 2, ... in order.
+std::vector<json> read_index(const std::string& path, const std::string& text) {
   std::vector<json> lines;
   size_t begin = 0;
-  int64_t previous = -1;
   while (begin < text.size()) {
     const size_t line_number = lines.size() + 1;
     size_t nl = text.find('\n', begin);
@@ -29,13 +27,25 @@ std::vector<json> read_index(const std::string& path) {
     if (!j.contains("record") || !j["record"].is_number_integer())
       fail("{}: line {} has no integer \"record\"", path, line_number);
     const int64_t record = j["record"].get<int64_t>();
-    if (record == previous) fail("{}: line {}: record {} appears twice", path, line_number, record);
-    if (record < previous) fail("{}: line {}: record {} comes after record {}", path, line_number, record, previous);
-    previous = record;
+    const int64_t expected = int64_t(lines.size());
+    if (record < expected) fail("{}: line {}: record {} appears twice or out of order", path, line_number, record);
+    if (record > expected)
+      fail("{}: line {}: record {} where record {} was expected (a record is missing)", path, line_number, record, expected);
     lines.push_back(std::move(j));
     begin = nl + 1;
   }
   return lines;
+}
+
+// An index file's text, checked against the manifest's size (always) and SHA-256 (when verifying).
+std::string read_checked(const std::string& path, const std::optional<store::IndexDigest>& expected, bool verify) {
+  std::string text = read_file(path);
+  if (!expected) return text;  // format_version 1
+  if (text.size() != expected->bytes)
+    fail("{}: {} bytes, {} says {} (the file was changed)", path, text.size(), store::kManifestFile, expected->bytes);
+  if (verify && sha256_hex(text.data(), text.size()) != expected->sha256)
+    fail("{}: SHA-256 differs from {}'s (the file was edited)", path, store::kManifestFile);
+  return text;
 }
 
 }  // namespace
@@ -43,52 +53,57 @@ std::vector<json> read_index(const std::string& path) {
 StoreReader::StoreReader(const std::string& dir, StoreReadOptions options) : dir_(dir), options_(options) {
   const std::string manifest_path = (fs::path(dir) / store::kManifestFile).string();
   if (!fs::is_directory(dir)) fail("{}: not a folder", dir);
-  manifest_ = json::parse(read_file(manifest_path), nullptr, false);
-  if (manifest_.is_discarded() || !manifest_.is_object()) fail("{}: not valid JSON", manifest_path);
-  if (manifest_.value("format", "") != store::kFormat) fail("{}: not an actcap store manifest", manifest_path);
-  if (manifest_.value("format_version", 0) != store::kFormatVersion)
-    fail("{}: unsupported format_version {}", manifest_path, manifest_.value("format_version", json()).dump());
-  try {
-    layout_ = parse_store_layout(manifest_.at("layout").get<std::string>());
-    dtype_ = parse_dtype(manifest_.at("dtype").get<std::string>());
-    sites_ = manifest_.at("sites").get<std::vector<std::string>>();
-    for (const auto& shard : manifest_.at("shards")) {
-      shard_files_.push_back(shard.at("file").get<std::string>());
-      shard.at("sha256").get<std::string>();
-      shard.at("bytes").get<uint64_t>();
-      if (!shard_by_file_.emplace(shard_files_.back(), shard_files_.size() - 1).second)
-        fail("{}: shard {} is listed twice", manifest_path, shard_files_.back());
-    }
-    if (!manifest_.at("complete").get<bool>())
-      fail("{}: the store is incomplete (its capture was interrupted: continue it with --resume)", manifest_path);
-  } catch (const json::exception& e) {
-    fail("{}: malformed manifest: {}", manifest_path, e.what());
+  lock_ = std::make_unique<StoreLock>(dir, StoreLock::Mode::Shared);
+  const std::string manifest_text = read_file(manifest_path);
+  format_ = store::Manifest::parse(manifest_text, manifest_path);
+  manifest_ = json::parse(manifest_text);
+  if (!format_.complete)
+    fail("{}: the store is incomplete (its capture was interrupted: continue it with --resume)", manifest_path);
+  layout_ = format_.layout;
+  dtype_ = format_.dtype;
+  sites_ = format_.sites;
+  for (size_t k = 0; k < format_.shards.size(); ++k) {
+    shard_files_.push_back(format_.shards[k].file);
+    if (shard_files_.back() != store::shard_file_name(int64_t(k)))
+      fail("{}: shard {} is {}, expected {}", manifest_path, k, shard_files_.back(), store::shard_file_name(int64_t(k)));
+    shard_by_file_.emplace(shard_files_.back(), k);
   }
   shards_.resize(shard_files_.size());
 
   const std::string records_path = (fs::path(dir) / store::kRecordsFile).string();
   const std::string metadata_path = (fs::path(dir) / store::kMetadataFile).string();
-  records_ = read_index(records_path);
-  metadata_ = read_index(metadata_path);
-  if (records_.size() != metadata_.size())
-    fail("{}: {} records, but {} has {}", metadata_path, metadata_.size(), records_path, records_.size());
+  records_ = read_index(records_path, read_checked(records_path, format_.records, options_.verify_shards));
+  const std::vector<json> metadata = read_index(metadata_path, read_checked(metadata_path, format_.metadata, options_.verify_shards));
+  if (records_.size() != metadata.size())
+    fail("{}: {} records, but {} has {}", metadata_path, metadata.size(), records_path, records_.size());
+  metadata_.reserve(metadata.size());
+  shard_of_.reserve(metadata.size());
+  size_t previous_shard = 0;
   for (size_t i = 0; i < records_.size(); ++i) {
-    if (metadata_[i]["record"] != records_[i]["record"])
-      fail("{}: line {} is record {}, but line {} of {} is record {}", metadata_path, i + 1,
-           metadata_[i]["record"].dump(), i + 1, records_path, records_[i]["record"].dump());
-    const json& shard = metadata_[i].contains("shard") ? metadata_[i]["shard"] : json();
-    if (!shard.is_string() || !shard_by_file_.count(shard.get<std::string>()))
-      fail("{}: line {}: shard {} is not in {}", metadata_path, i + 1, shard.dump(), store::kManifestFile);
-    index_.emplace(records_[i]["record"].get<int64_t>(), i);
+    const auto record = store::RecordLine::from_json(records_[i], fmt::format("{}: line {}", records_path, i + 1));
+    const std::string where = fmt::format("{}: line {} (record {})", metadata_path, i + 1, record.record);
+    metadata_.push_back(store::MetadataLine::from_json(metadata[i], where));
+    const store::MetadataLine& m = metadata_.back();
+    if (m.id != record.id) fail("{}: id \"{}\" differs from {}'s \"{}\"", where, m.id, store::kRecordsFile, record.id);
+    if (m.span_end - m.span_begin != int64_t(record.positions.size()))
+      fail("{}: token_span [{}, {}] does not hold its {} positions", where, m.span_begin, m.span_end, record.positions.size());
+    if (m.sites != sites_) fail("{}: sites differ from {}'s", where, store::kManifestFile);
+    if (m.dtype != dtype_) fail("{}: dtype {} differs from {}'s {}", where, dtype_name(m.dtype), store::kManifestFile, dtype_name(dtype_));
+    auto shard = shard_by_file_.find(m.shard);
+    if (shard == shard_by_file_.end()) fail("{}: shard {} is not in {}", where, m.shard, store::kManifestFile);
+    if (shard->second < previous_shard) fail("{}: shard {} comes after a later shard", where, m.shard);
+    if (m.shard_sha256 != format_.shards[shard->second].sha256)
+      fail("{}: shard_sha256 differs from {}'s SHA-256 of {}", where, store::kManifestFile, m.shard);
+    previous_shard = shard->second;
+    shard_of_.push_back(shard->second);
   }
 }
 
 StoreReader::~StoreReader() = default;
 
 size_t StoreReader::index_of(int64_t record) const {
-  auto it = index_.find(record);
-  if (it == index_.end()) fail("{}: no record {}", dir_, record);
-  return it->second;
+  if (record < 0 || record >= int64_t(records_.size())) fail("{}: no record {}", dir_, record);
+  return size_t(record);  // records are 0, 1, 2, ... (checked on open)
 }
 
 const json& StoreReader::record(int64_t record) const { return records_[index_of(record)]; }
@@ -96,29 +111,40 @@ const json& StoreReader::record(int64_t record) const { return records_[index_of
 const SafetensorsFile& StoreReader::shard(size_t index) const {
   std::lock_guard<std::mutex> lock(shards_mutex_);
   auto& slot = shards_.at(index);
-  if (!slot) slot = std::make_unique<SafetensorsFile>((fs::path(dir_) / shard_files_[index]).string());
+  if (!slot) {
+    const std::string path = (fs::path(dir_) / shard_files_[index]).string();
+    const store::ShardEntry& expected = format_.shards[index];
+    if (!fs::exists(path)) fail("{}: missing (listed in {})", path, store::kManifestFile);
+    {
+      const MappedFile bytes(path);  // hashed from the same pages the shard's views will read
+      if (bytes.size() != expected.bytes)
+        fail("{}: {} bytes, {} says {}", path, bytes.size(), store::kManifestFile, expected.bytes);
+      if (options_.verify_shards) {
+        const std::string sha = sha256_hex(bytes.data(), bytes.size());
+        if (sha != expected.sha256)
+          fail("{}: SHA-256 {} differs from {}'s {} (the shard was changed or swapped)", path, sha, store::kManifestFile,
+               expected.sha256);
+      }
+    }
+    slot = std::make_unique<SafetensorsFile>(path);
+  }
   return *slot;
 }
 
 TensorView StoreReader::view(int64_t record, const std::string& site) const {
   if (std::find(sites_.begin(), sites_.end(), site) == sites_.end()) fail("{}: the store has no site '{}'", dir_, site);
-  const json& m = metadata_[index_of(record)];
-  const SafetensorsFile& file = shard(shard_by_file_.at(m["shard"].get<std::string>()));
+  const size_t index = index_of(record);
+  const store::MetadataLine& m = metadata_[index];
+  const SafetensorsFile& file = shard(shard_of_[index]);
   if (layout_ == StoreLayout::PerRecord) return file.view(store::record_tensor_name(record, site));
   TensorView rows = file.view(site);
-  int64_t begin = 0, end = 0;
-  try {
-    begin = m.at("token_span").at(0).get<int64_t>();
-    end = m.at("token_span").at(1).get<int64_t>();
-  } catch (const json::exception&) {
-    fail("{}: record {} has a malformed token_span", dir_, record);
-  }
-  if (rows.shape.empty() || begin < 0 || begin > end || end > rows.shape[0])
-    fail("{}: record {} token_span [{}, {}] is outside {} {}", file.path(), record, begin, end, site, shape_string(rows.shape));
+  if (rows.shape.empty() || m.span_end > rows.shape[0])
+    fail("{}: record {} token_span [{}, {}] is outside {} {}", file.path(), record, m.span_begin, m.span_end, site,
+         shape_string(rows.shape));
   const size_t row_bytes = rows.shape[0] ? rows.nbytes() / size_t(rows.shape[0]) : 0;
   TensorView out = rows;
-  out.data = static_cast<const uint8_t*>(rows.data) + size_t(begin) * row_bytes;
-  out.shape[0] = end - begin;
+  out.data = static_cast<const uint8_t*>(rows.data) + size_t(m.span_begin) * row_bytes;
+  out.shape[0] = m.span_end - m.span_begin;
   return out;
 }
 
@@ -129,8 +155,7 @@ std::vector<StoreReader::SiteInfo> StoreReader::site_infos() const {
   for (const auto& site : sites_) {
     SiteInfo info{site, {}, 0, 0};
     bool first = true;
-    for (const auto& r : records_) {
-      const int64_t record = r["record"].get<int64_t>();
+    for (int64_t record = 0; record < int64_t(records_.size()); ++record) {
       TensorView v = view(record, site);
       if (first) {
         info.shape = v.shape;
@@ -141,7 +166,7 @@ std::vector<StoreReader::SiteInfo> StoreReader::site_infos() const {
         for (size_t d = 0; d < v.shape.size(); ++d)
           if (info.shape[d] != v.shape[d]) info.shape[d] = -1;
       }
-      info.rows += int64_t(r.value("positions", json::array()).size());
+      info.rows += metadata_[size_t(record)].span_end - metadata_[size_t(record)].span_begin;
       info.bytes += v.nbytes();
     }
     out.push_back(std::move(info));

@@ -1,5 +1,8 @@
 #pragma once
-// Reads a complete capture store (see store_writer.h for the layout). Shards are memory-mapped on first use.
+// Reads a complete capture store (see store_writer.h for the layout) under the store lock (shared: no writer can
+// be inside it meanwhile). Shards are memory-mapped on first use. Unless told not to, it trusts nothing: the
+// manifest's own hash, records.jsonl and metadata.jsonl against the manifest's hashes, the records against each
+// other (none missing, none renumbered) and each shard's SHA-256 as it is first mapped, once per reader.
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -8,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "capture/store_format.h"
+#include "capture/store_lock.h"
 #include "capture/store_writer.h"
 #include "core/tensor.h"
 #include "io/safetensors.h"
@@ -15,7 +20,8 @@
 namespace actcap {
 
 struct StoreReadOptions {
-  // Check each shard's SHA-256 against the manifest as it is first read (`--no-verify` turns it off).
+  // Check each shard's SHA-256 and the index files' against the manifest as they are first read
+  // (`--no-verify` turns it off; sizes and the records' consistency are checked regardless).
   bool verify_shards = true;
 };
 
@@ -32,7 +38,8 @@ class StoreReader {
   DType dtype() const { return dtype_; }
   const std::vector<std::string>& sites() const { return sites_; }      // forward order
   const std::vector<nlohmann::json>& records() const { return records_; }    // records.jsonl, in record order
-  const std::vector<nlohmann::json>& metadata() const { return metadata_; }  // metadata.jsonl, same order
+  const std::vector<store::MetadataLine>& metadata() const { return metadata_; }  // metadata.jsonl, same order
+  const store::Manifest& format() const { return format_; }  // the manifest, typed
   const nlohmann::json& record(int64_t record) const;  // by record number; throws if absent
 
   // A record's rows of a site as stored (dtype()), zero-copy, in either layout: per_record the tensor
@@ -58,12 +65,15 @@ class StoreReader {
   size_t index_of(int64_t record) const;
   std::string dir_;
   StoreReadOptions options_;
+  std::unique_ptr<StoreLock> lock_;
   nlohmann::json manifest_;
+  store::Manifest format_;
   StoreLayout layout_ = StoreLayout::PerRecord;
   DType dtype_ = DType::F32;
   std::vector<std::string> sites_;
-  std::vector<nlohmann::json> records_, metadata_;
-  std::map<int64_t, size_t> index_;
+  std::vector<nlohmann::json> records_;
+  std::vector<store::MetadataLine> metadata_;
+  std::vector<size_t> shard_of_;  // per record line: its shard's index
   std::vector<std::string> shard_files_;
   std::map<std::string, size_t> shard_by_file_;
   mutable std::mutex shards_mutex_;

@@ -9,35 +9,23 @@
 #include <filesystem>
 #include <optional>
 
-#include "capture/store_format.h"
+#include "capture/store_diff.h"
+#include "capture/store_lock.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/sha256.h"
 #include "io/safetensors.h"
+#include "io/spool_file.h"
 
 namespace actcap {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-std::string_view store_layout_name(StoreLayout layout) {
-  return layout == StoreLayout::PerRecord ? "per_record" : "token_stream";
-}
-
-StoreLayout parse_store_layout(std::string_view name) {
-  if (name == "per_record") return StoreLayout::PerRecord;
-  if (name == "token_stream") return StoreLayout::TokenStream;
-  fail("unknown store layout '{}' (expected per_record or token_stream)", name);
-}
-
 namespace {
 
-// Keys of manifest.json that the writer owns; the rest is the caller's provenance.
-const char* const kWriterKeys[] = {"format", "format_version", "layout", "dtype", "sites", "shards", "complete"};
 // Provenance that legitimately changes between the interrupted run and its resumption.
 const char* const kResumeMayDiffer[] = {"command_line", "tool"};
-
-std::string dump_line(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n"; }
 
 void fsync_dir(const std::string& dir) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
@@ -48,39 +36,34 @@ void fsync_dir(const std::string& dir) {
   if (rc != 0) fail("{}: fsync failed: {}", dir, std::strerror(e));
 }
 
-bool is_temp_debris(const std::string& name) {
-  return name.rfind(std::string(store::kManifestFile) + ".tmp-", 0) == 0 ||
-         (name.rfind("shard-", 0) == 0 && name.find(".safetensors.tmp-") != std::string::npos);
+// The files a store writes, by name (temporaries included; the lock too).
+bool is_store_file(const std::string& name) {
+  return name == store::kManifestFile || name == store::kRecordsFile || name == store::kMetadataFile ||
+         name == store::kLockFile || store::shard_index_of(name) || store::is_temporary_file(name);
 }
 
-// The index of "shard-NNNNN.safetensors", or nullopt for any other name.
-std::optional<int64_t> shard_index_of(const std::string& name) {
-  if (name.size() < 6 + 12 || name.rfind("shard-", 0) != 0 || !name.ends_with(".safetensors")) return std::nullopt;
-  std::string digits = name.substr(6, name.size() - 6 - 12);
-  if (digits.empty() || !std::all_of(digits.begin(), digits.end(), ::isdigit)) return std::nullopt;
-  int64_t index = std::stoll(digits);
-  if (store::shard_file_name(index) != name) return std::nullopt;
-  return index;
-}
-
-// An append-only index file: whole lines are appended and synced; a failed append is cut back off.
+// An append-only index file, hashed as it grows: whole lines are appended and synced; a failed append is cut
+// back off.
 class AppendLog {
  public:
   AppendLog() = default;
   ~AppendLog() {
     if (fd_ >= 0) ::close(fd_);
   }
-  void open(const std::string& path) {
+  // `existing`: the file's current contents (already cut back to whole lines), to carry the hash on.
+  void open(const std::string& path, std::string_view existing) {
     path_ = path;
     fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd_ < 0) fail("{}: cannot open for writing: {}", path, std::strerror(errno));
     off_t end = ::lseek(fd_, 0, SEEK_END);
     if (end < 0) fail("{}: cannot seek: {}", path, std::strerror(errno));
+    if (uint64_t(end) != existing.size()) fail("{}: changed while being opened", path);
     size_ = uint64_t(end);
+    hash_.update(existing.data(), existing.size());
   }
-  void append(std::string_view text) {
-    const char* p = text.data();
-    size_t left = text.size();
+  void append(const void* data, size_t size) {
+    const char* p = static_cast<const char*>(data);
+    size_t left = size;
     while (left > 0) {
       ssize_t n = ::write(fd_, p, left);
       if (n < 0 && errno == EINTR) continue;
@@ -89,67 +72,72 @@ class AppendLog {
       left -= size_t(n);
       size_ += uint64_t(n);
     }
+    hash_.update(data, size);
   }
   void sync() {
     if (::fsync(fd_) != 0) fail("{}: fsync failed: {}", path_, std::strerror(errno));
   }
-  void truncate_to(uint64_t size) {  // best effort: used while already failing
+  void truncate_to(uint64_t size) {  // best effort: used while already failing (the writer stops after it)
     if (::ftruncate(fd_, off_t(size)) == 0) size_ = size;
   }
   uint64_t size() const { return size_; }
+  store::IndexDigest digest() const { return {hash_.hex_digest_so_far(), size_}; }
 
  private:
   std::string path_;
   int fd_ = -1;
   uint64_t size_ = 0;
+  Sha256 hash_;
 };
 
-// One record waiting for its shard.
-struct PendingRecord {
-  int64_t record;
-  std::string id;
-  json text_sha256;
-  std::string record_line;           // records.jsonl line, ready
-  std::vector<int64_t> positions;    // of the stored rows
-  std::vector<Shape> shapes;         // per site, as stored
-  std::vector<std::vector<uint8_t>> bytes;  // per site, converted to the store's dtype
-  uint64_t buffered = 0;
+// Fixed-size binary fields of a record's pending metadata, spooled until its shard is written.
+template <typename T>
+void put(SpoolFile& spool, const T& value) {
+  spool.append(&value, sizeof(T));
+}
+void put_string(SpoolFile& spool, const std::string& text) {
+  put(spool, uint64_t(text.size()));
+  spool.append(text);
+}
+template <typename T>
+T take(SpoolFile& spool) {
+  T value;
+  spool.read(&value, sizeof(T));
+  return value;
+}
+std::string take_string(SpoolFile& spool) {
+  std::string text(size_t(take<uint64_t>(spool)), '\0');
+  spool.read(text.data(), text.size());
+  return text;
+}
+
+// The shard being filled: its tensor data and header entries, and its records' index lines, all on disk.
+struct OpenShard {
+  OpenShard(const std::string& path, size_t lanes)
+      : data(path, lanes), record_lines(path + fmt::format(".tmp-{}.records", ::getpid())),
+        pending(path + fmt::format(".tmp-{}.pending", ::getpid())) {}
+  SafetensorsSpool data;  // per_record: one lane; token_stream: one per site, then row_index
+  SpoolFile record_lines;  // records.jsonl lines, final
+  SpoolFile pending;       // per record: record, span, offsets within lanes, id, text sha (see write_pending)
+  int64_t records = 0, rows = 0;
+  uint64_t bytes = 0;  // tensor bytes (row_index included)
 };
-
-// Splits a log into its complete lines (terminated by '\n'), with the byte offset after each.
-std::vector<std::pair<std::string_view, uint64_t>> complete_lines(std::string_view text) {
-  std::vector<std::pair<std::string_view, uint64_t>> lines;
-  size_t begin = 0;
-  while (true) {
-    size_t nl = text.find('\n', begin);
-    if (nl == std::string_view::npos) break;
-    lines.emplace_back(text.substr(begin, nl - begin), uint64_t(nl + 1));
-    begin = nl + 1;
-  }
-  return lines;
-}
-
-std::optional<json> parse_object(std::string_view line) {
-  json j = json::parse(line, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return std::nullopt;
-  return j;
-}
 
 }  // namespace
 
 struct StoreWriter::Impl {
   StoreOptions options;
-  json provenance;
   std::string dir;
   size_t dtype_bytes = 4;
   std::set<int32_t> drop_ids;
+  std::optional<StoreLock> lock;
 
+  store::Manifest manifest;
   AppendLog records_log, metadata_log;
-  json shards = json::array();
   int64_t next_shard = 0;
   int64_t last_record = -1;
-  std::vector<PendingRecord> pending;
-  uint64_t pending_bytes = 0;
+  std::unique_ptr<OpenShard> shard;
+  std::vector<uint8_t> scratch;  // one site's converted bytes
   bool failed = false;
   bool finished = false;
 
@@ -157,20 +145,15 @@ struct StoreWriter::Impl {
   std::vector<std::optional<Shape>> trailing;  // token_stream: per site, dims after the first
 
   std::string path(std::string_view name) const { return (fs::path(dir) / name).string(); }
+  size_t lanes() const { return options.layout == StoreLayout::PerRecord ? 1 : options.sites.size() + 1; }
+  size_t lane_of(size_t site) const { return options.layout == StoreLayout::PerRecord ? 0 : site; }
 
-  std::string manifest_text(bool complete) const {
-    json m = provenance;
-    m["format"] = store::kFormat;
-    m["format_version"] = store::kFormatVersion;
-    m["layout"] = store_layout_name(options.layout);
-    m["dtype"] = dtype_name(options.dtype);
-    m["sites"] = options.sites;
-    m["shards"] = shards;
-    m["complete"] = complete;
-    return m.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+  void write_manifest(bool complete) {
+    manifest.complete = complete;
+    manifest.records = records_log.digest();
+    manifest.metadata = metadata_log.digest();
+    write_file_atomic(path(store::kManifestFile), manifest.to_text());
   }
-
-  void write_manifest(bool complete) { write_file_atomic(path(store::kManifestFile), manifest_text(complete)); }
 
   void note_site(size_t site, const Shape& shape, int64_t rows, uint64_t bytes) {
     auto [it, first] = summary.sites.try_emplace(options.sites[site]);
@@ -187,70 +170,73 @@ struct StoreWriter::Impl {
     s.bytes += bytes;
   }
 
-  void remove_debris() {
+  // Files named like a store's in a folder that has no manifest were not written by a store (the manifest
+  // comes first): refuse rather than take them over or delete them.
+  void refuse_foreign_store_files() const {
+    if (fs::exists(path(store::kManifestFile))) return;
     for (const auto& entry : fs::directory_iterator(dir)) {
-      std::string name = entry.path().filename().string();
-      if (is_temp_debris(name)) fs::remove(entry.path());
+      const std::string name = entry.path().filename().string();
+      if (is_store_file(name) && name != store::kLockFile && !store::is_temporary_file(name))
+        fail("{}: holds {} but no {}: not a store actcap wrote (move the file away or choose another folder)", dir,
+             name, store::kManifestFile);
     }
   }
 
-  bool holds_store() const {
-    if (fs::exists(path(store::kManifestFile)) || fs::exists(path(store::kRecordsFile)) ||
-        fs::exists(path(store::kMetadataFile)))
-      return true;
+  void remove_temporaries() {
     for (const auto& entry : fs::directory_iterator(dir))
-      if (shard_index_of(entry.path().filename().string())) return true;
-    return false;
+      if (store::is_temporary_file(entry.path().filename().string())) fs::remove(entry.path());
   }
 
-  void check_resumable(const json& stored, const std::string& manifest_path) {
-    if (!stored.is_object() || stored.value("format", "") != store::kFormat)
-      fail("{}: not an actcap store manifest", manifest_path);
-    if (stored.value("format_version", 0) != store::kFormatVersion)
-      fail("{}: unsupported format_version {}", manifest_path, stored.value("format_version", json()).dump());
-    auto mismatch = [&](const std::string& key, const json& ours) {
-      if (!stored.contains(key) || stored[key] != ours)
-        fail("{}: cannot resume: the store has {} {}, this run asks for {}", manifest_path, key,
-             stored.contains(key) ? stored[key].dump() : "none", ours.dump());
+  // --overwrite: removes the store's own files, after checking that the folder holds nothing else.
+  void remove_store() {
+    const auto manifest_json = store::parse_object(read_file(path(store::kManifestFile)));
+    if (!manifest_json || manifest_json->value("format", "") != store::kFormat)
+      fail("{}: cannot overwrite: not an actcap store manifest", path(store::kManifestFile));
+    std::vector<fs::path> owned;
+    for (const auto& entry : fs::directory_iterator(dir)) {
+      const std::string name = entry.path().filename().string();
+      if (!is_store_file(name) || !entry.is_regular_file())
+        fail("{}: cannot overwrite: the folder also holds {}, which is not the store's (move it away or choose "
+             "another folder)",
+             dir, name);
+      if (name != store::kLockFile) owned.push_back(entry.path());
+    }
+    for (const auto& file : owned)
+      if (file.filename() != store::kManifestFile) fs::remove(file);
+    fs::remove(path(store::kManifestFile));  // last: until then the folder is still recognisably a store
+  }
+
+  void check_resumable(const store::Manifest& stored, const nlohmann::json& provenance, const std::string& manifest_path) {
+    auto comparable = [&](StoreLayout layout, DType dtype, const std::vector<std::string>& sites, json view) {
+      for (const char* key : kResumeMayDiffer) view.erase(key);
+      view["layout"] = store_layout_name(layout);
+      view["dtype"] = dtype_name(dtype);
+      view["sites"] = sites;
+      return view;
     };
-    mismatch("layout", store_layout_name(options.layout));
-    mismatch("dtype", dtype_name(options.dtype));
-    mismatch("sites", options.sites);
-    auto may_differ = [](const std::string& key) {
-      for (const char* k : kResumeMayDiffer)
-        if (key == k) return true;
-      for (const char* k : kWriterKeys)
-        if (key == k) return true;
-      return false;
-    };
-    for (auto& [key, value] : provenance.items())
-      if (!may_differ(key)) mismatch(key, value);
-    for (auto& [key, value] : stored.items())
-      if (!may_differ(key) && !provenance.contains(key))
-        fail("{}: cannot resume: the store has {} {}, this run has none", manifest_path, key, value.dump());
+    const json theirs = comparable(stored.layout, stored.dtype, stored.sites, stored.provenance);
+    const json ours = comparable(options.layout, options.dtype, options.sites, provenance);
+    if (auto difference = describe_difference(theirs, ours)) fail("{}: cannot resume: {}", manifest_path, *difference);
   }
 
   // Keeps the complete shards and their index lines; drops whatever an interruption left after them.
   void recover(std::set<int64_t>& completed) {
     const std::string manifest_path = path(store::kManifestFile);
-    json stored;
-    if (fs::exists(manifest_path)) {
-      stored = json::parse(read_file(manifest_path), nullptr, false);
-      if (stored.is_discarded()) fail("{}: not valid JSON", manifest_path);
-      check_resumable(stored, manifest_path);
-      // The original run's provenance stays: the resumed store is the store that run would have made.
-      for (const char* key : kResumeMayDiffer)
-        if (stored.contains(key)) provenance[key] = stored[key];
-        else provenance.erase(key);
-    }
+    const store::Manifest stored = store::Manifest::parse(read_file(manifest_path), manifest_path);
+    check_resumable(stored, manifest.provenance, manifest_path);
+    // The original run's provenance stays: the resumed store is the store that run would have made.
+    for (const char* key : kResumeMayDiffer)
+      if (stored.provenance.contains(key)) manifest.provenance[key] = stored.provenance[key];
+      else manifest.provenance.erase(key);
+
     auto read_log = [&](std::string_view name) {
       std::string p = path(name);
       return fs::exists(p) ? read_file(p) : std::string();
     };
-    const std::string records_text = read_log(store::kRecordsFile);
-    const std::string metadata_text = read_log(store::kMetadataFile);
-    const auto record_lines = complete_lines(records_text);
-    const auto metadata_lines = complete_lines(metadata_text);
+    std::string records_text = read_log(store::kRecordsFile);
+    std::string metadata_text = read_log(store::kMetadataFile);
+    const auto record_lines = store::complete_lines(records_text);
+    const auto metadata_lines = store::complete_lines(metadata_text);
 
     size_t line = 0;
     for (;; ++next_shard) {
@@ -267,27 +253,26 @@ struct StoreWriter::Impl {
       if (count_it == shard->metadata().end()) break;
       size_t count = std::strtoull(count_it->second.c_str(), nullptr, 10);
       if (count == 0 || line + count > record_lines.size() || line + count > metadata_lines.size()) break;
-      std::vector<json> records, metadata;
-      bool ok = true;
+      std::vector<store::RecordLine> records;
+      std::vector<store::MetadataLine> metadata;
       int64_t previous = last_record;
-      for (size_t i = line; i < line + count && ok; ++i) {
-        auto r = parse_object(record_lines[i].first);
-        auto m = parse_object(metadata_lines[i].first);
-        ok = r && m && r->contains("record") && (*r)["record"].is_number_integer() && m->contains("record") &&
-             (*m)["record"] == (*r)["record"] && (*r)["record"].get<int64_t>() > previous &&
-             m->value("shard", "") == file && m->contains("offsets") && m->contains("token_span") &&
-             r->contains("token_ids") && (*r)["token_ids"].is_array();
-        if (ok) {
-          previous = (*r)["record"].get<int64_t>();
-          records.push_back(std::move(*r));
-          metadata.push_back(std::move(*m));
+      try {
+        for (size_t i = line; i < line + count; ++i) {
+          auto r = store::parse_object(record_lines[i].first);
+          auto m = store::parse_object(metadata_lines[i].first);
+          if (!r || !m) fail("torn line");
+          records.push_back(store::RecordLine::from_json(*r, ""));
+          metadata.push_back(store::MetadataLine::from_json(*m, ""));
+          if (records.back().record != metadata.back().record || records.back().record <= previous ||
+              metadata.back().shard != file || metadata.back().sites != options.sites)
+            fail("inconsistent lines");
+          previous = records.back().record;
         }
-      }
-      if (!ok) break;
-      const std::string sha = sha256_file(shard_path);
-      if (!std::all_of(metadata.begin(), metadata.end(),
-                       [&](const json& m) { return m.value("shard_sha256", "") == sha; }))
+      } catch (const Error&) {
         break;
+      }
+      const std::string sha = sha256_file(shard_path);
+      if (!std::all_of(metadata.begin(), metadata.end(), [&](const auto& m) { return m.shard_sha256 == sha; })) break;
       // The shard is whole and fully indexed: account for it as if this writer had written it.
       struct Noted {
         size_t site;
@@ -298,19 +283,17 @@ struct StoreWriter::Impl {
       std::vector<Noted> noted;
       try {
         for (size_t i = 0; i < count; ++i) {
-          const int64_t record = records[i]["record"].get<int64_t>();
-          const auto span = metadata[i]["token_span"].get<std::vector<int64_t>>();
+          const int64_t rows = metadata[i].span_end - metadata[i].span_begin;
           for (size_t s = 0; s < options.sites.size(); ++s) {
             const std::string& site = options.sites[s];
-            const auto offsets = metadata[i]["offsets"].at(site).get<std::vector<uint64_t>>();
             Shape shape;
             if (options.layout == StoreLayout::PerRecord) {
-              shape = shard->entry(store::record_tensor_name(record, site)).shape;
+              shape = shard->entry(store::record_tensor_name(records[i].record, site)).shape;
             } else {
               shape = shard->entry(site).shape;
-              shape.at(0) = span.at(1) - span.at(0);
+              shape.at(0) = rows;
             }
-            noted.push_back({s, std::move(shape), span.at(1) - span.at(0), offsets.at(1) - offsets.at(0)});
+            noted.push_back({s, std::move(shape), rows, metadata[i].offsets[s].second - metadata[i].offsets[s].first});
           }
         }
       } catch (const std::exception&) {
@@ -321,107 +304,104 @@ struct StoreWriter::Impl {
         if (options.layout == StoreLayout::TokenStream) trailing[n.site] = Shape(n.shape.begin() + 1, n.shape.end());
       }
       for (const auto& r : records) {
-        completed.insert(r["record"].get<int64_t>());
+        completed.insert(r.record);
         summary.records += 1;
-        summary.tokens += int64_t(r["token_ids"].size());
+        summary.tokens += int64_t(r.token_ids.size());
       }
       last_record = previous;
       line += count;
-      shards.push_back({{"file", file}, {"sha256", sha}, {"bytes", uint64_t(fs::file_size(shard_path))}});
+      manifest.shards.push_back({file, sha, uint64_t(fs::file_size(shard_path))});
     }
     summary.shards = next_shard;
 
-    // Cut the logs back to the accepted lines and remove shards nobody indexes.
-    auto cut = [&](std::string_view name, const std::vector<std::pair<std::string_view, uint64_t>>& lines) {
+    // Cut the logs back to the accepted lines and remove the shards nobody indexes (an interrupted commit's).
+    auto cut = [&](std::string_view name, std::string& text, const std::vector<std::pair<std::string_view, uint64_t>>& lines) {
+      const uint64_t keep = line == 0 ? 0 : lines[line - 1].second;
+      text.resize(keep);
       std::string p = path(name);
-      uint64_t keep = line == 0 ? 0 : lines[line - 1].second;
       if (fs::exists(p) && fs::file_size(p) != keep) fs::resize_file(p, keep);
     };
-    cut(store::kRecordsFile, record_lines);
-    cut(store::kMetadataFile, metadata_lines);
+    cut(store::kRecordsFile, records_text, record_lines);
+    cut(store::kMetadataFile, metadata_text, metadata_lines);
     for (const auto& entry : fs::directory_iterator(dir)) {
-      auto index = shard_index_of(entry.path().filename().string());
-      if (index && *index >= next_shard) fs::remove(entry.path());
+      auto index = store::shard_index_of(entry.path().filename().string());
+      if (!index || *index < next_shard) continue;
+      // Only a shard this store wrote: a whole safetensors file that says so.
+      bool ours = false;
+      try {
+        const SafetensorsFile file(entry.path().string());
+        auto format = file.metadata().find("format");
+        ours = format != file.metadata().end() && format->second == store::kFormat;
+      } catch (const Error&) {
+      }
+      if (!ours)
+        fail("{}: not a shard of this store, and in its way (move it away to resume)", entry.path().string());
+      fs::remove(entry.path());
     }
+    open_logs(records_text, metadata_text);
   }
 
-  // Writes the pending records as the next shard, then their index lines, then the manifest.
+  void open_logs(std::string_view records_text, std::string_view metadata_text) {
+    records_log.open(path(store::kRecordsFile), records_text);
+    metadata_log.open(path(store::kMetadataFile), metadata_text);
+  }
+
+  void open_shard() {
+    shard = std::make_unique<OpenShard>(path(store::shard_file_name(next_shard)), lanes());
+  }
+
+  // Writes the open shard, then its records' index lines, then the manifest.
   void write_shard() {
+    OpenShard& open = *shard;
     const std::string file = store::shard_file_name(next_shard);
     const std::string shard_path = path(file);
     const size_t n_sites = options.sites.size();
-
-    std::vector<SafetensorsSource> tensors;
-    // Byte ranges relative to the data section, per pending record and site.
-    std::vector<std::vector<std::pair<uint64_t, uint64_t>>> ranges(pending.size(), std::vector<std::pair<uint64_t, uint64_t>>(n_sites));
-    std::vector<std::pair<int64_t, int64_t>> spans(pending.size());
-    std::vector<int64_t> row_index;
-    uint64_t offset = 0;
-    if (options.layout == StoreLayout::PerRecord) {
-      for (size_t r = 0; r < pending.size(); ++r) {
-        const auto& p = pending[r];
-        spans[r] = {0, int64_t(p.positions.size())};
-        for (size_t s = 0; s < n_sites; ++s) {
-          ranges[r][s] = {offset, offset + p.bytes[s].size()};
-          offset += p.bytes[s].size();
-          tensors.push_back({store::record_tensor_name(p.record, options.sites[s]), options.dtype, p.shapes[s], {p.bytes[s]}});
-        }
-      }
-    } else {
-      int64_t rows = 0;
-      for (size_t r = 0; r < pending.size(); ++r) {
-        spans[r] = {rows, rows + int64_t(pending[r].positions.size())};
-        rows = spans[r].second;
-        for (int64_t position : pending[r].positions) {
-          row_index.push_back(pending[r].record);
-          row_index.push_back(position);
-        }
-      }
+    // Where each lane starts in the data section.
+    std::vector<uint64_t> lane_base(lanes(), 0);
+    for (size_t lane = 1; lane < lanes(); ++lane) lane_base[lane] = lane_base[lane - 1] + open.data.lane_bytes(lane - 1);
+    if (options.layout == StoreLayout::TokenStream) {
       for (size_t s = 0; s < n_sites; ++s) {
-        SafetensorsSource t{options.sites[s], options.dtype, {rows}, {}};
-        t.shape.insert(t.shape.end(), trailing[s]->begin(), trailing[s]->end());
-        for (size_t r = 0; r < pending.size(); ++r) {
-          const auto& b = pending[r].bytes[s];
-          ranges[r][s] = {offset, offset + b.size()};
-          offset += b.size();
-          t.chunks.emplace_back(b);
-        }
-        tensors.push_back(std::move(t));
+        Shape shape{open.rows};
+        shape.insert(shape.end(), trailing[s]->begin(), trailing[s]->end());
+        open.data.add_tensor(options.sites[s], options.dtype, shape);
       }
-      tensors.push_back({std::string(store::kRowIndexTensor), DType::I64, {rows, 2},
-                         {{reinterpret_cast<const uint8_t*>(row_index.data()), row_index.size() * sizeof(int64_t)}}});
+      open.data.add_tensor(std::string(store::kRowIndexTensor), DType::I64, {open.rows, 2});
     }
+    const auto written = open.data.commit({{"format", std::string(store::kFormat)},
+                                           {"layout", std::string(store_layout_name(options.layout))},
+                                           {std::string(store::kShardRecordsKey), std::to_string(open.records)}});
 
-    // The data is streamed from the pending buffers rather than copied into a SafetensorsWriter, so a shard
-    // never needs twice its size in memory.
-    const auto written = write_safetensors(shard_path,
-                                           {{"format", std::string(store::kFormat)},
-                                            {"layout", std::string(store_layout_name(options.layout))},
-                                            {std::string(store::kShardRecordsKey), std::to_string(pending.size())}},
-                                           tensors);
-    const uint64_t data_offset = written.data_offset;
-    const std::string& sha = written.sha256;
-
-    std::string record_lines, metadata_lines;
-    for (size_t r = 0; r < pending.size(); ++r) {
-      const auto& p = pending[r];
-      json offsets = json::object();
-      for (size_t s = 0; s < n_sites; ++s)
-        offsets[options.sites[s]] = {data_offset + ranges[r][s].first, data_offset + ranges[r][s].second};
-      json m = {{"record", p.record},      {"id", p.id},
-                {"text_sha256", p.text_sha256},
-                {"token_span", {spans[r].first, spans[r].second}},
-                {"sites", options.sites},  {"dtype", dtype_name(options.dtype)},
-                {"shard", file},           {"offsets", std::move(offsets)},
-                {"shard_sha256", sha}};
-      record_lines += p.record_line;
-      metadata_lines += dump_line(m);
-    }
     const uint64_t records_size = records_log.size(), metadata_size = metadata_log.size();
     try {
       fsync_dir(dir);
-      records_log.append(record_lines);
-      metadata_log.append(metadata_lines);
+      open.record_lines.read_back([&](const uint8_t* data, size_t n) { records_log.append(data, n); });
+      store::MetadataLine m;
+      m.sites = options.sites;
+      m.dtype = options.dtype;
+      m.shard = file;
+      m.shard_sha256 = written.sha256;
+      m.offsets.resize(n_sites);
+      std::string lines;
+      open.pending.rewind();
+      for (int64_t r = 0; r < open.records; ++r) {
+        m.record = take<int64_t>(open.pending);
+        m.span_begin = take<int64_t>(open.pending);
+        m.span_end = take<int64_t>(open.pending);
+        for (size_t s = 0; s < n_sites; ++s) {
+          const uint64_t base = written.data_offset + lane_base[lane_of(s)];
+          m.offsets[s].first = base + take<uint64_t>(open.pending);
+          m.offsets[s].second = base + take<uint64_t>(open.pending);
+        }
+        m.id = take_string(open.pending);
+        const bool has_text = take<uint8_t>(open.pending) != 0;
+        m.text_sha256.reset();
+        if (has_text) m.text_sha256 = take_string(open.pending);
+        lines += m.to_line();
+        if (lines.size() >= (1u << 20) || r + 1 == open.records) {
+          metadata_log.append(lines.data(), lines.size());
+          lines.clear();
+        }
+      }
       records_log.sync();
       metadata_log.sync();
     } catch (const Error&) {
@@ -431,12 +411,11 @@ struct StoreWriter::Impl {
       std::remove(shard_path.c_str());
       throw;
     }
-    shards.push_back({{"file", file}, {"sha256", sha}, {"bytes", written.file_bytes}});
+    manifest.shards.push_back({file, written.sha256, written.file_bytes});
     ++next_shard;
     summary.shards = next_shard;
-    summary.bytes_written += written.file_bytes + record_lines.size() + metadata_lines.size();
-    pending.clear();
-    pending_bytes = 0;
+    summary.bytes_written += written.file_bytes + (records_log.size() - records_size) + (metadata_log.size() - metadata_size);
+    shard.reset();
     write_manifest(false);
   }
 
@@ -471,26 +450,42 @@ StoreWriter::StoreWriter(StoreOptions options, nlohmann::json manifest) : impl_(
   if (options.shard_bytes == 0) fail("{}: the shard size cap must be positive", options.dir);
   if (options.layout == StoreLayout::PerRecord && (options.drop_bos || !options.drop_token_ids.empty()))
     fail("{}: dropping BOS or special tokens needs the token_stream layout", options.dir);
+  if (options.resume && options.overwrite) fail("{}: resume and overwrite exclude each other", options.dir);
   if (!manifest.is_object()) fail("{}: the store's provenance must be a JSON object", options.dir);
   w.dtype_bytes = dtype_size(options.dtype);
   w.drop_ids.insert(options.drop_token_ids.begin(), options.drop_token_ids.end());
   w.trailing.resize(options.sites.size());
   w.options = std::move(options);
-  w.provenance = std::move(manifest);
-  for (const char* key : kWriterKeys) w.provenance.erase(key);
+  w.manifest.layout = w.options.layout;
+  w.manifest.dtype = w.options.dtype;
+  w.manifest.sites = w.options.sites;
+  for (auto& [key, value] : manifest.items())
+    if (!store::Manifest::is_format_key(key)) w.manifest.provenance[key] = value;
 
   std::error_code ec;
   fs::create_directories(w.dir, ec);
   if (ec || !fs::is_directory(w.dir)) fail("{}: cannot create the output folder: {}", w.dir, ec ? ec.message() : "not a folder");
   try {
-    const bool existing = w.holds_store();
+    w.lock.emplace(w.dir, StoreLock::Mode::Exclusive);
+    w.refuse_foreign_store_files();
+    bool existing = fs::exists(w.path(store::kManifestFile));
+    if (existing && w.options.overwrite) {
+      w.remove_store();
+      existing = false;
+    }
     if (existing && !w.options.resume)
-      fail("{}: already holds a capture store (continue it with --resume, or choose another folder)", w.dir);
-    w.remove_debris();
-    if (existing) w.recover(completed_);
-    w.write_manifest(false);
-    w.records_log.open(w.path(store::kRecordsFile));
-    w.metadata_log.open(w.path(store::kMetadataFile));
+      fail("{}: already holds a capture store (continue it with --resume, replace it with --overwrite, or choose "
+           "another folder)",
+           w.dir);
+    w.remove_temporaries();
+    if (existing) {
+      w.recover(completed_);
+      w.write_manifest(false);  // names the kept index lines (and upgrades a version-1 store)
+    } else {
+      // A fresh store: its manifest comes first, so that the folder is recognisably a store before anything else.
+      w.write_manifest(false);
+      w.open_logs("", "");
+    }
     fsync_dir(w.dir);
   } catch (const fs::filesystem_error& e) {
     fail("{}: {}", e.path1().empty() ? w.dir : e.path1().string(), e.code().message());
@@ -541,59 +536,75 @@ void StoreWriter::add_record(const RecordInfo& info, const std::vector<std::pair
     kept.push_back(i);
   }
 
-  PendingRecord p;
-  p.record = info.record;
-  p.id = info.id;
-  for (size_t i : kept) p.positions.push_back(info.positions[i]);
+  store::RecordLine line;
+  line.record = info.record;
+  line.id = info.id;
+  line.token_ids = info.token_ids;
+  line.n_prompt = info.n_prompt;
+  line.extra = info.extra;
+  for (size_t i : kept) line.positions.push_back(info.positions[i]);
+  std::vector<Shape> shapes;
+  uint64_t record_bytes = 0;
   for (const auto& [name, t] : sites) {
     Shape shape = t.shape();
     if (dropping) shape[0] = int64_t(kept.size());
-    p.buffered += uint64_t(num_elements(shape)) * w.dtype_bytes;
-    p.shapes.push_back(std::move(shape));
+    record_bytes += uint64_t(num_elements(shape)) * w.dtype_bytes;
+    shapes.push_back(std::move(shape));
   }
-  if (w.options.layout == StoreLayout::TokenStream) p.buffered += p.positions.size() * 2 * sizeof(int64_t);
+  const bool token_stream = w.options.layout == StoreLayout::TokenStream;
+  if (token_stream) record_bytes += line.positions.size() * 2 * sizeof(int64_t);
 
-  if (!w.pending.empty() && w.pending_bytes + p.buffered > w.options.shard_bytes) w.writing([&] { w.write_shard(); });
-
-  for (size_t s = 0; s < sites.size(); ++s) {
-    const Tensor& t = sites[s].second;
-    std::vector<uint8_t> bytes(size_t(num_elements(p.shapes[s])) * w.dtype_bytes);
-    if (!dropping || kept.size() == info.positions.size()) {
-      convert_from_f32(t.f32(), w.options.dtype, bytes.data(), size_t(t.numel()));
-    } else {
-      const size_t row = t.dim(0) ? size_t(t.numel() / t.dim(0)) : 0;
-      for (size_t k = 0; k < kept.size(); ++k)
-        convert_from_f32(t.f32() + kept[k] * row, w.options.dtype, bytes.data() + k * row * w.dtype_bytes, row);
+  w.writing([&] {
+    if (w.shard && w.shard->records > 0 && w.shard->bytes + record_bytes > w.options.shard_bytes) w.write_shard();
+    if (!w.shard) w.open_shard();
+    OpenShard& open = *w.shard;
+    const int64_t rows = int64_t(line.positions.size());
+    put(open.pending, info.record);
+    put(open.pending, token_stream ? open.rows : int64_t(0));
+    put(open.pending, token_stream ? open.rows + rows : rows);
+    for (size_t s = 0; s < sites.size(); ++s) {
+      const Tensor& t = sites[s].second;
+      w.scratch.resize(size_t(num_elements(shapes[s])) * w.dtype_bytes);
+      if (!dropping || kept.size() == info.positions.size()) {
+        convert_from_f32(t.f32(), w.options.dtype, w.scratch.data(), size_t(t.numel()));
+      } else {
+        const size_t row = t.dim(0) ? size_t(t.numel() / t.dim(0)) : 0;
+        for (size_t k = 0; k < kept.size(); ++k)
+          convert_from_f32(t.f32() + kept[k] * row, w.options.dtype, w.scratch.data() + k * row * w.dtype_bytes, row);
+      }
+      const size_t lane = w.lane_of(s);
+      const uint64_t begin = open.data.lane_bytes(lane);
+      open.data.append(lane, w.scratch.data(), w.scratch.size());
+      if (!token_stream) open.data.add_tensor(store::record_tensor_name(info.record, names[s]), w.options.dtype, shapes[s]);
+      put(open.pending, begin);
+      put(open.pending, begin + uint64_t(w.scratch.size()));
+      if (token_stream && !w.trailing[s]) w.trailing[s] = Shape(t.shape().begin() + 1, t.shape().end());
+      w.note_site(s, shapes[s], rows, w.scratch.size());
     }
-    if (w.options.layout == StoreLayout::TokenStream && !w.trailing[s])
-      w.trailing[s] = Shape(t.shape().begin() + 1, t.shape().end());
-    w.note_site(s, p.shapes[s], int64_t(p.positions.size()), bytes.size());
-    p.bytes.push_back(std::move(bytes));
-  }
-
-  json line = info.extra;
-  line["record"] = info.record;
-  line["id"] = info.id;
-  line["token_ids"] = info.token_ids;
-  line["n_prompt"] = info.n_prompt;
-  line["positions"] = p.positions;
-  p.record_line = dump_line(line);
-  if (info.extra.contains("text") && info.extra["text"].is_string()) {
-    const std::string& text = info.extra["text"].get_ref<const std::string&>();
-    p.text_sha256 = sha256_hex(text.data(), text.size());
-  }
+    if (token_stream)
+      for (int64_t position : line.positions) {
+        const int64_t row[2] = {info.record, position};
+        open.data.append(w.lanes() - 1, row, sizeof(row));
+      }
+    put_string(open.pending, info.id);
+    const std::string* text = line.text();
+    put(open.pending, uint8_t(text != nullptr));
+    if (text) put_string(open.pending, sha256_hex(text->data(), text->size()));
+    open.record_lines.append(line.to_line());
+    open.records += 1;
+    open.rows += rows;
+    open.bytes += record_bytes;
+  });
   w.summary.records += 1;
   w.summary.tokens += int64_t(info.token_ids.size());
   w.last_record = info.record;
-  w.pending_bytes += p.buffered;
-  w.pending.push_back(std::move(p));
 }
 
 void StoreWriter::finish() {
   Impl& w = *impl_;
   w.check_usable();
   w.writing([&] {
-    if (!w.pending.empty()) w.write_shard();
+    if (w.shard && w.shard->records > 0) w.write_shard();
     w.write_manifest(true);
     fsync_dir(w.dir);
     w.finished = true;
@@ -602,6 +613,6 @@ void StoreWriter::finish() {
 
 StoreWriter::Summary StoreWriter::summary() const { return impl_->summary; }
 
-uint64_t StoreWriter::buffered_bytes() const { return impl_->pending_bytes; }
+uint64_t StoreWriter::buffered_bytes() const { return impl_->shard ? impl_->shard->bytes : 0; }
 
 }  // namespace actcap

@@ -2,7 +2,8 @@
 // Writes a capture store: sharded safetensors plus append-only indexes, crash-safe and resumable.
 //
 // DIR/manifest.json    provenance (the caller's JSON) + format, format_version, layout, dtype, sites,
-//                      shards [{file, sha256, bytes}], complete
+//                      shards [{file, sha256, bytes}], complete, records_sha256/records_bytes and
+//                      metadata_sha256/metadata_bytes (the index files as of the last commit), manifest_sha256
 // DIR/shard-NNNNN.safetensors
 //     per_record:   "<record>/<site>" as captured ([T_kept, ...]), records in order, sites in forward order
 //     token_stream: "<site>" [N_rows, ...] = the kept rows of the shard's records, in order, and
@@ -12,13 +13,18 @@
 //                      (its rows [begin, end) in the shard: [0, n_positions] per_record; in token_stream the
 //                      rows of "<site>" and "row_index"), sites, dtype, shard, offsets {site: [begin, end] of
 //                      its bytes in the shard file, absolute}, shard_sha256
+// DIR/.lock            the store lock (store_lock.h): the writer holds it exclusively for its whole life
 // Record numbers are 0, 1, 2, ... with none missing in a complete store (verify checks it).
+// The typed lines and manifest are in store_format.h; docs/STORE.md describes the format for users.
 //
-// Commit protocol (what makes kill -9 at any moment safe): records are buffered until the next one would push
-// the buffer past shard_bytes; then the shard is written under a temporary name, fsynced and renamed, THEN the
-// index lines of its records are appended and fsynced, THEN manifest.json is replaced atomically. A store is
-// therefore always its complete shards plus their index lines; resume discards everything after those
-// (temporary files, a shard without its lines, a torn last line) and carries on from there.
+// Commit protocol (what makes kill -9 at any moment safe): each record's tensor bytes, header entries and index
+// lines are spooled to unlinked temporary files as it arrives (memory does not grow with the shard size);
+// when the next record would push the shard past shard_bytes, the shard is written under a temporary name,
+// fsynced and renamed, THEN the index lines of its records are appended and fsynced, THEN manifest.json is
+// replaced atomically. A store is therefore always its complete shards plus their index lines; resume
+// discards everything after those (temporary files, a shard without its lines, a torn last line) and carries
+// on from there. Nothing is ever deleted that the store did not write: a folder without manifest.json that
+// holds files named like a store's is refused.
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -28,13 +34,10 @@
 #include <utility>
 #include <vector>
 
+#include "capture/store_format.h"
 #include "core/tensor.h"
 
 namespace actcap {
-
-enum class StoreLayout { PerRecord, TokenStream };
-std::string_view store_layout_name(StoreLayout layout);  // "per_record" | "token_stream"
-StoreLayout parse_store_layout(std::string_view name);  // throws actcap::Error
 
 struct StoreOptions {
   std::string dir;
@@ -43,7 +46,8 @@ struct StoreOptions {
   std::vector<std::string> sites;         // every site each record carries, in forward order
   uint64_t shard_bytes = 1ull << 30;      // cap on a shard's tensor data (a single larger record gets its own)
   bool resume = false;                    // continue the store in `dir` (or start it if there is none)
-  bool overwrite = false;                 // replace the store in `dir` (only a store's own files are removed)
+  // Replace the store in `dir`: its own files are removed, under the lock; refused if the folder holds others.
+  bool overwrite = false;
   // token_stream only: rows not to store. drop_bos drops position 0 when its token is bos_token_id.
   bool drop_bos = false;
   int32_t bos_token_id = -1;
@@ -61,11 +65,13 @@ struct RecordInfo {
 
 class StoreWriter {
  public:
-  // Creates `dir` (and parents) and an empty, incomplete store. Throws actcap::Error if `dir` already holds a
-  // store and !resume, or, with resume, if that store was made with another layout/dtype/sites or provenance
-  // (the manifest's "command_line" and "tool" may differ: the original ones are kept).
+  // Creates `dir` (and parents), takes the store lock and starts an empty, incomplete store. Throws
+  // actcap::Error if another process holds the lock, if `dir` already holds a store and neither resume nor
+  // overwrite is set, or, with resume, if that store was made with another layout/dtype/sites or provenance
+  // (the message names the first difference; the manifest's "command_line" and "tool" may differ: the
+  // original ones are kept).
   StoreWriter(StoreOptions options, nlohmann::json manifest);
-  ~StoreWriter();  // without finish(), buffered records are dropped: the store stays valid and resumable
+  ~StoreWriter();  // without finish(), the open shard's records are dropped: the store stays valid and resumable
   StoreWriter(const StoreWriter&) = delete;
   StoreWriter& operator=(const StoreWriter&) = delete;
 
@@ -95,7 +101,8 @@ class StoreWriter {
   };
   Summary summary() const;
 
-  // Tensor bytes held in memory waiting for the next shard: never more than max(shard_bytes, one record).
+  // Tensor bytes of the shard being filled (spooled on disk, not in memory): never more than
+  // max(shard_bytes, one record).
   uint64_t buffered_bytes() const;
 
  private:

@@ -1,6 +1,7 @@
 #pragma once
-// `actcap verify`: proves a capture store whole: every shard's SHA-256, every index entry against the shard's
-// tensors, and the two index files against each other.
+// `actcap verify`: proves a capture store whole: the manifest's own hash, every shard's and index file's SHA-256
+// against the manifest, every index entry against the shard's tensors, and the two index files against each
+// other. Editing any byte of any file of a (format_version 2) store fails it, naming the file.
 #include <cstdint>
 #include <string>
 

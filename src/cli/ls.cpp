@@ -22,13 +22,15 @@ actcap::cli::CommandRegistration reg(
     "ls", "List a capture store's sites, shapes, dtypes and sizes", [](CLI::App& cmd) {
       auto dir = std::make_shared<std::string>();
       auto as_json = std::make_shared<bool>(false);
+      auto no_verify = std::make_shared<bool>(false);
       cmd.add_option("dir", *dir, "The capture store folder")->required();
       cmd.add_flag("--json", *as_json, "Print JSON (shapes use -1 where records differ)");
-      cmd.callback([dir, as_json] {
-        const actcap::StoreReader store(*dir);
+      cmd.add_flag("--no-verify", *no_verify, "Skip checking the shards' and index files' SHA-256 against the manifest");
+      cmd.callback([dir, as_json, no_verify] {
+        const actcap::StoreReader store(*dir, actcap::StoreReadOptions{.verify_shards = !*no_verify});
         const auto infos = store.site_infos();
         uint64_t shard_bytes = 0;
-        for (const auto& shard : store.manifest()["shards"]) shard_bytes += shard["bytes"].get<uint64_t>();
+        for (const auto& shard : store.format().shards) shard_bytes += shard.bytes;
         const std::string layout(actcap::store_layout_name(store.layout()));
         const std::string dtype(actcap::dtype_name(store.dtype()));
         if (*as_json) {

@@ -38,6 +38,12 @@ std::string Sha256::hex_digest() {
   return out;
 }
 
+std::string Sha256::hex_digest_so_far() const {
+  Sha256 copy;
+  if (EVP_MD_CTX_copy_ex(copy.state_->ctx, state_->ctx) != 1) fail("OpenSSL could not copy a SHA-256 state");
+  return copy.hex_digest();
+}
+
 std::string sha256_hex(const void* data, size_t n) {
   Sha256 h;
   h.update(data, n);

@@ -12,6 +12,7 @@ class Sha256 {
   ~Sha256();
   void update(const void* data, size_t n);
   std::string hex_digest();  // finishes the hash
+  std::string hex_digest_so_far() const;  // of what was hashed so far; more may follow (append-only files)
 
  private:
   struct State;

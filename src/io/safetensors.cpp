@@ -10,10 +10,12 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <string_view>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/sha256.h"
+#include "io/spool_file.h"
 
 namespace actcap {
 
@@ -126,22 +128,57 @@ SafetensorsWriter::Written SafetensorsWriter::write(const std::string& path) con
   return write_safetensors(path, metadata_, sources);
 }
 
-SafetensorsWriter::Written write_safetensors(const std::string& path, const std::map<std::string, std::string>& metadata,
-                                             const std::vector<SafetensorsSource>& tensors) {
-  nlohmann::ordered_json header = nlohmann::ordered_json::object();
-  if (!metadata.empty()) header["__metadata__"] = metadata;
-  std::set<std::string> seen;
+namespace {
+
+struct HeaderEntry {
+  const std::string& name;
+  DType dtype;
+  const Shape& shape;
+  uint64_t bytes;
+};
+
+std::string metadata_entry(const std::map<std::string, std::string>& metadata) {
+  return "\"__metadata__\":" + nlohmann::ordered_json(metadata).dump();
+}
+
+std::string header_entry(const std::string& name, DType dtype, const Shape& shape, uint64_t offset, uint64_t bytes) {
+  return nlohmann::ordered_json(name).dump() + ":" +
+         nlohmann::ordered_json{{"dtype", dtype_name(dtype)}, {"shape", shape}, {"data_offsets", {offset, offset + bytes}}}.dump();
+}
+
+// The header text, padded so that the data section stays 8-byte aligned. Built entry by entry (an ordered_json
+// object would make it quadratic in the number of tensors), with the same bytes nlohmann's dump of that object
+// writes.
+std::string safetensors_header(const std::string& path, const std::map<std::string, std::string>& metadata,
+                               const std::vector<HeaderEntry>& tensors) {
+  std::string text = "{";
+  if (!metadata.empty()) text += metadata_entry(metadata);
+  std::set<std::string_view> seen;
   uint64_t offset = 0;
   for (const auto& t : tensors) {
     if (!seen.insert(t.name).second) fail("{}: tensor '{}' added twice", path, t.name);
+    if (text.size() > 1) text += ',';
+    text += header_entry(t.name, t.dtype, t.shape, offset, t.bytes);
+    offset += t.bytes;
+  }
+  text += '}';
+  text.append((8 - text.size() % 8) % 8, ' ');
+  return text;
+}
+
+}  // namespace
+
+SafetensorsWriter::Written write_safetensors(const std::string& path, const std::map<std::string, std::string>& metadata,
+                                             const std::vector<SafetensorsSource>& tensors) {
+  std::vector<HeaderEntry> entries;
+  entries.reserve(tensors.size());
+  for (const auto& t : tensors) {
     uint64_t bytes = 0;
     for (const auto& chunk : t.chunks) bytes += chunk.size();
-    header[t.name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
-    offset += bytes;
+    entries.push_back({t.name, t.dtype, t.shape, bytes});
   }
-  std::string text = header.dump();
-  text.append((8 - text.size() % 8) % 8, ' ');  // keep the data section 8-byte aligned
-  uint64_t len = text.size();
+  const std::string text = safetensors_header(path, metadata, entries);
+  const uint64_t len = text.size();
   Sha256 hash;
   AtomicFile out(path);
   auto put = [&](const void* data, size_t n) {
@@ -155,6 +192,59 @@ SafetensorsWriter::Written write_safetensors(const std::string& path, const std:
   SafetensorsWriter::Written w;
   w.file_bytes = out.bytes_written();
   w.data_offset = 8 + len;
+  out.commit();
+  w.sha256 = hash.hex_digest();
+  return w;
+}
+
+SafetensorsSpool::SafetensorsSpool(std::string path, size_t lanes) : path_(std::move(path)) {
+  // Named like the file's temporary, so that an interrupted run's leftovers are recognised as such.
+  const std::string prefix = fmt::format("{}.tmp-{}", path_, ::getpid());
+  for (size_t i = 0; i < lanes; ++i) lanes_.push_back(std::make_unique<SpoolFile>(fmt::format("{}.lane{}", prefix, i)));
+  entries_ = std::make_unique<SpoolFile>(prefix + ".header");
+}
+
+SafetensorsSpool::~SafetensorsSpool() = default;
+
+uint64_t SafetensorsSpool::lane_bytes(size_t lane) const { return lanes_.at(lane)->size(); }
+
+void SafetensorsSpool::append(size_t lane, const void* data, size_t n) { lanes_.at(lane)->append(data, n); }
+
+void SafetensorsSpool::add_tensor(const std::string& name, DType dtype, const Shape& shape) {
+  const uint64_t bytes = uint64_t(num_elements(shape)) * dtype_size(dtype);
+  entries_->append(",");
+  entries_->append(header_entry(name, dtype, shape, declared_bytes_, bytes));
+  declared_bytes_ += bytes;
+}
+
+SafetensorsWriter::Written SafetensorsSpool::commit(const std::map<std::string, std::string>& metadata) {
+  uint64_t spooled = 0;
+  for (const auto& lane : lanes_) spooled += lane->size();
+  if (declared_bytes_ != spooled)
+    fail("{}: the tensors declared hold {} bytes but {} were written", path_, declared_bytes_, spooled);
+  // "{" metadata? entries (without the first comma when there is no metadata) "}" padding
+  std::string head = "{";
+  if (!metadata.empty()) head += metadata_entry(metadata);
+  const uint64_t skip = metadata.empty() && entries_->size() > 0 ? 1 : 0;
+  uint64_t text_size = head.size() + entries_->size() - skip + 1;
+  std::string tail = "}";
+  tail.append((8 - text_size % 8) % 8, ' ');
+  text_size += tail.size() - 1;
+
+  Sha256 hash;
+  AtomicFile out(path_);
+  auto put = [&](const void* data, size_t n) {
+    out.write(data, n);
+    hash.update(data, n);
+  };
+  put(&text_size, 8);
+  put(head.data(), head.size());
+  entries_->read_back(put, skip);
+  put(tail.data(), tail.size());
+  for (auto& lane : lanes_) lane->read_back(put);
+  SafetensorsWriter::Written w;
+  w.file_bytes = out.bytes_written();
+  w.data_offset = 8 + text_size;
   out.commit();
   w.sha256 = hash.hex_digest();
   return w;

@@ -12,6 +12,8 @@
 
 namespace actcap {
 
+class SpoolFile;
+
 // A read-only memory map of a file.
 class MappedFile {
  public:
@@ -97,5 +99,32 @@ struct SafetensorsSource {
 // not empty.
 SafetensorsWriter::Written write_safetensors(const std::string& path, const std::map<std::string, std::string>& metadata,
                                              const std::vector<SafetensorsSource>& tensors);
+
+// A safetensors file written as its data arrives, before its header is known: the data is spooled into
+// unlinked temporary files, one per "lane" (the data section is lane 0's bytes, then lane 1's, ...), and so are
+// the header entries of the tensors declared so far, so memory holds only small buffers whatever the file's
+// size or tensor count. commit() writes the header, copies the lanes after it while hashing, fsyncs and renames
+// into place: the same bytes write_safetensors writes for the same tensors.
+class SafetensorsSpool {
+ public:
+  SafetensorsSpool(std::string path, size_t lanes);  // the spool files live in the folder of `path`
+  ~SafetensorsSpool();
+
+  void append(size_t lane, const void* data, size_t n);  // throws naming the file (disk full)
+  uint64_t lane_bytes(size_t lane) const;
+
+  // Declares the next tensor in data order (the caller keeps names unique).
+  void add_tensor(const std::string& name, DType dtype, const Shape& shape);
+  uint64_t tensor_bytes() const { return declared_bytes_; }  // of the tensors declared so far
+
+  // The declared tensors must cover the spooled bytes exactly. The spool is spent afterwards.
+  SafetensorsWriter::Written commit(const std::map<std::string, std::string>& metadata);
+
+ private:
+  std::string path_;
+  std::vector<std::unique_ptr<SpoolFile>> lanes_;
+  std::unique_ptr<SpoolFile> entries_;  // the header's tensor entries, each starting with ','
+  uint64_t declared_bytes_ = 0;
+};
 
 }  // namespace actcap

@@ -5,10 +5,12 @@
 
 #include <cstdio>
 #include <fstream>
+#include <functional>
 
 #include "capture/store_format.h"
 #include "capture/verify.h"
 #include "core/error.h"
+#include "core/sha256.h"
 #include "store_test_util.h"
 
 namespace actcap {
@@ -51,6 +53,17 @@ class StoreVerify : public ::testing::Test {
   void rewrite(const std::string& name, const std::string& contents) const {
     std::ofstream(file(name), std::ios::binary | std::ios::trunc) << contents;
   }
+  // Rewrites the manifest to match the index files as they now are (what a careful forger would do), so that
+  // the checks behind the hashes are reached.
+  void reseal(const std::function<void(store::Manifest&)>& edit = {}) const {
+    store::Manifest manifest = store::Manifest::parse(read_file(file("manifest.json")), "manifest.json");
+    for (auto [name, digest] : {std::pair{"records.jsonl", &manifest.records}, {"metadata.jsonl", &manifest.metadata}}) {
+      const std::string text = read_file(file(name));
+      *digest = store::IndexDigest{sha256_hex(text.data(), text.size()), text.size()};
+    }
+    if (edit) edit(manifest);
+    rewrite("manifest.json", manifest.to_text());
+  }
   TempDir tmp_;
   std::string dir_;
 };
@@ -76,6 +89,7 @@ TEST_F(StoreVerify, CatchesADeletedShard) {
 TEST_F(StoreVerify, CatchesATruncatedMetadataLine) {
   std::string metadata = read_file(file("metadata.jsonl"));
   rewrite("metadata.jsonl", metadata.substr(0, metadata.size() - 20));
+  reseal();
   expect_problem("metadata.jsonl: line 10 is truncated");
 }
 
@@ -85,6 +99,7 @@ TEST_F(StoreVerify, CatchesADuplicateRecord) {
     const size_t last = text.rfind('\n', text.size() - 2) + 1;
     rewrite(log, text + text.substr(last));
   }
+  reseal();
   expect_problem("record 9 appears twice");
 }
 
@@ -94,6 +109,7 @@ TEST_F(StoreVerify, CatchesAMissingRecord) {
     const size_t first = text.find('\n') + 1, second = text.find('\n', first) + 1;
     rewrite(log, text.substr(0, first) + text.substr(second));
   }
+  reseal();
   expect_problem("record 2 where record 1 was expected");
 }
 
@@ -103,6 +119,7 @@ TEST_F(StoreVerify, CatchesIndexAndRecordsDisagreeing) {
   ASSERT_NE(at, std::string::npos);
   text[at] = 'P';
   rewrite("records.jsonl", text);
+  reseal();
   expect_problem("(record 4): text_sha256");
 }
 
@@ -112,13 +129,12 @@ TEST_F(StoreVerify, CatchesWrongOffsets) {
   auto offsets = first["offsets"][kSites[0]].get<std::vector<uint64_t>>();
   first["offsets"][kSites[0]] = {offsets[0] + 2, offsets[1] + 2};
   rewrite("metadata.jsonl", first.dump() + text.substr(text.find('\n')));
+  reseal();
   expect_problem("offsets of 'hidden_states.0'");
 }
 
 TEST_F(StoreVerify, CatchesAnIncompleteStore) {
-  json manifest = read_manifest(dir_);
-  manifest["complete"] = false;
-  rewrite("manifest.json", manifest.dump(2));
+  reseal([](store::Manifest& m) { m.complete = false; });
   expect_problem("the store is incomplete");
 }
 

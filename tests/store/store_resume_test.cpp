@@ -48,14 +48,16 @@ void resume_and_compare(const std::string& dir, StoreLayout layout, std::map<std
     started_here["command_line"] = manifest["command_line"];
     expected["manifest.json"] = started_here.dump(2) + "\n";
   }
-  StoreWriter writer(resume_options(dir, layout), manifest);
-  const auto completed = writer.completed_records();
-  // Completed records are a prefix, each stored whole.
-  for (int64_t r = 0; r < int64_t(completed.size()); ++r) EXPECT_TRUE(completed.count(r)) << r;
-  for (int64_t r = 0; r < kRecords; ++r)
-    if (!completed.count(r)) writer.add_record(info_of(r), sites_of(r));
-  writer.finish();
-  EXPECT_EQ(writer.summary().records, kRecords);
+  {
+    StoreWriter writer(resume_options(dir, layout), manifest);
+    const auto completed = writer.completed_records();
+    // Completed records are a prefix, each stored whole.
+    for (int64_t r = 0; r < int64_t(completed.size()); ++r) EXPECT_TRUE(completed.count(r)) << r;
+    for (int64_t r = 0; r < kRecords; ++r)
+      if (!completed.count(r)) writer.add_record(info_of(r), sites_of(r));
+    writer.finish();
+    EXPECT_EQ(writer.summary().records, kRecords);
+  }  // the writer lets go of the store lock: verify reads it
   const auto got = folder_contents(dir);
   std::vector<std::string> names, expected_names;
   for (const auto& [name, _] : got) names.push_back(name);

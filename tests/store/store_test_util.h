@@ -97,11 +97,11 @@ inline StoreWriter::Summary write_store(StoreOptions options, int64_t n, nlohman
   return writer.summary();
 }
 
-// Every file of a folder, by name, with its contents.
+// Every file of a folder, by name, with its contents (but the store lock's, which names its last holder).
 inline std::map<std::string, std::string> folder_contents(const std::string& dir) {
   std::map<std::string, std::string> files;
   for (const auto& entry : fs::directory_iterator(dir))
-    files[entry.path().filename().string()] = read_file(entry.path().string());
+    if (entry.path().filename() != ".lock") files[entry.path().filename().string()] = read_file(entry.path().string());
   return files;
 }
 

@@ -73,12 +73,12 @@ TEST_P(StoreRoundTrip, ReadsBackEveryRecordAndVerifies) {
     }
   }
   // The byte offsets of the index address the same bytes in the shard file directly.
-  const json& m = store.metadata()[3];
-  const std::string shard = read_file((fs::path(dir) / m["shard"].get<std::string>()).string());
-  const auto offsets = m["offsets"][kSites[0]].get<std::vector<uint64_t>>();
+  const store::MetadataLine& m = store.metadata()[3];
+  const std::string shard = read_file((fs::path(dir) / m.shard).string());
+  const auto offsets = m.offsets[0];
   const TensorView view = store.view(3, kSites[0]);
-  ASSERT_EQ(offsets[1] - offsets[0], view.nbytes());
-  EXPECT_EQ(0, std::memcmp(shard.data() + offsets[0], view.data, view.nbytes()));
+  ASSERT_EQ(offsets.second - offsets.first, view.nbytes());
+  EXPECT_EQ(0, std::memcmp(shard.data() + offsets.first, view.data, view.nbytes()));
 
   const StoreCheck check = verify_store(dir);
   EXPECT_TRUE(check.ok) << check.problem;
@@ -124,8 +124,8 @@ TEST(StoreShards, SplitAtTheCapWithOversizedRecordsAlone) {
       else saw_oversized |= data > cap;
       EXPECT_EQ(store.shard(k).metadata().at("records"), std::to_string(expected[k].size()));
       for (int64_t r : expected[k]) {
-        EXPECT_EQ(store.metadata()[line]["record"], r);
-        EXPECT_EQ(store.metadata()[line]["shard"], store::shard_file_name(int64_t(k)));
+        EXPECT_EQ(store.metadata()[line].record, r);
+        EXPECT_EQ(store.metadata()[line].shard, store::shard_file_name(int64_t(k)));
         ++line;
       }
     }
@@ -151,7 +151,8 @@ TEST(StoreTokenStream, DropsBosAndSpecialTokensAndIndexesRows) {
     for (int64_t p : info.positions)
       if (!(p == 0 && info.token_ids[0] == kBos) && info.token_ids[size_t(p)] != 3) kept.push_back(p);
     EXPECT_EQ(store.record(r)["positions"].get<std::vector<int64_t>>(), kept) << r;
-    EXPECT_EQ(store.metadata()[size_t(r)]["token_span"], json({row, row + int64_t(kept.size())}));
+    EXPECT_EQ(store.metadata()[size_t(r)].span_begin, row);
+    EXPECT_EQ(store.metadata()[size_t(r)].span_end, row + int64_t(kept.size()));
     row += int64_t(kept.size());
     const auto sites = sites_of(r);
     const Tensor got = store.read_f32(r, kSites[0]);
@@ -205,12 +206,12 @@ TEST(StoreWriterErrors, RefusesBadUseWithOneLineErrors) {
             std::string::npos);
   StoreOptions resume = options_for(dir, StoreLayout::PerRecord, DType::BF16);
   resume.resume = true;
-  EXPECT_NE(message([&] { StoreWriter w(resume, test_manifest()); }).find("cannot resume: the store has dtype \"F32\""),
+  EXPECT_NE(message([&] { StoreWriter w(resume, test_manifest()); }).find("cannot resume: dtype: the store has \"F32\", this run \"BF16\""),
             std::string::npos);
   resume.dtype = DType::F32;
   json other = test_manifest();
   other["seed"] = 8;
-  EXPECT_NE(message([&] { StoreWriter w(resume, other); }).find("cannot resume: the store has seed 7"), std::string::npos);
+  EXPECT_NE(message([&] { StoreWriter w(resume, other); }).find("cannot resume: seed: the store has 7, this run 8"), std::string::npos);
 
   StoreWriter writer(options_for(tmp.sub("other")), test_manifest());
   writer.add_record(info_of(2), sites_of(2));

@@ -40,7 +40,7 @@ std::string holder_of(int fd) {
 
 StoreLock::StoreLock(const std::string& dir, Mode mode) {
   const std::string path = (std::filesystem::path(dir) / store::kLockFile).string();
-  const bool exclusive = mode == Mode::Exclusive;
+  const bool exclusive = exclusive_ = mode == Mode::Exclusive;
   fd_ = exclusive ? ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644) : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd_ < 0) {
     if (!exclusive && (errno == ENOENT || errno == EACCES)) return;
@@ -64,7 +64,9 @@ StoreLock::StoreLock(const std::string& dir, Mode mode) {
 }
 
 StoreLock::~StoreLock() {
-  if (fd_ >= 0) ::close(fd_);  // closing releases the lock
+  if (fd_ < 0) return;
+  if (exclusive_) (void)!::ftruncate(fd_, 0);  // no longer names a writer (a killed one's name stays: it is dead)
+  ::close(fd_);  // closing releases the lock
 }
 
 }  // namespace actcap

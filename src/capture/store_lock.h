@@ -20,6 +20,7 @@ class StoreLock {
 
  private:
   int fd_ = -1;
+  bool exclusive_ = false;
 };
 
 }  // namespace actcap

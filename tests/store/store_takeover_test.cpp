@@ -134,5 +134,30 @@ TEST(StoreTakeover, AFailedCaptureCanBeResumedOrOverwritten) {
   }
 }
 
+// A version-1 store (before the index and manifest hashes): readable and verifiable, and --resume upgrades it.
+TEST(StoreVersions, Version1StaysReadableAndResumeUpgradesIt) {
+  TempDir tmp;
+  const std::string dir = tmp.sub("store");
+  write_store(options_for(dir), 3);
+  json manifest = read_manifest(dir);
+  for (const char* key : {"records_sha256", "records_bytes", "metadata_sha256", "metadata_bytes", "manifest_sha256"})
+    manifest.erase(key);
+  manifest["format_version"] = 1;
+  write_file_atomic(dir + "/manifest.json", manifest.dump(2) + "\n");
+  {
+    const StoreReader store(dir);
+    EXPECT_EQ(store.format().format_version, 1);
+    EXPECT_EQ(store.records().size(), 3u);
+  }
+  StoreCheck check = verify_store(dir);
+  EXPECT_TRUE(check.ok) << check.problem;
+  write_store(with(options_for(dir), true, false), 5);
+  EXPECT_EQ(read_manifest(dir)["format_version"], 2);
+  EXPECT_TRUE(read_manifest(dir).contains("manifest_sha256"));
+  check = verify_store(dir);
+  EXPECT_TRUE(check.ok) << check.problem;
+  EXPECT_EQ(check.records, 5);
+}
+
 }  // namespace
 }  // namespace actcap

@@ -253,24 +253,29 @@ struct StoreWriter::Impl {
       if (count_it == shard->metadata().end()) break;
       size_t count = std::strtoull(count_it->second.c_str(), nullptr, 10);
       if (count == 0 || line + count > record_lines.size() || line + count > metadata_lines.size()) break;
+      // The shard's index lines, if they are whole and agree with each other and with the shard.
       std::vector<store::RecordLine> records;
       std::vector<store::MetadataLine> metadata;
       int64_t previous = last_record;
-      try {
-        for (size_t i = line; i < line + count; ++i) {
-          auto r = store::parse_object(record_lines[i].first);
-          auto m = store::parse_object(metadata_lines[i].first);
-          if (!r || !m) fail("torn line");
-          records.push_back(store::RecordLine::from_json(*r, ""));
-          metadata.push_back(store::MetadataLine::from_json(*m, ""));
-          if (records.back().record != metadata.back().record || records.back().record <= previous ||
-              metadata.back().shard != file || metadata.back().sites != options.sites)
-            fail("inconsistent lines");
-          previous = records.back().record;
+      auto accept = [&](size_t i) {
+        auto r = store::parse_object(record_lines[i].first);
+        auto m = store::parse_object(metadata_lines[i].first);
+        if (!r || !m) return false;  // a torn line
+        try {
+          records.push_back(store::RecordLine::from_json(*r, std::string(store::kRecordsFile)));
+          metadata.push_back(store::MetadataLine::from_json(*m, std::string(store::kMetadataFile)));
+        } catch (const Error&) {
+          return false;
         }
-      } catch (const Error&) {
-        break;
-      }
+        if (records.back().record != metadata.back().record || records.back().record <= previous ||
+            metadata.back().shard != file || metadata.back().sites != options.sites)
+          return false;
+        previous = records.back().record;
+        return true;
+      };
+      bool whole = true;
+      for (size_t i = line; i < line + count && whole; ++i) whole = accept(i);
+      if (!whole) break;
       const std::string sha = sha256_file(shard_path);
       if (!std::all_of(metadata.begin(), metadata.end(), [&](const auto& m) { return m.shard_sha256 == sha; })) break;
       // The shard is whole and fully indexed: account for it as if this writer had written it.

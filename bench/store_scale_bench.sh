@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Capture store at scale: 10k, 100k and 1M short prompts on the demo model, one stored row per prompt, into
 # 1 GiB shards; then the 1M run again with 64 MiB shards. Reports wall time per record and peak resident memory
-# (GNU time) for each, and whether 1M stays within 1.3x of 10k per record. Not a timed test (it takes minutes).
+# (GNU time) for each, and whether 1M stays within 1.3x of 10k per record, in wall time and in CPU time (user +
+# system: less sensitive to other work on the machine). Not a timed test (it takes minutes).
 #
 #   bench/store_scale_bench.sh [ACTCAP_BINARY] [MODEL_DIR]      (defaults: build/actcap, the bundled tiny GPT-2)
 #
@@ -29,7 +30,7 @@ with open(path, "w") as f:
 EOF2
 }
 
-run() {  # run PROMPT_COUNT SHARD_SIZE: prints "count shard seconds us_per_record peak_rss_mib shards"
+run() {  # run PROMPT_COUNT SHARD_SIZE: prints "count shard wall_s us/record cpu_us/record peak_rss_mib shards"
   local count=$1 shard=$2 out="$WORK/store-$1-$2"
   [[ -f "$WORK/prompts-$count.txt" ]] || make_prompts "$count" "$WORK/prompts-$count.txt"
   rm -rf "$out"
@@ -40,23 +41,26 @@ import json, re, sys
 count, shard, timing, out = int(sys.argv[1]), sys.argv[2], open(sys.argv[3]).read(), sys.argv[4]
 wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)", timing)
 seconds = int(wall.group(1) or 0) * 3600 + int(wall.group(2)) * 60 + float(wall.group(3))
+cpu = sum(float(re.search(rf"{kind} time \(seconds\): ([\d.]+)", timing).group(1)) for kind in ("User", "System"))
 rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", timing).group(1)) / 1024
 shards = len(json.load(open(out + "/manifest.json"))["shards"])
-print(f"{count} {shard} {seconds:.1f} {seconds / count * 1e6:.1f} {rss:.1f} {shards}")
+print(f"{count} {shard} {seconds:.1f} {seconds / count * 1e6:.1f} {cpu / count * 1e6:.1f} {rss:.1f} {shards}")
 EOF2
   rm -rf "$out"
 }
 
 echo "actcap $("$ACTCAP" --version 2>/dev/null || echo '?'), model $MODEL, $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(date -u +%Y-%m-%dT%H:%MZ)"
-echo "prompts  shard   wall_s  us/record  peak_RSS_MiB  shards"
+echo "prompts  shard   wall_s  us/record  cpu_us/record  peak_RSS_MiB  shards"
 results=()
 for count in $COUNTS; do
-  line=$(run "$count" 1GiB); results+=("$line"); printf '%7s  %5s  %7s  %9s  %12s  %6s\n' $line
+  line=$(run "$count" 1GiB); results+=("$line"); printf '%7s  %5s  %7s  %9s  %13s  %12s  %6s\n' $line
 done
 largest=${COUNTS##* }
-line=$(run "$largest" 64MiB); printf '%7s  %5s  %7s  %9s  %12s  %6s\n' $line
-first=(${results[0]}); last=(${results[-1]})
-$PY -c "
-r = ${last[3]} / ${first[3]}
-print(f'time per record, {${last[0]}} vs {${first[0]}} prompts: {r:.2f}x ({\"within\" if r <= 1.3 else \"NOT within\"} 1.3x)')
-"
+line=$(run "$largest" 64MiB); printf '%7s  %5s  %7s  %9s  %13s  %12s  %6s\n' $line
+$PY - "${results[0]}" "${results[-1]}" <<'EOF2'
+import sys
+first, last = sys.argv[1].split(), sys.argv[2].split()
+for what, column in (("wall", 3), ("CPU", 4)):
+    r = float(last[column]) / float(first[column])
+    print(f"{what} time per record, {last[0]} vs {first[0]} prompts: {r:.2f}x ({'within' if r <= 1.3 else 'NOT within'} 1.3x)")
+EOF2

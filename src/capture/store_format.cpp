@@ -224,18 +224,6 @@ Manifest Manifest::parse(std::string_view text, const std::string& path) {
   return m;
 }
 
-std::vector<std::pair<std::string_view, uint64_t>> complete_lines(std::string_view text) {
-  std::vector<std::pair<std::string_view, uint64_t>> lines;
-  size_t begin = 0;
-  while (true) {
-    const size_t nl = text.find('\n', begin);
-    if (nl == std::string_view::npos) break;
-    lines.emplace_back(text.substr(begin, nl - begin), uint64_t(nl + 1));
-    begin = nl + 1;
-  }
-  return lines;
-}
-
 std::optional<json> parse_object(std::string_view line) {
   json j = json::parse(line, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return std::nullopt;

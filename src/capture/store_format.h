@@ -105,9 +105,6 @@ struct Manifest {
   static bool is_format_key(std::string_view key);  // a key the format owns rather than the provenance
 };
 
-// Splits an index file into its complete lines ('\n'-terminated), each with the byte offset after it.
-std::vector<std::pair<std::string_view, uint64_t>> complete_lines(std::string_view text);
-
 // A JSON object from one index line, or nullopt.
 std::optional<nlohmann::json> parse_object(std::string_view line);
 

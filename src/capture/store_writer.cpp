@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 
 #include "capture/store_diff.h"
@@ -23,6 +25,9 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 namespace {
+
+// Shards up to which manifest.json is rewritten after every shard (then at most once a second).
+constexpr size_t kManifestEveryShard = 64;
 
 // Provenance that legitimately changes between the interrupted run and its resumption.
 const char* const kResumeMayDiffer[] = {"command_line", "tool"};
@@ -50,16 +55,19 @@ class AppendLog {
   ~AppendLog() {
     if (fd_ >= 0) ::close(fd_);
   }
-  // `existing`: the file's current contents (already cut back to whole lines), to carry the hash on.
-  void open(const std::string& path, std::string_view existing) {
+  // Hashes what the file already holds (resume: its kept lines), to carry the hash on as it grows.
+  void open(const std::string& path) {
     path_ = path;
-    fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd_ < 0) fail("{}: cannot open for writing: {}", path, std::strerror(errno));
-    off_t end = ::lseek(fd_, 0, SEEK_END);
-    if (end < 0) fail("{}: cannot seek: {}", path, std::strerror(errno));
-    if (uint64_t(end) != existing.size()) fail("{}: changed while being opened", path);
-    size_ = uint64_t(end);
-    hash_.update(existing.data(), existing.size());
+    std::vector<char> chunk(1 << 20);
+    ssize_t n;
+    while ((n = ::pread(fd_, chunk.data(), chunk.size(), off_t(size_))) != 0) {
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) fail("{}: read failed: {}", path, std::strerror(errno));
+      hash_.update(chunk.data(), size_t(n));
+      size_ += uint64_t(n);
+    }
   }
   void append(const void* data, size_t size) {
     const char* p = static_cast<const char*>(data);
@@ -88,6 +96,22 @@ class AppendLog {
   int fd_ = -1;
   uint64_t size_ = 0;
   Sha256 hash_;
+};
+
+// Reads whole lines ('\n'-terminated) of a file that may not exist (then it has none) or end in a torn line.
+class LineReader {
+ public:
+  explicit LineReader(const std::string& path) : in_(path, std::ios::binary) {}
+  bool next(std::string& line) {
+    if (!in_ || !std::getline(in_, line) || in_.eof()) return false;  // eof: no end of line, a torn line
+    offset_ += line.size() + 1;
+    return true;
+  }
+  uint64_t offset() const { return offset_; }  // after the last whole line read
+
+ private:
+  std::ifstream in_;
+  uint64_t offset_ = 0;
 };
 
 // Fixed-size binary fields of a record's pending metadata, spooled until its shard is written.
@@ -137,6 +161,7 @@ struct StoreWriter::Impl {
   int64_t next_shard = 0;
   int64_t last_record = -1;
   std::unique_ptr<OpenShard> shard;
+  std::chrono::steady_clock::time_point manifest_written;
   std::vector<uint8_t> scratch;  // one site's converted bytes
   bool failed = false;
   bool finished = false;
@@ -229,16 +254,10 @@ struct StoreWriter::Impl {
       if (stored.provenance.contains(key)) manifest.provenance[key] = stored.provenance[key];
       else manifest.provenance.erase(key);
 
-    auto read_log = [&](std::string_view name) {
-      std::string p = path(name);
-      return fs::exists(p) ? read_file(p) : std::string();
-    };
-    std::string records_text = read_log(store::kRecordsFile);
-    std::string metadata_text = read_log(store::kMetadataFile);
-    const auto record_lines = store::complete_lines(records_text);
-    const auto metadata_lines = store::complete_lines(metadata_text);
-
-    size_t line = 0;
+    // The index files are read a line at a time, alongside the shards: memory does not grow with the store.
+    LineReader records_in(path(store::kRecordsFile)), metadata_in(path(store::kMetadataFile));
+    uint64_t records_keep = 0, metadata_keep = 0;
+    std::string record_line, metadata_line;
     for (;; ++next_shard) {
       const std::string file = store::shard_file_name(next_shard);
       const std::string shard_path = path(file);
@@ -252,14 +271,15 @@ struct StoreWriter::Impl {
       auto count_it = shard->metadata().find(std::string(store::kShardRecordsKey));
       if (count_it == shard->metadata().end()) break;
       size_t count = std::strtoull(count_it->second.c_str(), nullptr, 10);
-      if (count == 0 || line + count > record_lines.size() || line + count > metadata_lines.size()) break;
+      if (count == 0) break;
       // The shard's index lines, if they are whole and agree with each other and with the shard.
       std::vector<store::RecordLine> records;
       std::vector<store::MetadataLine> metadata;
       int64_t previous = last_record;
-      auto accept = [&](size_t i) {
-        auto r = store::parse_object(record_lines[i].first);
-        auto m = store::parse_object(metadata_lines[i].first);
+      auto accept = [&] {
+        if (!records_in.next(record_line) || !metadata_in.next(metadata_line)) return false;
+        auto r = store::parse_object(record_line);
+        auto m = store::parse_object(metadata_line);
         if (!r || !m) return false;  // a torn line
         try {
           records.push_back(store::RecordLine::from_json(*r, std::string(store::kRecordsFile)));
@@ -274,7 +294,7 @@ struct StoreWriter::Impl {
         return true;
       };
       bool whole = true;
-      for (size_t i = line; i < line + count && whole; ++i) whole = accept(i);
+      for (size_t i = 0; i < count && whole; ++i) whole = accept();
       if (!whole) break;
       const std::string sha = sha256_file(shard_path);
       if (!std::all_of(metadata.begin(), metadata.end(), [&](const auto& m) { return m.shard_sha256 == sha; })) break;
@@ -314,20 +334,19 @@ struct StoreWriter::Impl {
         summary.tokens += int64_t(r.token_ids.size());
       }
       last_record = previous;
-      line += count;
+      records_keep = records_in.offset();
+      metadata_keep = metadata_in.offset();
       manifest.shards.push_back({file, sha, uint64_t(fs::file_size(shard_path))});
     }
     summary.shards = next_shard;
 
     // Cut the logs back to the accepted lines and remove the shards nobody indexes (an interrupted commit's).
-    auto cut = [&](std::string_view name, std::string& text, const std::vector<std::pair<std::string_view, uint64_t>>& lines) {
-      const uint64_t keep = line == 0 ? 0 : lines[line - 1].second;
-      text.resize(keep);
+    auto cut = [&](std::string_view name, uint64_t keep) {
       std::string p = path(name);
       if (fs::exists(p) && fs::file_size(p) != keep) fs::resize_file(p, keep);
     };
-    cut(store::kRecordsFile, records_text, record_lines);
-    cut(store::kMetadataFile, metadata_text, metadata_lines);
+    cut(store::kRecordsFile, records_keep);
+    cut(store::kMetadataFile, metadata_keep);
     for (const auto& entry : fs::directory_iterator(dir)) {
       auto index = store::shard_index_of(entry.path().filename().string());
       if (!index || *index < next_shard) continue;
@@ -343,12 +362,12 @@ struct StoreWriter::Impl {
         fail("{}: not a shard of this store, and in its way (move it away to resume)", entry.path().string());
       fs::remove(entry.path());
     }
-    open_logs(records_text, metadata_text);
+    open_logs();
   }
 
-  void open_logs(std::string_view records_text, std::string_view metadata_text) {
-    records_log.open(path(store::kRecordsFile), records_text);
-    metadata_log.open(path(store::kMetadataFile), metadata_text);
+  void open_logs() {
+    records_log.open(path(store::kRecordsFile));
+    metadata_log.open(path(store::kMetadataFile));
   }
 
   void open_shard() {
@@ -421,7 +440,14 @@ struct StoreWriter::Impl {
     summary.shards = next_shard;
     summary.bytes_written += written.file_bytes + (records_log.size() - records_size) + (metadata_log.size() - metadata_size);
     shard.reset();
-    write_manifest(false);
+    // The manifest lists every shard, so rewriting it after each one would be quadratic in the shard count:
+    // past the first few it is rewritten at most once a second. Nothing depends on it being current before
+    // finish(): resume finds the complete shards from the shards and index lines themselves.
+    const auto now = std::chrono::steady_clock::now();
+    if (manifest.shards.size() <= kManifestEveryShard || now - manifest_written >= std::chrono::seconds(1)) {
+      write_manifest(false);
+      manifest_written = now;
+    }
   }
 
   void check_usable() const {
@@ -489,7 +515,7 @@ StoreWriter::StoreWriter(StoreOptions options, nlohmann::json manifest) : impl_(
     } else {
       // A fresh store: its manifest comes first, so that the folder is recognisably a store before anything else.
       w.write_manifest(false);
-      w.open_logs("", "");
+      w.open_logs();
     }
     fsync_dir(w.dir);
   } catch (const fs::filesystem_error& e) {

@@ -21,7 +21,7 @@
 // lines are spooled to unlinked temporary files as it arrives (memory does not grow with the shard size);
 // when the next record would push the shard past shard_bytes, the shard is written under a temporary name,
 // fsynced and renamed, THEN the index lines of its records are appended and fsynced, THEN manifest.json is
-// replaced atomically. A store is therefore always its complete shards plus their index lines; resume
+// replaced atomically (after each of the first 64 shards, then at most once a second, and at finish()). A store is therefore always its complete shards plus their index lines; resume
 // discards everything after those (temporary files, a shard without its lines, a torn last line) and carries
 // on from there. Nothing is ever deleted that the store did not write: a folder without manifest.json that
 // holds files named like a store's is refused.

@@ -114,6 +114,7 @@ void check(const std::string& dir, StoreCheck& result) {
              shard.entry(std::string(store::kRowIndexTensor)).shape[0], next_row[k]);
     }
   }
+  result.format_version = store.format().format_version;
   result.records = int64_t(store.records().size());
   result.shards = int64_t(store.num_shards());
 }

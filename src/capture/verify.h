@@ -12,6 +12,7 @@ struct StoreCheck {
   std::string problem;  // the first inconsistency found, one line naming the file
   int64_t records = 0, shards = 0, rows = 0;
   uint64_t bytes = 0;  // shard bytes
+  int format_version = 0;  // 1: the index files and the manifest carry no hashes (resume upgrades the store)
 };
 
 StoreCheck verify_store(const std::string& dir);

@@ -151,11 +151,13 @@ TEST(StoreVersions, Version1StaysReadableAndResumeUpgradesIt) {
   }
   StoreCheck check = verify_store(dir);
   EXPECT_TRUE(check.ok) << check.problem;
+  EXPECT_EQ(check.format_version, 1);
   write_store(with(options_for(dir), true, false), 5);
   EXPECT_EQ(read_manifest(dir)["format_version"], 2);
   EXPECT_TRUE(read_manifest(dir).contains("manifest_sha256"));
   check = verify_store(dir);
   EXPECT_TRUE(check.ok) << check.problem;
+  EXPECT_EQ(check.format_version, 2);
   EXPECT_EQ(check.records, 5);
 }
 

@@ -58,7 +58,7 @@ std::optional<std::string> describe_difference(const json& stored, const json& o
     std::string text = where + "this run";
     if (!added.empty()) text += " adds " + join(added);
     if (!missing.empty()) text += std::string(added.empty() ? "" : ",") + " lacks " + join(missing);
-    return text + " (the store's have " + std::to_string(a.size()) + ")";
+    return text + " (the store's list has " + std::to_string(a.size()) + ")";
   }
   if (stored.is_array() && ours.is_array() && stored.size() == ours.size()) {
     for (size_t i = 0; i < stored.size(); ++i)

@@ -49,7 +49,7 @@ TEST(StoreResumeErrors, NameTheFirstDifference) {
   sites.sites = {"hidden_states.0", "hidden_states.1", "hidden_states.2"};
   EXPECT_EQ(error_of([&] { StoreWriter w(sites, manifest); }),
             dir + "/manifest.json: cannot resume: sites: this run adds [hidden_states.1, hidden_states.2], lacks "
-                  "[blocks.0.hook_attn_out] (the store's have 2)");
+                  "[blocks.0.hook_attn_out] (the store's list has 2)");
   // A long value is cut short: the message stays one readable line.
   other = manifest;
   other["model"]["path"] = std::string(500, 'x');

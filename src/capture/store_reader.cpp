@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -14,12 +15,13 @@ using json = nlohmann::json;
 
 namespace {
 
-// Every line of an index file as a JSON object with an integer "record", the records 0, 1, 2, ... in order.
-std::vector<json> read_index(const std::string& path, const std::string& text) {
-  std::vector<json> lines;
+// Calls `take` with every line of an index file as a JSON object with an integer "record", the records 0, 1,
+// 2, ... in order; returns the number of lines.
+size_t read_index(const std::string& path, const std::string& text, const std::function<void(json&&)>& take) {
+  size_t lines = 0;
   size_t begin = 0;
   while (begin < text.size()) {
-    const size_t line_number = lines.size() + 1;
+    const size_t line_number = lines + 1;
     size_t nl = text.find('\n', begin);
     if (nl == std::string::npos) fail("{}: line {} is truncated (no end of line)", path, line_number);
     json j = json::parse(std::string_view(text).substr(begin, nl - begin), nullptr, false);
@@ -27,11 +29,12 @@ std::vector<json> read_index(const std::string& path, const std::string& text) {
     if (!j.contains("record") || !j["record"].is_number_integer())
       fail("{}: line {} has no integer \"record\"", path, line_number);
     const int64_t record = j["record"].get<int64_t>();
-    const int64_t expected = int64_t(lines.size());
+    const int64_t expected = int64_t(lines);
     if (record < expected) fail("{}: line {}: record {} appears twice or out of order", path, line_number, record);
     if (record > expected)
       fail("{}: line {}: record {} where record {} was expected (a record is missing)", path, line_number, record, expected);
-    lines.push_back(std::move(j));
+    take(std::move(j));
+    ++lines;
     begin = nl + 1;
   }
   return lines;
@@ -72,31 +75,37 @@ StoreReader::StoreReader(const std::string& dir, StoreReadOptions options) : dir
 
   const std::string records_path = (fs::path(dir) / store::kRecordsFile).string();
   const std::string metadata_path = (fs::path(dir) / store::kMetadataFile).string();
-  records_ = read_index(records_path, read_checked(records_path, format_.records, options_.verify_shards));
-  const std::vector<json> metadata = read_index(metadata_path, read_checked(metadata_path, format_.metadata, options_.verify_shards));
-  if (records_.size() != metadata.size())
-    fail("{}: {} records, but {} has {}", metadata_path, metadata.size(), records_path, records_.size());
-  metadata_.reserve(metadata.size());
-  shard_of_.reserve(metadata.size());
+  read_index(records_path, read_checked(records_path, format_.records, options_.verify_shards),
+             [&](json&& line) { records_.push_back(std::move(line)); });
+  // Metadata lines are held typed only (not also as JSON): a store's index can be large.
   size_t previous_shard = 0;
-  for (size_t i = 0; i < records_.size(); ++i) {
-    const auto record = store::RecordLine::from_json(records_[i], fmt::format("{}: line {}", records_path, i + 1));
-    const std::string where = fmt::format("{}: line {} (record {})", metadata_path, i + 1, record.record);
-    metadata_.push_back(store::MetadataLine::from_json(metadata[i], where));
-    const store::MetadataLine& m = metadata_.back();
-    if (m.id != record.id) fail("{}: id \"{}\" differs from {}'s \"{}\"", where, m.id, store::kRecordsFile, record.id);
-    if (m.span_end - m.span_begin != int64_t(record.positions.size()))
-      fail("{}: token_span [{}, {}] does not hold its {} positions", where, m.span_begin, m.span_end, record.positions.size());
-    if (m.sites != sites_) fail("{}: sites differ from {}'s", where, store::kManifestFile);
-    if (m.dtype != dtype_) fail("{}: dtype {} differs from {}'s {}", where, dtype_name(m.dtype), store::kManifestFile, dtype_name(dtype_));
-    auto shard = shard_by_file_.find(m.shard);
-    if (shard == shard_by_file_.end()) fail("{}: shard {} is not in {}", where, m.shard, store::kManifestFile);
-    if (shard->second < previous_shard) fail("{}: shard {} comes after a later shard", where, m.shard);
-    if (m.shard_sha256 != format_.shards[shard->second].sha256)
-      fail("{}: shard_sha256 differs from {}'s SHA-256 of {}", where, store::kManifestFile, m.shard);
-    previous_shard = shard->second;
-    shard_of_.push_back(shard->second);
-  }
+  const size_t metadata_lines = read_index(
+      metadata_path, read_checked(metadata_path, format_.metadata, options_.verify_shards), [&](json&& line) {
+        const size_t i = metadata_.size();
+        if (i >= records_.size()) return;  // counted and refused below
+        const auto record = store::RecordLine::from_json(records_[i], fmt::format("{}: line {}", records_path, i + 1));
+        const std::string where = fmt::format("{}: line {} (record {})", metadata_path, i + 1, record.record);
+        metadata_.push_back(store::MetadataLine::from_json(line, where));
+        check_metadata(record, where, previous_shard);
+      });
+  if (records_.size() != metadata_lines)
+    fail("{}: {} records, but {} has {}", metadata_path, metadata_lines, records_path, records_.size());
+}
+
+void StoreReader::check_metadata(const store::RecordLine& record, const std::string& where, size_t& previous_shard) {
+  const store::MetadataLine& m = metadata_.back();
+  if (m.id != record.id) fail("{}: id \"{}\" differs from {}'s \"{}\"", where, m.id, store::kRecordsFile, record.id);
+  if (m.span_end - m.span_begin != int64_t(record.positions.size()))
+    fail("{}: token_span [{}, {}] does not hold its {} positions", where, m.span_begin, m.span_end, record.positions.size());
+  if (m.sites != sites_) fail("{}: sites differ from {}'s", where, store::kManifestFile);
+  if (m.dtype != dtype_) fail("{}: dtype {} differs from {}'s {}", where, dtype_name(m.dtype), store::kManifestFile, dtype_name(dtype_));
+  auto shard = shard_by_file_.find(m.shard);
+  if (shard == shard_by_file_.end()) fail("{}: shard {} is not in {}", where, m.shard, store::kManifestFile);
+  if (shard->second < previous_shard) fail("{}: shard {} comes after a later shard", where, m.shard);
+  if (m.shard_sha256 != format_.shards[shard->second].sha256)
+    fail("{}: shard_sha256 differs from {}'s SHA-256 of {}", where, store::kManifestFile, m.shard);
+  previous_shard = shard->second;
+  shard_of_.push_back(shard->second);
 }
 
 StoreReader::~StoreReader() = default;

@@ -63,6 +63,8 @@ class StoreReader {
 
  private:
   size_t index_of(int64_t record) const;
+  // The newest metadata line against its record, the manifest and the lines before it.
+  void check_metadata(const store::RecordLine& record, const std::string& where, size_t& previous_shard);
   std::string dir_;
   StoreReadOptions options_;
   std::unique_ptr<StoreLock> lock_;

@@ -1,6 +1,7 @@
 #include "capture/verify.h"
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <optional>
 
@@ -65,11 +66,15 @@ void check(const std::string& dir, StoreCheck& result) {
       if (index.dtype != DType::I64 || index.shape.size() != 2 || index.shape[1] != 2 || m.span_end > index.shape[0])
         fail("{}: {} {} {} cannot hold token_span [{}, {}]", shard.path(), store::kRowIndexTensor, dtype_name(index.dtype),
              shape_string(index.shape), m.span_begin, m.span_end);
-      const auto* rows = static_cast<const int64_t*>(index.data);
-      for (int64_t row = m.span_begin; row < m.span_end; ++row)
-        if (rows[2 * row] != record || rows[2 * row + 1] != positions[size_t(row - m.span_begin)])
-          fail("{}: {} row {} is ({}, {}), the index says ({}, {})", shard.path(), store::kRowIndexTensor, row,
-               rows[2 * row], rows[2 * row + 1], record, positions[size_t(row - m.span_begin)]);
+      // row_index follows F16/BF16 rows, so it need not be 8-byte aligned: copied out, not dereferenced.
+      const auto* bytes = static_cast<const uint8_t*>(index.data);
+      for (int64_t row = m.span_begin; row < m.span_end; ++row) {
+        int64_t pair[2];
+        std::memcpy(pair, bytes + size_t(row) * sizeof(pair), sizeof(pair));
+        if (pair[0] != record || pair[1] != positions[size_t(row - m.span_begin)])
+          fail("{}: {} row {} is ({}, {}), the index says ({}, {})", shard.path(), store::kRowIndexTensor, row, pair[0],
+               pair[1], record, positions[size_t(row - m.span_begin)]);
+      }
     }
     for (size_t s = 0; s < sites.size(); ++s) {
       const std::string& site = sites[s];

@@ -55,10 +55,10 @@ CommandRegistration registration(
       command.add_option("--pad-seed", options->pad_seed, "seed of the padding sample (padding copies real values)")
           ->capture_default_str();
       command.footer(
-          "Flattens every layer .npy (C order) in conversion_metadata.json's order, concatenates them into N "
-          "values, pads to d^k with copies of randomly chosen real values and writes OUT/hypercube.npy (k axes "
-          "of side d, the layers' encoding) and OUT/hypercube_metadata.json (layer_map: each layer's site, flat "
-          "range, shape and axes). `actcap hypercube locate OUT` maps coordinates back.\n"
+          "Flattens every layer .npy (C order) in conversion_metadata.json's order, concatenates them into N\n"
+          "values, pads to d^k with copies of randomly chosen real values, and writes OUT/hypercube.npy (k axes of\n"
+          "side d, in the layers' encoding) and OUT/hypercube_metadata.json (layer_map: each layer's site, flat\n"
+          "range, shape and axis names). `actcap hypercube locate OUT` maps coordinates back.\n"
           "Example: actcap export hypercube ints/ --out cube/ --min-dim 4 --max-dim 10");
       command.callback([options, num_dims] {
         options->num_dims_given = num_dims->count() > 0;

@@ -137,10 +137,11 @@ CommandRegistration registration(
                          "hidden_states.N+1, the last the final norm's output; other sites by name) or 'site'")
           ->capture_default_str();
       command.footer(
-          "Writes OUT/<layer>.npy per site and OUT/conversion_metadata.json (scale, encoding, each file's site, "
-          "shape and axes). Every record (the default, or --records LIST): rows of all records stacked, "
-          "[N_rows, ...], plus OUT/row_index.npy (record, position) per row; --record N: that record in the "
-          "original tool's layout [1, T, ...].\n"
+          "Writes OUT/<layer>.npy per site and OUT/conversion_metadata.json (scale, encoding, each file's site,\n"
+          "shape and axis names).\n"
+          "  every record (the default, or --records LIST): the rows of all records stacked, [N_rows, ...], and\n"
+          "    OUT/row_index.npy = (record, position) of each row (attention patterns as in `export npy`)\n"
+          "  --record N: that record in the original tool's layout [1, T, ...]\n"
           "Example: actcap export integers out/demo --out ints/ --record 0 --scale-factor 16\n"
           "         actcap export hypercube ints/ --out cube/");
       command.callback([options, scale] {

@@ -75,11 +75,12 @@ CommandRegistration registration(
           ->capture_default_str();
       command.add_flag("--all-records", options->all_records, "every record (the default; same as --records all)");
       command.footer(
-          "Writes OUT/<site>.npy per site. Every record (the default, or --records LIST): rows of all records "
-          "stacked, [N_rows, ...], and OUT/row_index.npy [N_rows, 2] int64 = (record, position) of each row; "
-          "attention patterns become [N_rows, heads, tokens] (keys zero-padded to the longest record). --record N: "
-          "that record alone in HF's batch-of-one layout [1, T, ...] (patterns [1, heads, T, tokens]). "
-          "OUT/actcap_export.json lists each file's site, shape, axes and dtype.\n"
+          "Writes OUT/<site>.npy per site (float32 for fp32 and bf16 stores, float16 for fp16 ones).\n"
+          "  every record (the default, or --records LIST): the rows of all records stacked, [N_rows, ...], and\n"
+          "    OUT/row_index.npy [N_rows, 2] int64 = (record, position) of each row; attention patterns become\n"
+          "    [N_rows, heads, tokens], keys zero-padded to the longest record\n"
+          "  --record N: that record alone in HF's batch-of-one layout [1, T, ...] (patterns [1, heads, T, tokens])\n"
+          "OUT/actcap_export.json lists each file's site, shape, axis names and dtype.\n"
           "Example: actcap export npy out/demo --out npy/ --sites 'hidden_states.*'\n"
           "  python3 -c \"import numpy; print(numpy.load('npy/hidden_states.0.npy').shape)\"");
       command.callback([options] { run(*options); });

@@ -12,9 +12,12 @@ void StoreInputOptions::add_to(CLI::App& command, const std::string& sites_defau
                      "sites to export: glob patterns over the store's site names, space- or comma-separated "
                      "('all', 'hidden_states.*', 'blocks.*.hook_resid_post'; `actcap ls STORE` lists them). "
                      "Default: " + sites_default)
-      ->expected(1, -1);
-  command.add_option("--records", records, "records to export: 'all' (the default) or a list such as 0,2,5-7");
-  command.add_option("--record", record, "one record N, in HF's batch-of-one layout (excludes --records)");
+      ->expected(1, -1)
+      ->type_name("GLOB");
+  command.add_option("--records", records, "records to export: 'all' (the default) or a list such as 0,2,5-7")
+      ->type_name("LIST");
+  command.add_option("--record", record, "one record N, in HF's batch-of-one layout (excludes --records)")
+      ->type_name("N");
   command.add_flag("--no-verify", no_verify, "skip the SHA-256 check of the store's shards (faster on large stores)");
 }
 

@@ -93,12 +93,14 @@ CommandRegistration registration(
       command.add_option("--out", options->out, "output folder (created; an earlier export there is replaced)")
           ->required();
       command.footer(
-          "Writes OUT/<model>_activations.pt for one record, or OUT/record-<N>/<model>_activations.pt for each of "
-          "several. Each is a dict: model_name, prompt, generated_text, token_sequence (1, seq_len), hidden_states "
-          "(the original tool's tuple: [0] embedding output, [i] output of block i-1, the last the final norm's "
-          "output; each (1, seq_len, hidden); present when hidden_states.* were captured at every position), record, "
-          "positions (the kept positions), activations {site: tensor (1, T_kept, ...), attention patterns (1, heads, "
-          "T_kept, seq_len)}. bf16 stays bf16.\n"
+          "Writes OUT/<model>_activations.pt for one record, OUT/record-<N>/<model>_activations.pt for each of\n"
+          "several. Each is a dict (tensors keep the stored dtype, bf16 included):\n"
+          "  model_name, prompt, generated_text, token_sequence (1, seq_len)\n"
+          "  hidden_states  the original tool's tuple: [0] embedding output, [i] output of block i-1, the last the\n"
+          "                 final norm's output; each (1, seq_len, hidden); only when hidden_states.* were captured\n"
+          "                 at every position\n"
+          "  record, positions (the kept positions)\n"
+          "  activations    {site: (1, T_kept, ...)}, attention patterns (1, heads, T_kept, seq_len)\n"
           "Example: actcap export pt out/demo --out pt/\n"
           "  python3 -c \"import torch; d = torch.load('pt/tiny-gpt2_activations.pt', weights_only=True); "
           "print(list(d['activations']))\"");

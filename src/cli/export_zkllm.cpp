@@ -215,15 +215,15 @@ CommandRegistration registration(
                        "also write the layer weights (layer-{i}-{parameter}-int.bin, matrices transposed)");
       command.add_option("--model", options->model, "model folder for --weights (default: the store's model path)");
       command.footer(
-          "Per Llama layer i, raw little-endian int32 [seq_len, hidden] files, named as the zkLLM capture tooling "
-          "names them (the prover reads these names):\n"
+          "Per Llama layer i, raw little-endian int32 [seq_len, hidden] files of round(x * 2^scale-bits), named\n"
+          "as the zkLLM capture tooling names them (the prover reads these names):\n"
           "  layer-{i}-input-rmsnorm-activation.bin          blocks.{i}.hook_resid_pre (block input)\n"
           "  layer-{i}-self-attn-activation.bin              blocks.{i}.ln1.hook_normalized (input-norm output)\n"
           "  layer-{i}-post_attention-rmsnorm-activation.bin blocks.{i}.hook_resid_mid (post-attention residual)\n"
           "  layer-{i}-ffn-activation.bin                    blocks.{i}.ln2.hook_normalized (FFN input)\n"
           "  layer-{i}-block-input.bin                       blocks.{i}.hook_resid_pre (block input)\n"
           "  layer-{i}-block-output.bin                      blocks.{i}.hook_resid_post (block output)\n"
-          "and zkllm_metadata.json mapping every file to its site. One record: files in OUT/; several: "
+          "and zkllm_metadata.json mapping every file to its site. One record: files in OUT/; several:\n"
           "OUT/record-<N>/ each (weights stay in OUT/).\n"
           "Example: actcap export zkllm out/llama --out zk/ --record 0 --pad-to-pow2 --weights");
       command.callback([options] { run(*options); });

@@ -119,9 +119,9 @@ CommandRegistration registration(
                          "with --layer: the flat index within the layer, or one index per layer axis (e.g. "
                          "batch,position,hidden = 0,2,5)");
       command.footer(
-          "Prints the cube coordinate, its flat index, the layer and site holding it, the position within the "
-          "layer with each axis named (batch/row, position, hidden, head, ...), the record and token position of a "
-          "row, and for padding the real value it copies.\n"
+          "Prints the cube coordinate, its flat index, the layer and site holding it, the position within the\n"
+          "layer with each axis named (batch or row, position, hidden, head, ...), the record and token position\n"
+          "of a row, and for padding the real value it copies.\n"
           "Example: actcap hypercube locate cube/ --coord 1,2,0,3\n"
           "         actcap hypercube locate cube/ --layer layer_0 --position 0,2,5");
       command.callback([options, flat] {

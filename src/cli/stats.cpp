@@ -110,8 +110,8 @@ CommandRegistration registration(
       command.add_flag("--json", options->json, "print JSON (the original tool's <model>_stats.json format) instead");
       command.add_option("--out", options->out, "write the JSON to FILE instead of printing a table ('-': stdout)");
       command.footer(
-          "Statistics of each site over the chosen records (all by default): elements, min, max, mean and sample "
-          "std (divisor N - 1, as torch.std). hidden_states.k also shows the original tool's layer name "
+          "Statistics of each site over the chosen records (all by default): elements, min, max, mean and sample\n"
+          "std (divisor N - 1, as torch.std). hidden_states.k also shows the original tool's layer name\n"
           "(embedding, layer_N = hidden_states.N+1).\n"
           "Example: actcap stats out/demo --sites 'hidden_states.*'\n"
           "         actcap stats out/demo --out tiny-gpt2_stats.json");

@@ -37,17 +37,12 @@ void run(const Options& options) {
   const Selection selection = select(*store, options.input, {"all"});
   const RecordLayout layout = selection.one_record ? RecordLayout::Single : RecordLayout::Rows;
 
-  // Everything is checked before the first file is written, so a bad value fails fast (and the temporary
-  // folder keeps a failure from looking like an export).
-  std::vector<SiteArray> sites;
-  for (const std::string& site : selection.sites) {
-    sites.push_back(gather_site(*store, site, selection.records, layout));
-    check_integer_layer(output_name(site, naming), sites.back().pieces, sites.back().shape, scaler, format);
-  }
-
+  // One site at a time (only one site's rearranged attention patterns in memory); a bad value stops the export
+  // and its temporary folder is removed.
   ExportFolder folder(options.out);
   nlohmann::json layer_entries = nlohmann::json::array();
-  for (const SiteArray& site : sites) {
+  for (const std::string& name : selection.sites) {
+    const SiteArray site = gather_site(*store, name, selection.records, layout);
     const IntegerLayerSummary summary = write_integer_layer(folder.temporary(), output_name(site.site, naming),
                                                             site.pieces, site.shape, scaler, format);
     nlohmann::json entry = {{"layer", summary.layer},
@@ -110,7 +105,7 @@ void run(const Options& options) {
                          "is the final norm's output); other sites keep their names";
   write_file_atomic(folder.path("conversion_metadata.json"), metadata.dump(2) + "\n");
   folder.commit(export_description("integers", *store, selection));
-  fmt::print("wrote {} layers of {} record{} to {} (effective scale 10^{}, {})\n", sites.size(),
+  fmt::print("wrote {} layers of {} record{} to {} (effective scale 10^{}, {})\n", layer_entries.size(),
              selection.records.size(), one ? "" : "s", folder.out(), scale, integer_format_name(format));
 }
 

@@ -31,19 +31,16 @@ void run(const Options& options) {
   const Selection selection = select(*store, options.input, {"all"});
   const RecordLayout layout = selection.one_record ? RecordLayout::Single : RecordLayout::Rows;
 
-  std::vector<SiteArray> sites;
-  for (const std::string& site : selection.sites) sites.push_back(gather_site(*store, site, selection.records, layout));
-
+  // One site at a time, so that only one site's rearranged attention patterns are in memory.
   ExportFolder folder(options.out);
-  std::vector<NpyArray> arrays;
   nlohmann::json described = nlohmann::json::array();
-  for (const SiteArray& site : sites) {
+  for (const std::string& name : selection.sites) {
+    const SiteArray site = gather_site(*store, name, selection.records, layout);
     const std::string file = npy_file_name(output_name(site.site, naming));
-    arrays.push_back({folder.path(file), site.pieces, site.shape});
+    write_npy_arrays({{folder.path(file), site.pieces, site.shape}});
     described.push_back({{"file", file}, {"site", site.site}, {"shape", site.shape}, {"axes", site.axes},
                          {"dtype", dtype_name(npy_export_dtype(site.dtype))}});
   }
-  write_npy_arrays(arrays);
   nlohmann::json description = export_description("npy", *store, selection);
   if (layout == RecordLayout::Rows) {
     const std::vector<int64_t> index = gather_row_index(*store, selection.records);
@@ -57,7 +54,7 @@ void run(const Options& options) {
                             "last is the final norm's output)";
   description["arrays"] = described;
   folder.commit(description);
-  fmt::print("wrote {} arrays of {} record{} to {} ({}{})\n", arrays.size(), selection.records.size(),
+  fmt::print("wrote {} arrays of {} record{} to {} ({}{})\n", described.size(), selection.records.size(),
              selection.records.size() == 1 ? "" : "s", folder.out(), dtype_name(npy_export_dtype(store->dtype())),
              store->dtype() == DType::BF16 ? ", converted from BF16: numpy has no bfloat16" : "");
 }

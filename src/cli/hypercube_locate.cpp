@@ -95,8 +95,7 @@ void run(const Options& options) {
   fmt::print("position: {} (flat {} within the layer)\n", position_string(span.shape, located.position),
              located.position);
   if (span.axes.size() == span.shape.size()) {
-    const std::string index = position_string(span.shape, located.position);  // "[a, b, c]"
-    std::vector<int64_t> coords = parse_indices(index.substr(1, index.size() - 2), "position");
+    const std::vector<int64_t> coords = unravel_index(span.shape, located.position);
     std::vector<std::string> named;
     for (size_t i = 0; i < coords.size(); ++i) named.push_back(fmt::format("{} {}", span.axes[i], coords[i]));
     fmt::print("axes: {}\n", fmt::join(named, ", "));

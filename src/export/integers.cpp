@@ -80,14 +80,16 @@ std::string torch_dtype_name(DType dtype) {
   }
 }
 
-std::string position_string(const Shape& shape, int64_t flat) {
+std::vector<int64_t> unravel_index(const Shape& shape, int64_t flat) {
   std::vector<int64_t> index(shape.size());
   for (size_t i = shape.size(); i-- > 0;) {
     index[i] = shape[i] ? flat % shape[i] : 0;
     flat = shape[i] ? flat / shape[i] : 0;
   }
-  return shape_string(index);
+  return index;
 }
+
+std::string position_string(const Shape& shape, int64_t flat) { return shape_string(unravel_index(shape, flat)); }
 
 size_t check_integer_layer(const std::string& layer, const std::vector<TensorView>& pieces, const Shape& shape,
                            const DecimalScaler& scaler, IntegerFormat format) {

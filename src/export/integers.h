@@ -48,7 +48,8 @@ IntegerLayerSummary write_integer_layer(const std::string& dir, const std::strin
 
 std::string torch_dtype_name(DType dtype);  // "torch.float32", "torch.bfloat16", "torch.float16"
 
-// "[0, 3, 17]" for flat index `flat` of `shape`.
+// The index {0, 3, 17} of flat index `flat` in `shape` (C order), and the same as text "[0, 3, 17]".
+std::vector<int64_t> unravel_index(const Shape& shape, int64_t flat);
 std::string position_string(const Shape& shape, int64_t flat);
 
 }  // namespace actcap

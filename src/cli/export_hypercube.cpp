@@ -18,17 +18,18 @@ struct Options {
   std::string integers_dir, out;
   int64_t min_dim = 4, max_dim = 10, num_dims = 0;
   bool num_dims_given = false;
-  uint64_t pad_seed = 42;
+  int64_t pad_seed = 42;
 };
 
 void run(const Options& options) {
+  if (options.pad_seed < 0) fail("--pad-seed {}: must be 0 or more", options.pad_seed);
   if (options.num_dims_given && options.num_dims < 1) fail("--num-dims {}: must be 1 or more", options.num_dims);
   if (options.min_dim < 2 || options.max_dim < options.min_dim)
     fail("--min-dim {} --max-dim {}: need 2 <= min-dim <= max-dim", options.min_dim, options.max_dim);
   const std::optional<int64_t> num_dims = options.num_dims_given ? std::optional<int64_t>(options.num_dims) : std::nullopt;
   ExportFolder folder(options.out);
   const nlohmann::json metadata = export_hypercube(options.integers_dir, folder.temporary(), options.min_dim,
-                                                   options.max_dim, num_dims, options.pad_seed);
+                                                   options.max_dim, num_dims, uint64_t(options.pad_seed));
   folder.commit({{"export", "hypercube"},
                  {"tool", {{"name", "actcap"}, {"version", ACTCAP_VERSION}, {"command_line", command_line()}}},
                  {"integers_dir", options.integers_dir}});

@@ -53,6 +53,9 @@ std::vector<int64_t> parse_indices(const std::string& text, const char* option) 
 }
 
 void run(const Options& options) {
+  if (int(!options.coord.empty()) + int(options.flat_given) + int(!options.layer.empty()) > 1)
+    fail("hypercube locate: give one of --coord, --flat or --layer");
+  if (!options.position.empty() && options.layer.empty()) fail("--position {}: give --layer too", options.position);
   const HypercubeLayout layout = read_hypercube_layout(options.dir);
   int64_t flat;
   if (!options.coord.empty()) {

@@ -103,6 +103,8 @@ expect_error "--sites matching nothing" "matches none of the store's" bad $A exp
 expect_error "--num-dims 0" "--num-dims 0" bad $A export hypercube ints --num-dims 0 --out bad
 expect_error "--min-dim 1" "--min-dim 1" bad $A export hypercube ints --min-dim 1 --out bad
 expect_error "--flat -5" "--flat -5" bad $A hypercube locate cube --flat -5
+expect_error "--pad-seed -1" "--pad-seed -1" bad $A export hypercube ints --pad-seed -1 --out bad
+expect_error "--coord with --flat" "give one of" bad $A hypercube locate cube --flat 1 --coord 0,0,0
 expect_error "--by rows" "--by rows" bad $A export npy out/blocks --by rows --out bad
 expect_error "stats --record 3" "no record 3" bad $A stats out/blocks --record 3
 

@@ -91,6 +91,9 @@ std::vector<int64_t> unravel_index(const Shape& shape, int64_t flat) {
 
 std::string position_string(const Shape& shape, int64_t flat) { return shape_string(unravel_index(shape, flat)); }
 
+namespace {
+
+// Every value finite and, for int64, in range. Returns the bytes per value of the format (0 for object).
 size_t check_integer_layer(const std::string& layer, const std::vector<TensorView>& pieces, const Shape& shape,
                            const DecimalScaler& scaler, IntegerFormat format) {
   int64_t count = 0;
@@ -116,6 +119,8 @@ size_t check_integer_layer(const std::string& layer, const std::vector<TensorVie
   }
   return std::max<size_t>({1, low.min_twos_complement_bytes(), high.min_twos_complement_bytes()});
 }
+
+}  // namespace
 
 IntegerLayerSummary write_integer_layer(const std::string& dir, const std::string& layer,
                                         const std::vector<TensorView>& pieces, const Shape& shape,

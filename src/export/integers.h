@@ -34,14 +34,8 @@ struct IntegerLayerSummary {
 };
 
 // A layer's values: `pieces` (F32, F16 or BF16) concatenated in C order, written with `shape` (the same count).
-// Checks a layer before anything is written: every value finite (else an actcap::Error naming the layer and the
-// element's position) and, for int64, every integer in range. Returns the bytes per value of the format
-// (0 for object).
-size_t check_integer_layer(const std::string& layer, const std::vector<TensorView>& pieces, const Shape& shape,
-                           const DecimalScaler& scaler, IntegerFormat format);
-
-// Converts the pieces and writes DIR/<layer>.npy atomically. NaN or +-Inf is an actcap::Error naming the layer
-// and the element's position.
+// Checks the layer, then converts the pieces and writes DIR/<layer>.npy atomically. NaN or +-Inf is an
+// actcap::Error naming the layer and the element's position, as is an int64 value out of range.
 IntegerLayerSummary write_integer_layer(const std::string& dir, const std::string& layer,
                                         const std::vector<TensorView>& pieces, const Shape& shape,
                                         const DecimalScaler& scaler, IntegerFormat format);

@@ -44,6 +44,8 @@ HypercubeShape choose_hypercube(int64_t n, int64_t min_dim, int64_t max_dim, std
     const int64_t total = saturating_power(d, k);
     if (total < n || total == std::numeric_limits<int64_t>::max()) continue;
     if (!best || total < best->total) best = HypercubeShape{d, k, total};
+    // Larger sides only add padding once k is fixed, or once d >= n (k = 1): stop, however large --max-dim is.
+    if (num_dims || d >= n) break;
   }
   if (!best)
     fail("hypercube: no side in [{}, {}] with {} dimensions holds {} values", min_dim, max_dim,

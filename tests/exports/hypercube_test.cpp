@@ -39,6 +39,15 @@ TEST(ExportsHypercube, ShapeSearchMatchesTheOriginalTool) {
   EXPECT_THROW(choose_hypercube(10, 5, 4, std::nullopt), Error);
 }
 
+TEST(ExportsHypercube, HugeMaxDimEndsTheSearchEarly) {
+  const HypercubeShape line = choose_hypercube(60, 4, int64_t(1) << 60, std::nullopt);  // would loop for ages
+  EXPECT_EQ(line.side, 60);  // one axis of 60: no padding at all
+  EXPECT_EQ(line.dims, 1);
+  const HypercubeShape forced = choose_hypercube(60, 4, int64_t(1) << 60, int64_t(2));
+  EXPECT_EQ(forced.side, 8);  // the first side whose square holds 60
+  EXPECT_EQ(forced.total, 64);
+}
+
 TEST(ExportsHypercube, CoordinatesAndLayersMapBothWays) {
   const std::vector<LayerSpan> layers = {{"embedding", "embedding.npy", 0, 20, {1, 10, 2}, "", {}},
                                          {"layer_0", "layer_0.npy", 20, 40, {1, 10, 2}, "", {}},

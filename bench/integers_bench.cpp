@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
       const TensorView view{values.data(), DType::F32, {1, rows, hidden}};
       const std::string name = "layer_" + std::to_string(l);
       const auto start = std::chrono::steady_clock::now();
-      write_integer_layer(dir.string(), name, view, view.shape, scaler, run.format);
+      write_integer_layer(dir.string(), name, {view}, view.shape, scaler, run.format);
       total += seconds_since(start);
       bytes += std::filesystem::file_size(dir / (name + ".npy"));
       std::filesystem::remove(dir / (name + ".npy"));

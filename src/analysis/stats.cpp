@@ -87,15 +87,6 @@ double RunningStats::sample_std() const {
   return std::sqrt(m2_ / double(count_ - 1));
 }
 
-std::string layer_name_of_site(const std::string& site) {
-  constexpr std::string_view prefix = "hidden_states.";
-  if (site.rfind(prefix, 0) != 0) return site;
-  const std::string k = site.substr(prefix.size());
-  if (k.empty() || !std::all_of(k.begin(), k.end(), [](char c) { return c >= '0' && c <= '9'; })) return site;
-  const long index = std::stol(k);
-  return index == 0 ? "embedding" : "layer_" + std::to_string(index - 1);
-}
-
 nlohmann::ordered_json stats_json(const std::string& model_name, const std::optional<std::string>& prompt,
                                   const std::optional<std::string>& generated_text,
                                   const std::vector<LayerStats>& layers) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "export/output_names.h"  // layer_name_of_site
 
 namespace actcap {
 
@@ -30,9 +31,6 @@ class RunningStats {
   int64_t count_ = 0;
   double min_ = 0, max_ = 0, mean_ = 0, m2_ = 0;
 };
-
-// "embedding" for hidden_states.0, "layer_{k-1}" for hidden_states.{k}, else the site itself.
-std::string layer_name_of_site(const std::string& site);
 
 struct LayerStats {
   std::string layer, site;

@@ -1,54 +1,54 @@
-// actcap export integers STORE --out DIR: each hidden-state layer of one record as exact integers
-// round(x * 10^s), one .npy per layer (embedding.npy, layer_0.npy, ...) + conversion_metadata.json.
-#include <filesystem>
+// actcap export integers STORE --out DIR: each site's values as exact integers round(x * 10^s), one .npy per
+// site (export/integers.h) + conversion_metadata.json, the input of `actcap export hypercube`.
 #include <memory>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "capture/store_reader.h"
 #include "cli/command.h"
+#include "cli/export_options.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "export/export_folder.h"
 #include "export/integers.h"
+#include "export/output_names.h"
 #include "export/scaled_integers.h"
+#include "export/site_arrays.h"
+#include "io/npy.h"
 
 namespace actcap::cli {
 namespace {
 
 struct Options {
-  std::string store, out, format = "object";
-  int64_t record = 0;
-  int scale_factor = -1;  // -1: the source dtype's default
+  StoreInputOptions input;
+  std::string out, format = "object", by = "layer";
+  int scale_factor = 0;
+  bool scale_factor_given = false;
   double quantize = 0;
 };
 
 void run(const Options& options) {
   const IntegerFormat format = parse_integer_format(options.format);
-  StoreReader store(options.store);
-  const std::vector<HiddenLayer> layers = hidden_state_layers(store.sites());
-  const int scale_factor = options.scale_factor >= 0 ? options.scale_factor : default_scale_factor(store.dtype());
+  const OutputNaming naming = parse_output_naming(options.by);
+  const std::unique_ptr<StoreReader> store = options.input.open();
+  const int scale_factor = options.scale_factor_given ? options.scale_factor : default_scale_factor(store->dtype());
   const int scale = effective_decimal_scale(scale_factor, options.quantize);
   const DecimalScaler scaler(scale);
-  const nlohmann::json& record = store.record(options.record);
+  const Selection selection = select(*store, options.input, {"all"});
+  const RecordLayout layout = selection.one_record ? RecordLayout::Single : RecordLayout::Rows;
 
-  // Everything is checked before the first file is written, so a bad value leaves no partial export.
-  std::vector<std::pair<TensorView, Shape>> views;
-  for (const HiddenLayer& layer : layers) {
-    TensorView view = store.view(options.record, layer.site);
-    Shape shape = view.shape;
-    shape.insert(shape.begin(), 1);  // (1, seq_len, hidden) as the original tool's tensors
-    check_integer_layer(layer.name, view, shape, scaler, format);
-    views.emplace_back(view, shape);
-  }
-
-  std::filesystem::create_directories(options.out);
+  // One site at a time (only one site's rearranged attention patterns in memory); a bad value stops the export
+  // and its temporary folder is removed.
+  ExportFolder folder(options.out);
   nlohmann::json layer_entries = nlohmann::json::array();
-  for (size_t i = 0; i < layers.size(); ++i) {
-    const IntegerLayerSummary summary =
-        write_integer_layer(options.out, layers[i].name, views[i].first, views[i].second, scaler, format);
+  for (const std::string& name : selection.sites) {
+    const SiteArray site = gather_site(*store, name, selection.records, layout);
+    const IntegerLayerSummary summary = write_integer_layer(folder.temporary(), output_name(site.site, naming),
+                                                            site.pieces, site.shape, scaler, format);
     nlohmann::json entry = {{"layer", summary.layer},
-                            {"site", layers[i].site},
+                            {"site", site.site},
                             {"original_shape", summary.shape},
+                            {"axes", site.axes},
                             {"num_elements", summary.count},
                             {"original_dtype", torch_dtype_name(summary.source_dtype)},
                             {"npy_file", summary.file},
@@ -64,16 +64,17 @@ void run(const Options& options) {
       "int64: '<i8' array; numpy.load(path)",
       "fixed: '|u1' array [..., width_bytes], each value little-endian two's complement; "
       "int.from_bytes(a[idx].tobytes(), 'little', signed=True)"};
-  const nlohmann::json model = store.manifest().value("model", nlohmann::json::object());
+  const nlohmann::json model = store->manifest().value("model", nlohmann::json::object());
+  const nlohmann::json& first = store->record(selection.records[0]);
+  const bool one = selection.records.size() == 1;
   nlohmann::json metadata = {
       {"model_name", model.value("path", "")},
       {"model", model},
-      {"prompt", record.contains("text") ? record["text"] : nlohmann::json()},
-      {"generated_text", record.contains("generated_text") ? record["generated_text"] : nlohmann::json()},
-      {"record", options.record},
-      {"record_id", record.value("id", "")},
-      {"token_ids", record.value("token_ids", nlohmann::json::array())},
-      {"source", {{"store", options.store}, {"dtype", dtype_name(store.dtype())}}},
+      {"prompt", one && first.contains("text") ? first["text"] : nlohmann::json()},
+      {"generated_text", one && first.contains("generated_text") ? first["generated_text"] : nlohmann::json()},
+      {"records", selection.records},
+      {"record_ids", nlohmann::json::array()},
+      {"source", {{"store", store->dir()}, {"dtype", dtype_name(store->dtype())}}},
       {"conversion",
        {{"scale_factor", scale_factor},
         {"quantize_pct", options.quantize},
@@ -88,25 +89,60 @@ void run(const Options& options) {
         {"sample_converted", "decimal text of the exact integer (JSON numbers cannot hold it)"}}},
       {"tool", {{"name", "actcap"}, {"version", ACTCAP_VERSION}, {"command_line", command_line()}}},
       {"layers", layer_entries}};
-  write_file_atomic((std::filesystem::path(options.out) / "conversion_metadata.json").string(),
-                    metadata.dump(2) + "\n");
-  fmt::print("wrote {} layers to {} (effective scale 10^{}, {})\n", layers.size(), options.out, scale,
-             integer_format_name(format));
+  for (int64_t r : selection.records) metadata["record_ids"].push_back(store->record(r).value("id", ""));
+  if (layout == RecordLayout::Single) {
+    metadata["record"] = selection.records[0];
+    metadata["token_ids"] = first.value("token_ids", nlohmann::json::array());
+    metadata["layout"] = "one record, batch-of-one: [1, positions, ...] (attention patterns [1, H, T, tokens])";
+  } else {
+    const std::vector<int64_t> index = gather_row_index(*store, selection.records);
+    write_npy(folder.path("row_index.npy"), DType::I64, {int64_t(index.size() / 2), 2}, index.data());
+    metadata["row_index_file"] = "row_index.npy";
+    metadata["layout"] = "rows: [N_rows, ...], row_index.npy [N_rows, 2] = (record, position) of each row";
+  }
+  if (naming == OutputNaming::Layer)
+    metadata["naming"] = "embedding = hidden_states.0; layer_N = hidden_states.N+1 (output of block N; the last "
+                         "is the final norm's output); other sites keep their names";
+  write_file_atomic(folder.path("conversion_metadata.json"), metadata.dump(2) + "\n");
+  folder.commit(export_description("integers", *store, selection));
+  fmt::print("wrote {} layers of {} record{} to {} (effective scale 10^{}, {})\n", layer_entries.size(),
+             selection.records.size(), one ? "" : "s", folder.out(), scale, integer_format_name(format));
 }
 
 CommandRegistration registration(
-    "export integers", "exact integers round(x * 10^s) of each hidden-state layer, one .npy per layer",
+    "export integers", "exact integers round(x * 10^s) of each site, one .npy per site (input of export hypercube)",
     [](CLI::App& command) {
       auto options = std::make_shared<Options>();
-      command.add_option("store", options->store, "capture store folder")->required();
-      command.add_option("--out", options->out, "output folder")->required();
-      command.add_option("--record", options->record, "record number")->capture_default_str();
-      command.add_option("--scale-factor", options->scale_factor,
-                         "decimal digits (default 32 for fp32 stores, 16 for fp16/bf16)");
-      command.add_option("--quantize", options->quantize, "percentage (0-100) of the digits to drop")
+      options->input.add_to(command, "every site");
+      command.add_option("--out", options->out, "output folder (created; an earlier export there is replaced)")
+          ->required();
+      CLI::Option* scale = command.add_option(
+          "--scale-factor", options->scale_factor,
+          "decimal digits kept: integer = round(x * 10^s); 0 to 4096 (default 32 for fp32 stores, 16 for fp16/bf16)");
+      command.add_option("--quantize", options->quantize,
+                         "percentage (0-100) of the scale factor's digits to drop: the effective scale is "
+                         "s = scale_factor - floor(scale_factor * Q / 100), e.g. 32 and 25 give 10^24")
           ->capture_default_str();
-      command.add_option("--format", options->format, "object | int64 | fixed")->capture_default_str();
-      command.callback([options] { run(*options); });
+      command.add_option("--format", options->format,
+                         "object (Python ints, any size; allow_pickle=True) | int64 (fails if a value does not "
+                         "fit) | fixed (little-endian two's complement bytes, [..., width])")
+          ->capture_default_str();
+      command.add_option("--by", options->by,
+                         "file names: 'layer' (the original tool's embedding.npy, layer_N.npy: layer_N = "
+                         "hidden_states.N+1, the last the final norm's output; other sites by name) or 'site'")
+          ->capture_default_str();
+      command.footer(
+          "Writes OUT/<layer>.npy per site and OUT/conversion_metadata.json (scale, encoding, each file's site,\n"
+          "shape and axis names).\n"
+          "  every record (the default, or --records LIST): the rows of all records stacked, [N_rows, ...], and\n"
+          "    OUT/row_index.npy = (record, position) of each row (attention patterns as in `export npy`)\n"
+          "  --record N: that record in the original tool's layout [1, T, ...]\n"
+          "Example: actcap export integers out/demo --out ints/ --record 0 --scale-factor 16\n"
+          "         actcap export hypercube ints/ --out cube/");
+      command.callback([options, scale] {
+        options->scale_factor_given = scale->count() > 0;
+        run(*options);
+      });
     });
 
 }  // namespace

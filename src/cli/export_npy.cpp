@@ -1,109 +1,85 @@
-// actcap export npy STORE --out DIR [--by site|layer] [--record N | --all-records]: plain .npy files that
-// numpy.load reads without allow_pickle (bf16 stores are written as float32).
-//   --record N      DIR/<name>.npy holds that record's rows as (1, T, ...), HF's batch-of-one layout.
-//   --all-records   (the default) DIR/<name>.npy holds every record's rows concatenated, (N_rows, ...), and
-//                   DIR/row_index.npy (N_rows, 2) int64 gives each row's (record, position).
-//   --by site       (the default) one file per site, named after it (hidden_states.0.npy, ...);
-//   --by layer      one per hidden-state layer with the original tools' names (embedding.npy, layer_0.npy, ...).
-#include <filesystem>
+// actcap export npy STORE --out DIR: plain .npy files, one per site, that numpy.load reads without allow_pickle
+// (bf16 stores are written as float32), plus DIR/actcap_export.json describing every array.
 #include <memory>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "capture/store_reader.h"
 #include "cli/command.h"
+#include "cli/export_options.h"
 #include "core/error.h"
-#include "export/integers.h"
+#include "export/export_folder.h"
 #include "export/npy_export.h"
+#include "export/output_names.h"
+#include "export/site_arrays.h"
 #include "io/npy.h"
 
 namespace actcap::cli {
 namespace {
 
 struct Options {
-  std::string store, out, by = "site";
-  int64_t record = -1;
+  StoreInputOptions input;
+  std::string out, by = "site";
   bool all_records = false;
 };
 
 void run(const Options& options) {
-  if (options.by != "site" && options.by != "layer")
-    fail("--by {}: expected 'site' or 'layer'", options.by);
-  if (options.record >= 0 && options.all_records) fail("--record and --all-records exclude each other");
-  StoreReader store(options.store);
+  const OutputNaming naming = parse_output_naming(options.by);
+  if (options.all_records && (!options.input.records.empty() || !options.input.record.empty()))
+    fail("--all-records excludes --record and --records");
+  const std::unique_ptr<StoreReader> store = options.input.open();
+  const Selection selection = select(*store, options.input, {"all"});
+  const RecordLayout layout = selection.one_record ? RecordLayout::Single : RecordLayout::Rows;
 
-  std::vector<std::pair<std::string, std::string>> outputs;  // (name, site)
-  if (options.by == "layer") {
-    for (const HiddenLayer& layer : hidden_state_layers(store.sites())) outputs.emplace_back(layer.name, layer.site);
-  } else {
-    for (const std::string& site : store.sites()) outputs.emplace_back(site, site);
+  // One site at a time, so that only one site's rearranged attention patterns are in memory.
+  ExportFolder folder(options.out);
+  nlohmann::json described = nlohmann::json::array();
+  for (const std::string& name : selection.sites) {
+    const SiteArray site = gather_site(*store, name, selection.records, layout);
+    const std::string file = npy_file_name(output_name(site.site, naming));
+    write_npy_arrays({{folder.path(file), site.pieces, site.shape}});
+    described.push_back({{"file", file}, {"site", site.site}, {"shape", site.shape}, {"axes", site.axes},
+                         {"dtype", dtype_name(npy_export_dtype(site.dtype))}});
   }
-
-  const std::filesystem::path out(options.out);
-  std::vector<NpyArray> arrays;
-  std::vector<int64_t> row_index;  // (record, position) pairs, all-records mode
-  if (options.record >= 0) {
-    store.record(options.record);
-    for (const auto& [name, site] : outputs) {
-      TensorView view = store.view(options.record, site);
-      Shape shape = view.shape;
-      shape.insert(shape.begin(), 1);
-      arrays.push_back({(out / npy_file_name(name)).string(), {view}, shape});
-    }
+  nlohmann::json description = export_description("npy", *store, selection);
+  if (layout == RecordLayout::Rows) {
+    const std::vector<int64_t> index = gather_row_index(*store, selection.records);
+    write_npy(folder.path("row_index.npy"), DType::I64, {int64_t(index.size() / 2), 2}, index.data());
+    description["layout"] = "rows: [N_rows, ...], row_index.npy [N_rows, 2] = (record, position) of each row";
   } else {
-    for (const nlohmann::json& record : store.records()) {
-      const int64_t r = record.at("record").get<int64_t>();
-      for (int64_t position : record.at("positions").get<std::vector<int64_t>>()) {
-        row_index.push_back(r);
-        row_index.push_back(position);
-      }
-    }
-    for (const auto& [name, site] : outputs) {
-      NpyArray array{(out / npy_file_name(name)).string(), {}, {}};
-      for (const nlohmann::json& record : store.records()) {
-        const int64_t r = record.at("record").get<int64_t>();
-        TensorView view = store.view(r, site);
-        if (array.shape.empty()) {
-          array.shape = view.shape;
-        } else {
-          if (!std::equal(view.shape.begin() + 1, view.shape.end(), array.shape.begin() + 1, array.shape.end()))
-            fail("{}: site {} has rows of shape {} in record {} but {} in earlier records: its records cannot be "
-                 "concatenated (export them one at a time with --record N)", options.store, site,
-                 shape_string(Shape(view.shape.begin() + 1, view.shape.end())), r,
-                 shape_string(Shape(array.shape.begin() + 1, array.shape.end())));
-          array.shape[0] += view.shape[0];
-        }
-        array.pieces.push_back(view);
-      }
-      if (array.shape.empty()) fail("{}: the store holds no records", options.store);
-      if (array.shape[0] * 2 != int64_t(row_index.size()))
-        fail("{}: site {} has {} rows but the records list {} positions", options.store, site, array.shape[0],
-             row_index.size() / 2);
-      arrays.push_back(std::move(array));
-    }
+    description["layout"] = "one record, batch-of-one: [1, positions, ...] (attention patterns [1, H, T, tokens])";
   }
-
-  std::filesystem::create_directories(out);
-  write_npy_arrays(arrays);
-  if (options.record < 0)
-    write_npy((out / "row_index.npy").string(), DType::I64, {int64_t(row_index.size() / 2), 2}, row_index.data());
-  fmt::print("wrote {} arrays to {} ({}{})\n", arrays.size(), options.out,
-             dtype_name(npy_export_dtype(store.dtype())),
-             store.dtype() == DType::BF16 ? ", converted from BF16: numpy has no bfloat16" : "");
+  if (naming == OutputNaming::Layer)
+    description["naming"] = "embedding = hidden_states.0; layer_N = hidden_states.N+1 (output of block N; the "
+                            "last is the final norm's output)";
+  description["arrays"] = described;
+  folder.commit(description);
+  fmt::print("wrote {} arrays of {} record{} to {} ({}{})\n", described.size(), selection.records.size(),
+             selection.records.size() == 1 ? "" : "s", folder.out(), dtype_name(npy_export_dtype(store->dtype())),
+             store->dtype() == DType::BF16 ? ", converted from BF16: numpy has no bfloat16" : "");
 }
 
 CommandRegistration registration(
-    "export npy",
-    "activations as plain .npy files, one per site or per layer (numpy.load without pickle; bf16 -> float32)",
+    "export npy", "activations as plain .npy files, one per site (numpy.load without pickle; bf16 -> float32)",
     [](CLI::App& command) {
       auto options = std::make_shared<Options>();
-      command.add_option("store", options->store, "capture store folder")->required();
-      command.add_option("--out", options->out, "output folder")->required();
-      command.add_option("--by", options->by, "site | layer")->capture_default_str();
-      command.add_option("--record", options->record, "one record, as (1, T, ...)");
-      command.add_flag("--all-records", options->all_records,
-                       "every record's rows concatenated, plus row_index.npy (the default)");
+      options->input.add_to(command, "every site");
+      command.add_option("--out", options->out, "output folder (created; an earlier export there is replaced)")
+          ->required();
+      command.add_option("--by", options->by,
+                         "file names: 'site' (hidden_states.3.npy) or 'layer' (the original tools' embedding.npy, "
+                         "layer_0.npy, ...: layer_N = hidden_states.N+1, the last one the final norm's output)")
+          ->capture_default_str();
+      command.add_flag("--all-records", options->all_records, "every record (the default; same as --records all)");
+      command.footer(
+          "Writes OUT/<site>.npy per site (float32 for fp32 and bf16 stores, float16 for fp16 ones).\n"
+          "  every record (the default, or --records LIST): the rows of all records stacked, [N_rows, ...], and\n"
+          "    OUT/row_index.npy [N_rows, 2] int64 = (record, position) of each row; attention patterns become\n"
+          "    [N_rows, heads, tokens], keys zero-padded to the longest record\n"
+          "  --record N: that record alone in HF's batch-of-one layout [1, T, ...] (patterns [1, heads, T, tokens])\n"
+          "OUT/actcap_export.json lists each file's site, shape, axis names and dtype.\n"
+          "Example: actcap export npy out/demo --out npy/ --sites 'hidden_states.*'\n"
+          "  python3 -c \"import numpy; print(numpy.load('npy/hidden_states.0.npy').shape)\"");
       command.callback([options] { run(*options); });
     });
 

@@ -1,5 +1,5 @@
-// actcap export pt STORE --out DIR [--record N]: one record's hidden states as the original capture tool's
-// `<model>_activations.pt`, which torch.load(path, weights_only=True) reads.
+// actcap export pt STORE --out DIR: each record as the original capture tool's `<model>_activations.pt`
+// (export/torch_export.h), which torch.load(path, weights_only=True) reads.
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -7,18 +7,23 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "capture/store_reader.h"
 #include "cli/command.h"
+#include "cli/export_options.h"
 #include "core/error.h"
+#include "export/export_folder.h"
 #include "export/integers.h"
+#include "export/output_names.h"
+#include "export/site_arrays.h"
 #include "export/torch_export.h"
 
 namespace actcap::cli {
 namespace {
 
+namespace fs = std::filesystem;
+
 struct Options {
-  std::string store, out;
-  int64_t record = 0;
+  StoreInputOptions input;
+  std::string out;
 };
 
 std::optional<std::string> optional_text(const nlohmann::json& record, const char* key) {
@@ -27,40 +32,78 @@ std::optional<std::string> optional_text(const nlohmann::json& record, const cha
 }
 
 void run(const Options& options) {
-  StoreReader store(options.store);
-  const std::vector<HiddenLayer> layers = hidden_state_layers(store.sites());
-  const nlohmann::json& record = store.record(options.record);
-  const std::vector<int64_t> tokens = record.at("token_ids").get<std::vector<int64_t>>();
-  const std::vector<int64_t> positions = record.at("positions").get<std::vector<int64_t>>();
-  bool every_position = positions.size() == tokens.size();
-  for (size_t i = 0; every_position && i < positions.size(); ++i) every_position = positions[i] == int64_t(i);
-  if (!every_position)
-    fail("{}: record {} keeps {} of its {} positions; the .pt format holds every token (capture with "
-         "--positions all)", options.store, options.record, positions.size(), tokens.size());
+  const std::unique_ptr<StoreReader> store = options.input.open();
+  const Selection selection = select(*store, options.input, {"all"});
+  const std::string model_path = store->manifest().value("model", nlohmann::json::object()).value("path", "");
+  const std::string file_name = model_file_prefix(model_path) + "_activations.pt";
+  const std::vector<std::string> chain = hidden_state_chain(selection.sites);
 
-  TorchActivations activations;
-  const std::string model_path = store.manifest().value("model", nlohmann::json::object()).value("path", "");
-  activations.model_name = model_path;
-  activations.prompt = optional_text(record, "text");
-  activations.generated_text = optional_text(record, "generated_text");
-  activations.token_sequence = tokens;
-  for (const HiddenLayer& layer : layers) activations.hidden_states.push_back(store.view(options.record, layer.site));
-
-  std::filesystem::create_directories(options.out);
-  const std::string path =
-      (std::filesystem::path(options.out) / (model_file_prefix(model_path) + "_activations.pt")).string();
-  write_torch_activations(path, activations);
-  fmt::print("wrote {} ({} hidden states of {} tokens, {})\n", path, layers.size(), tokens.size(),
-             torch_dtype_name(store.dtype()));
+  ExportFolder folder(options.out);
+  nlohmann::json files = nlohmann::json::array();
+  size_t without_hidden_states = 0;
+  for (int64_t r : selection.records) {
+    const nlohmann::json& record = store->record(r);
+    TorchActivations activations;
+    activations.model_name = model_path;
+    activations.prompt = optional_text(record, "text");
+    activations.generated_text = optional_text(record, "generated_text");
+    activations.token_sequence = record.at("token_ids").get<std::vector<int64_t>>();
+    activations.record = r;
+    activations.positions = record.at("positions").get<std::vector<int64_t>>();
+    std::vector<SiteArray> sites;
+    for (const std::string& site : selection.sites) {
+      sites.push_back(gather_site(*store, site, {r}, RecordLayout::Single));
+      activations.activations.emplace_back(site, TensorView{sites.back().pieces[0].data, sites.back().dtype, sites.back().shape});
+    }
+    // The original tool's hidden_states tuple holds every token: written only when the record kept them all.
+    bool every_position = activations.positions.size() == activations.token_sequence.size();
+    for (size_t i = 0; every_position && i < activations.positions.size(); ++i)
+      every_position = activations.positions[i] == int64_t(i);
+    if (every_position && !chain.empty()) {
+      for (const std::string& site : chain) activations.hidden_states.push_back(store->view(r, site));
+    } else {
+      ++without_hidden_states;
+    }
+    // One record: OUT/<model>_activations.pt as the original tool; several: OUT/record-<N>/<model>_activations.pt.
+    std::string relative = file_name;
+    if (selection.records.size() > 1) {
+      relative = fmt::format("record-{}/{}", r, file_name);
+      fs::create_directories(fs::path(folder.path(relative)).parent_path());
+    }
+    write_torch_activations(folder.path(relative), activations);
+    files.push_back({{"file", relative}, {"record", r}, {"hidden_states", activations.hidden_states.size()}});
+  }
+  nlohmann::json description = export_description("pt", *store, selection);
+  description["pt_files"] = files;
+  folder.commit(description);
+  fmt::print("wrote {} file{} to {}: {} site{} per record ({})\n", files.size(), files.size() == 1 ? "" : "s",
+             folder.out(), selection.sites.size(), selection.sites.size() == 1 ? "" : "s",
+             torch_dtype_name(store->dtype()));
+  if (without_hidden_states)
+    fmt::print("note: {} of the files lack the 'hidden_states' tuple ({}); every site is under 'activations'\n",
+               without_hidden_states,
+               chain.empty() ? "hidden_states.* were not selected" : "the record keeps only some positions");
 }
 
 CommandRegistration registration(
-    "export pt", "one record's hidden states as <model>_activations.pt (torch.load(..., weights_only=True))",
+    "export pt", "records as <model>_activations.pt, every selected site included (torch.load(..., weights_only=True))",
     [](CLI::App& command) {
       auto options = std::make_shared<Options>();
-      command.add_option("store", options->store, "capture store folder")->required();
-      command.add_option("--out", options->out, "output folder")->required();
-      command.add_option("--record", options->record, "record number")->capture_default_str();
+      options->input.add_to(command, "every site");
+      command.add_option("--out", options->out, "output folder (created; an earlier export there is replaced)")
+          ->required();
+      command.footer(
+          "Writes OUT/<model>_activations.pt for one record, OUT/record-<N>/<model>_activations.pt for each of\n"
+          "several. Each is a dict (tensors keep the stored dtype, bf16 included):\n"
+          "  model_name, prompt, generated_text, token_sequence (1, seq_len)\n"
+          "  hidden_states  the original tool's tuple: [0] embedding output, [i] output of block i-1, the last the\n"
+          "                 final norm's output; each (1, seq_len, hidden); only when hidden_states.* were captured\n"
+          "                 at every position\n"
+          "  record, positions (the kept positions)\n"
+          "  activations    {site: (1, T_kept, ...)}, attention patterns (1, heads, T_kept, seq_len)\n"
+          "Example: actcap export pt out/demo --out pt/\n"
+          "  python3 -c \"import torch; d = torch.load('pt/tiny-gpt2_activations.pt', weights_only=True); "
+          "print(list(d['activations']))\"");
       command.callback([options] { run(*options); });
     });
 

@@ -1,6 +1,6 @@
-// actcap stats STORE [--record N] [--out FILE]: per-layer statistics as the original capture tool's
-// `<model>_stats.json` (see analysis/stats.h). Without --record the statistics cover every record.
-#include <filesystem>
+// actcap stats STORE: per-site statistics (count, min, max, mean, std) over the chosen records, as a table on
+// stdout, or as JSON in the original capture tool's `<model>_stats.json` format (analysis/stats.h) with --json
+// (stdout) or --out FILE.
 #include <memory>
 #include <optional>
 
@@ -8,18 +8,19 @@
 #include <nlohmann/json.hpp>
 
 #include "analysis/stats.h"
-#include "capture/store_reader.h"
 #include "cli/command.h"
+#include "cli/export_options.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
-#include "export/torch_export.h"
+#include "export/export_folder.h"
 
 namespace actcap::cli {
 namespace {
 
 struct Options {
-  std::string store, out;
-  int64_t record = -1;  // -1: every record
+  StoreInputOptions input;
+  std::string out;
+  bool json = false;
 };
 
 std::optional<std::string> text_of(const nlohmann::json& record, const char* key) {
@@ -27,30 +28,53 @@ std::optional<std::string> text_of(const nlohmann::json& record, const char* key
   return record[key].get<std::string>();
 }
 
-void run(const Options& options) {
-  StoreReader store(options.store);
-  std::vector<int64_t> records;
-  if (options.record >= 0) {
-    store.record(options.record);  // throws naming the store if absent
-    records.push_back(options.record);
-  } else {
-    for (const nlohmann::json& r : store.records()) records.push_back(r.at("record").get<int64_t>());
+std::string number(const nlohmann::ordered_json& value) {
+  return value.is_number() ? fmt::format("{:.6g}", value.get<double>()) : "-";
+}
+
+// A fixed-width table of the stats document's layers.
+std::string table(const nlohmann::ordered_json& stats, const StoreReader& store, size_t records) {
+  std::vector<std::vector<std::string>> rows = {{"site", "layer", "shape", "elements", "min", "max", "mean", "std"}};
+  for (const auto& layer : stats["layer_stats"]) {
+    const std::string site = layer["site"].get<std::string>(), name = layer["layer"].get<std::string>();
+    rows.push_back({site, name == site ? "" : name, shape_string(layer["shape"].get<Shape>()),
+                    std::to_string(layer["num_elements"].get<int64_t>()), number(layer["min"]), number(layer["max"]),
+                    number(layer["mean"]), number(layer["std"])});
   }
-  if (records.empty()) fail("{}: the store holds no records", options.store);
+  std::vector<size_t> widths(rows[0].size(), 0);
+  for (const auto& row : rows)
+    for (size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], row[c].size());
+  std::string text = fmt::format("{}: {} site{}, {} record{}, {} (std: sample, divisor N - 1)\n", store.dir(),
+                                 rows.size() - 1, rows.size() == 2 ? "" : "s", records, records == 1 ? "" : "s",
+                                 dtype_name(store.dtype()));
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t c = 0; c < row.size(); ++c)
+      line += c < 3 ? fmt::format("{:<{}}  ", row[c], widths[c]) : fmt::format("{:>{}}  ", row[c], widths[c]);
+    line.erase(line.find_last_not_of(' ') + 1);
+    text += line + "\n";
+  }
+  return text;
+}
+
+void run(const Options& options) {
+  const std::unique_ptr<StoreReader> store = options.input.open();
+  const Selection selection = select(*store, options.input, {"all"});
+  const std::vector<int64_t>& records = selection.records;
 
   std::vector<LayerStats> layers;
-  for (const std::string& site : store.sites()) {
+  for (const std::string& site : selection.sites) {
     LayerStats layer;
     layer.layer = layer_name_of_site(site);
     layer.site = site;
-    layer.dtype = store.dtype();
+    layer.dtype = store->dtype();
     for (int64_t record : records) {
-      const TensorView view = store.view(record, site);
+      const TensorView view = store->view(record, site);
       if (layer.shape.empty()) {
         layer.shape = view.shape;
         layer.shape.insert(layer.shape.begin(), int64_t(records.size()));  // the batch dimension first
       } else if (layer.shape.size() != view.shape.size() + 1) {
-        fail("{}: site {} has rank {} in record {} but {} in record {}", options.store, site, view.shape.size(),
+        fail("{}: site {} has rank {} in record {} but {} in record {}", store->dir(), site, view.shape.size(),
              record, layer.shape.size() - 1, records[0]);
       } else {
         for (size_t d = 0; d < view.shape.size(); ++d)
@@ -61,27 +85,36 @@ void run(const Options& options) {
     layers.push_back(std::move(layer));
   }
 
-  const nlohmann::json model = store.manifest().value("model", nlohmann::json::object());
-  const std::string model_path = model.value("path", "");
-  const nlohmann::json& first = store.record(records[0]);
+  const std::string model_path = store->manifest().value("model", nlohmann::json::object()).value("path", "");
+  const nlohmann::json& first = store->record(records[0]);
   const bool one = records.size() == 1;
   nlohmann::ordered_json stats = stats_json(model_path, one ? text_of(first, "text") : std::nullopt,
                                             one ? text_of(first, "generated_text") : std::nullopt, layers);
   stats["records"] = records;
   stats["std"] = "sample standard deviation (divisor N - 1), as torch.std() by default";
 
-  const std::string path = options.out.empty() ? model_file_prefix(model_path) + "_stats.json" : options.out;
-  write_file_atomic(path, stats.dump(2) + "\n");
-  fmt::print("wrote {} ({} layers, {} record{})\n", path, layers.size(), records.size(), one ? "" : "s");
+  if (options.out.empty() || options.out == "-") {
+    fmt::print("{}", options.json || options.out == "-" ? stats.dump(2) + "\n" : table(stats, *store, records.size()));
+    return;
+  }
+  remove_stale_temporaries(options.out);
+  write_file_atomic(options.out, stats.dump(2) + "\n");
+  fmt::print("wrote {} ({} sites, {} record{})\n", options.out, layers.size(), records.size(), one ? "" : "s");
 }
 
 CommandRegistration registration(
-    "stats", "per-layer statistics (<model>_stats.json, the original capture tool's format)",
+    "stats", "per-site statistics (min, max, mean, std) as a table, or JSON (<model>_stats.json's format)",
     [](CLI::App& command) {
       auto options = std::make_shared<Options>();
-      command.add_option("store", options->store, "capture store folder")->required();
-      command.add_option("--record", options->record, "one record (default: every record)");
-      command.add_option("--out", options->out, "output file (default: ./<model>_stats.json)");
+      options->input.add_to(command, "every site");
+      command.add_flag("--json", options->json, "print JSON (the original tool's <model>_stats.json format) instead");
+      command.add_option("--out", options->out, "write the JSON to FILE instead of printing a table ('-': stdout)");
+      command.footer(
+          "Statistics of each site over the chosen records (all by default): elements, min, max, mean and sample\n"
+          "std (divisor N - 1, as torch.std). hidden_states.k also shows the original tool's layer name\n"
+          "(embedding, layer_N = hidden_states.N+1).\n"
+          "Example: actcap stats out/demo --sites 'hidden_states.*'\n"
+          "         actcap stats out/demo --out tiny-gpt2_stats.json");
       command.callback([options] { run(*options); });
     });
 

@@ -44,6 +44,8 @@ HypercubeShape choose_hypercube(int64_t n, int64_t min_dim, int64_t max_dim, std
     const int64_t total = saturating_power(d, k);
     if (total < n || total == std::numeric_limits<int64_t>::max()) continue;
     if (!best || total < best->total) best = HypercubeShape{d, k, total};
+    // Larger sides only add padding once k is fixed, or once d >= n (k = 1): stop, however large --max-dim is.
+    if (num_dims || d >= n) break;
   }
   if (!best)
     fail("hypercube: no side in [{}, {}] with {} dimensions holds {} values", min_dim, max_dim,
@@ -126,6 +128,8 @@ nlohmann::json export_hypercube(const std::string& integers_dir, const std::stri
     LayerSpan span;
     span.layer = entry.value("layer", "");
     span.file = entry.value("npy_file", "");
+    span.site = entry.value("site", "");
+    if (entry.contains("axes")) span.axes = entry["axes"].get<std::vector<std::string>>();
     if (span.layer.empty() || span.file.empty()) fail("{}: a layer entry lacks \"layer\" or \"npy_file\"", metadata_path);
     IntegerNpyReader reader((fs::path(integers_dir) / span.file).string());
     if (kind && reader.kind() != *kind)
@@ -199,8 +203,9 @@ nlohmann::json export_hypercube(const std::string& integers_dir, const std::stri
 
   nlohmann::json layer_map = nlohmann::json::array();
   for (const LayerSpan& span : layers)
-    layer_map.push_back({{"layer", span.layer}, {"npy_file", span.file}, {"flat_offset", span.flat_offset},
-                         {"flat_end", span.flat_end}, {"original_shape", span.shape}});
+    layer_map.push_back({{"layer", span.layer}, {"site", span.site}, {"npy_file", span.file},
+                         {"flat_offset", span.flat_offset}, {"flat_end", span.flat_end},
+                         {"original_shape", span.shape}, {"axes", span.axes}});
   const char* encoding = *kind == IntegerNpyReader::Kind::Object ? "object"
                          : *kind == IntegerNpyReader::Kind::Int64 ? "int64" : "fixed";
   nlohmann::json hypercube = {{"dimensions", cube_shape}, {"side", cube.side}, {"num_dims", cube.dims},
@@ -223,8 +228,13 @@ nlohmann::json export_hypercube(const std::string& integers_dir, const std::stri
                                      "numpy.unravel_index(flat - flat_offset, original_shape); flat >= "
                                      "total_real_elements is padding"}}},
       {"layer_map", layer_map}};
-  for (const char* key : {"model_name", "prompt", "generated_text", "conversion"})
+  for (const char* key : {"model_name", "prompt", "generated_text", "records", "conversion"})
     if (conversion.contains(key)) metadata[key] = conversion[key];
+  if (conversion.contains("row_index_file")) {
+    const std::string file = conversion["row_index_file"].get<std::string>();
+    fs::copy_file(fs::path(integers_dir) / file, fs::path(out_dir) / file, fs::copy_options::overwrite_existing);
+    metadata["row_index_file"] = file;
+  }
   write_file_atomic((fs::path(out_dir) / "hypercube_metadata.json").string(), metadata.dump(2) + "\n");
   return metadata;
 }
@@ -239,10 +249,12 @@ HypercubeLayout read_hypercube_layout(const std::string& hypercube_dir) {
                    cube.at("total_elements").get<int64_t>()};
     layout.total_real = cube.at("total_real_elements").get<int64_t>();
     layout.pad_seed = metadata.at("padding").at("seed").get<uint64_t>();
+    layout.row_index_file = metadata.value("row_index_file", "");
     for (const auto& entry : metadata.at("layer_map"))
       layout.layers.push_back({entry.at("layer").get<std::string>(), entry.at("npy_file").get<std::string>(),
                                entry.at("flat_offset").get<int64_t>(), entry.at("flat_end").get<int64_t>(),
-                               entry.at("original_shape").get<Shape>()});
+                               entry.at("original_shape").get<Shape>(), entry.value("site", ""),
+                               entry.value("axes", std::vector<std::string>{})});
     if (layout.layers.empty() || layout.layers.back().flat_end != layout.total_real ||
         saturating_power(layout.cube.side, layout.cube.dims) != layout.cube.total)
       fail("{}: inconsistent layer map or dimensions", path);

@@ -29,6 +29,8 @@ struct LayerSpan {
   std::string layer, file;
   int64_t flat_offset = 0, flat_end = 0;
   Shape shape;
+  std::string site;                // "" in metadata written before sites were recorded
+  std::vector<std::string> axes;   // names of the shape's axes ("row", "position", "hidden", ...); may be empty
 };
 
 std::vector<int64_t> flat_to_coords(int64_t flat, const HypercubeShape& cube);
@@ -46,8 +48,9 @@ Located locate_flat(int64_t flat, const std::vector<LayerSpan>& layers, const Hy
                     uint64_t pad_seed);
 
 // Reads INTEGERS_DIR (conversion_metadata.json and the layer .npy files written by `actcap export integers`)
-// and writes OUT/hypercube.npy (the layers' encoding; fixed widths widened to the widest layer) and
-// OUT/hypercube_metadata.json. Returns the metadata.
+// and writes OUT/hypercube.npy (the layers' encoding; fixed widths widened to the widest layer),
+// OUT/hypercube_metadata.json and, when the layers are rows of several records, a copy of row_index.npy (the
+// (record, position) of each row). Returns the metadata.
 nlohmann::json export_hypercube(const std::string& integers_dir, const std::string& out_dir, int64_t min_dim,
                                 int64_t max_dim, std::optional<int64_t> num_dims, uint64_t pad_seed);
 
@@ -57,6 +60,7 @@ struct HypercubeLayout {
   std::vector<LayerSpan> layers;
   uint64_t pad_seed = 0;
   int64_t total_real = 0;
+  std::string row_index_file;  // "" when the layers hold one record
 };
 HypercubeLayout read_hypercube_layout(const std::string& hypercube_dir);
 

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "export/object_npy.h"
+#include "export/site_arrays.h"
 #include "io/npy.h"
 
 namespace actcap {
@@ -16,32 +17,40 @@ namespace {
 constexpr int64_t kBlock = int64_t(1) << 20;  // values converted and written per step
 constexpr int64_t kGrain = int64_t(1) << 14;  // values per parallel chunk
 
-// Block [begin, end) of `values` as fp32 (exact for F16/BF16), checked for NaN/Inf.
-void load_block(const TensorView& values, int64_t begin, int64_t end, std::vector<float>& out,
-                const std::string& layer, const Shape& shape) {
-  out.resize(size_t(end - begin));
-  const auto* base = static_cast<const uint8_t*>(values.data) + size_t(begin) * dtype_size(values.dtype);
-  convert_to_f32(base, values.dtype, out.data(), out.size());
-  const int64_t bad = first_non_finite(out.data(), end - begin);
-  if (bad >= 0) {
-    const float x = out[size_t(bad)];
-    fail("layer {}: element {} (position {}) is {}", layer, begin + bad, position_string(shape, begin + bad),
-         x != x ? "NaN" : (x > 0 ? "+Inf" : "-Inf"));
+// Calls visit(block) for the layer's values in blocks of at most kBlock, as fp32 (exact for F16/BF16), each
+// checked for NaN/Inf (reported with its position in `shape`).
+template <typename Visit>
+void for_each_block(const std::vector<TensorView>& pieces, const std::string& layer, const Shape& shape, Visit visit) {
+  std::vector<float> block;
+  int64_t offset = 0;  // flat index of the piece's first value in the layer
+  for (const TensorView& piece : pieces) {
+    for (int64_t begin = 0; begin < piece.numel(); begin += kBlock) {
+      const int64_t n = std::min(piece.numel() - begin, kBlock);
+      block.resize(size_t(n));
+      convert_to_f32(static_cast<const uint8_t*>(piece.data) + size_t(begin) * dtype_size(piece.dtype), piece.dtype,
+                     block.data(), block.size());
+      const int64_t bad = first_non_finite(block.data(), n);
+      if (bad >= 0) {
+        const int64_t at = offset + begin + bad;
+        const float x = block[size_t(bad)];
+        fail("layer {}: element {} (position {}) is {}", layer, at, position_string(shape, at),
+             x != x ? "NaN" : (x > 0 ? "+Inf" : "-Inf"));
+      }
+      visit(block);
+    }
+    offset += piece.numel();
   }
 }
 
 // The layer's largest and smallest values: rounding is monotone, so their integers bound every other.
-std::pair<float, float> extremes(const TensorView& values, const std::string& layer, const Shape& shape) {
+std::pair<float, float> extremes(const std::vector<TensorView>& pieces, const std::string& layer, const Shape& shape) {
   float lo = 0, hi = 0;
-  std::vector<float> block;
-  for (int64_t begin = 0; begin < values.numel(); begin += kBlock) {
-    const int64_t end = std::min(values.numel(), begin + kBlock);
-    load_block(values, begin, end, block, layer, shape);
+  for_each_block(pieces, layer, shape, [&](const std::vector<float>& block) {
     for (float x : block) {
       lo = std::min(lo, x);
       hi = std::max(hi, x);
     }
-  }
+  });
   return {lo, hi};
 }
 
@@ -63,19 +72,6 @@ std::string_view integer_format_name(IntegerFormat format) {
   return "";
 }
 
-std::vector<HiddenLayer> hidden_state_layers(const std::vector<std::string>& sites) {
-  std::vector<HiddenLayer> layers;
-  for (size_t k = 0;; ++k) {
-    const std::string site = "hidden_states." + std::to_string(k);
-    if (std::find(sites.begin(), sites.end(), site) == sites.end()) break;
-    layers.push_back({k == 0 ? std::string("embedding") : "layer_" + std::to_string(k - 1), site});
-  }
-  if (layers.empty())
-    fail("the store has no hidden_states.* sites (capture with --sites 'hidden_states.*'); it holds {} sites",
-         sites.size());
-  return layers;
-}
-
 std::string torch_dtype_name(DType dtype) {
   switch (dtype) {
     case DType::F16: return "torch.float16";
@@ -84,22 +80,31 @@ std::string torch_dtype_name(DType dtype) {
   }
 }
 
-std::string position_string(const Shape& shape, int64_t flat) {
+std::vector<int64_t> unravel_index(const Shape& shape, int64_t flat) {
   std::vector<int64_t> index(shape.size());
   for (size_t i = shape.size(); i-- > 0;) {
     index[i] = shape[i] ? flat % shape[i] : 0;
     flat = shape[i] ? flat / shape[i] : 0;
   }
-  return shape_string(index);
+  return index;
 }
 
-size_t check_integer_layer(const std::string& layer, const TensorView& values, const Shape& shape,
+std::string position_string(const Shape& shape, int64_t flat) { return shape_string(unravel_index(shape, flat)); }
+
+namespace {
+
+// Every value finite and, for int64, in range. Returns the bytes per value of the format (0 for object).
+size_t check_integer_layer(const std::string& layer, const std::vector<TensorView>& pieces, const Shape& shape,
                            const DecimalScaler& scaler, IntegerFormat format) {
-  if (values.dtype != DType::F32 && values.dtype != DType::F16 && values.dtype != DType::BF16)
-    fail("layer {}: dtype {} is not a float the integer export converts", layer, dtype_name(values.dtype));
-  if (num_elements(shape) != values.numel())
-    fail("layer {}: shape {} does not hold {} values", layer, shape_string(shape), values.numel());
-  const auto [lo, hi] = extremes(values, layer, shape);
+  int64_t count = 0;
+  for (const TensorView& piece : pieces) {
+    if (piece.dtype != DType::F32 && piece.dtype != DType::F16 && piece.dtype != DType::BF16)
+      fail("layer {}: dtype {} is not a float the integer export converts", layer, dtype_name(piece.dtype));
+    count += checked_num_elements(piece.shape, "layer " + layer);
+  }
+  if (checked_num_elements(shape, "layer " + layer) != count)
+    fail("layer {}: shape {} does not hold {} values", layer, shape_string(shape), count);
+  const auto [lo, hi] = extremes(pieces, layer, shape);
   if (format == IntegerFormat::Object) return 0;
   ScaledInteger low, high;
   scaler.convert(lo, low);
@@ -115,16 +120,19 @@ size_t check_integer_layer(const std::string& layer, const TensorView& values, c
   return std::max<size_t>({1, low.min_twos_complement_bytes(), high.min_twos_complement_bytes()});
 }
 
-IntegerLayerSummary write_integer_layer(const std::string& dir, const std::string& layer, const TensorView& values,
-                                        const Shape& shape, const DecimalScaler& scaler, IntegerFormat format) {
+}  // namespace
+
+IntegerLayerSummary write_integer_layer(const std::string& dir, const std::string& layer,
+                                        const std::vector<TensorView>& pieces, const Shape& shape,
+                                        const DecimalScaler& scaler, IntegerFormat format) {
   IntegerLayerSummary summary;
   summary.layer = layer;
   summary.file = layer + ".npy";
   summary.shape = shape;
-  summary.source_dtype = values.dtype;
-  summary.count = values.numel();
+  summary.source_dtype = pieces.empty() ? DType::F32 : pieces[0].dtype;
   summary.format = format;
-  summary.width_bytes = check_integer_layer(layer, values, shape, scaler, format);
+  summary.width_bytes = check_integer_layer(layer, pieces, shape, scaler, format);
+  summary.count = num_elements(shape);
   const std::string path = (std::filesystem::path(dir) / summary.file).string();
 
   std::unique_ptr<ObjectNpyWriter> object_writer;
@@ -139,14 +147,12 @@ IntegerLayerSummary write_integer_layer(const std::string& dir, const std::strin
     numeric_writer = std::make_unique<NpyWriter>(path, DType::U8, bytes_shape);
   }
 
-  std::vector<float> block;
   std::vector<std::string> pickled;
   std::string fixed;
   const size_t width = summary.width_bytes;
-  for (int64_t begin = 0; begin < values.numel(); begin += kBlock) {
-    const int64_t end = std::min(values.numel(), begin + kBlock);
-    load_block(values, begin, end, block, layer, shape);
-    const int64_t n = end - begin;
+  bool first = true;
+  for_each_block(pieces, layer, shape, [&](const std::vector<float>& block) {
+    const int64_t n = int64_t(block.size());
     if (format == IntegerFormat::Object) {
       pickled.assign(size_t((n + kGrain - 1) / kGrain), std::string());
       ThreadPool::global().parallel_for(0, n, kGrain, [&](int64_t b, int64_t e) {
@@ -171,13 +177,14 @@ IntegerLayerSummary write_integer_layer(const std::string& dir, const std::strin
       });
       numeric_writer->append(fixed.data(), fixed.size());
     }
-    if (begin == 0 && n > 0) {
+    if (first && n > 0) {
       ScaledInteger sample;
       scaler.convert(block[0], sample);
       summary.sample_original = double(block[0]);
       summary.sample_converted = sample.decimal();
+      first = false;
     }
-  }
+  });
   if (object_writer) object_writer->commit();
   if (numeric_writer) numeric_writer->commit();
   return summary;

@@ -1,6 +1,6 @@
 #pragma once
 // The exact-integer export: each layer's floats become round(x * 10^s) (export/scaled_integers.h), written as
-// one .npy per layer in one of three encodings:
+// one .npy per layer (a layer is one site's array, export/site_arrays.h) in one of three encodings:
 //   object  dtype object array of Python ints (np.save's format; numpy.load(..., allow_pickle=True))
 //   int64   '<i8' array, pickle-free; an error names the first layer whose values do not fit
 //   fixed   '|u1' array of shape [..., W]: each value as W bytes of little-endian two's complement, W the
@@ -33,27 +33,17 @@ struct IntegerLayerSummary {
   std::string sample_converted;  // decimal text (exact, whatever its size)
 };
 
-// Checks a layer before anything is written: every value finite (else an actcap::Error naming the layer and the
-// element's position) and, for int64, every integer in range. Returns the bytes per value of the format
-// (0 for object).
-size_t check_integer_layer(const std::string& layer, const TensorView& values, const Shape& shape,
-                           const DecimalScaler& scaler, IntegerFormat format);
-
-// Converts `values` (F32, F16 or BF16) and writes DIR/<layer>.npy atomically with the given shape (same element
-// count as values). NaN or +-Inf is an actcap::Error naming the layer and the element's position.
-IntegerLayerSummary write_integer_layer(const std::string& dir, const std::string& layer, const TensorView& values,
-                                        const Shape& shape, const DecimalScaler& scaler, IntegerFormat format);
-
-// The per-layer naming of the seed tools: HF hidden_states.{k} sites become `embedding` (k = 0) and `layer_{k-1}`.
-// Throws actcap::Error unless the sites hold hidden_states.0 .. hidden_states.{K-1} (K >= 1).
-struct HiddenLayer {
-  std::string name, site;
-};
-std::vector<HiddenLayer> hidden_state_layers(const std::vector<std::string>& sites);
+// A layer's values: `pieces` (F32, F16 or BF16) concatenated in C order, written with `shape` (the same count).
+// Checks the layer, then converts the pieces and writes DIR/<layer>.npy atomically. NaN or +-Inf is an
+// actcap::Error naming the layer and the element's position, as is an int64 value out of range.
+IntegerLayerSummary write_integer_layer(const std::string& dir, const std::string& layer,
+                                        const std::vector<TensorView>& pieces, const Shape& shape,
+                                        const DecimalScaler& scaler, IntegerFormat format);
 
 std::string torch_dtype_name(DType dtype);  // "torch.float32", "torch.bfloat16", "torch.float16"
 
-// "[0, 3, 17]" for flat index `flat` of `shape`.
+// The index {0, 3, 17} of flat index `flat` in `shape` (C order), and the same as text "[0, 3, 17]".
+std::vector<int64_t> unravel_index(const Shape& shape, int64_t flat);
 std::string position_string(const Shape& shape, int64_t flat);
 
 }  // namespace actcap

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "export/site_arrays.h"
 #include "io/npy.h"
 
 namespace actcap {
@@ -23,9 +24,9 @@ void write_npy_arrays(const std::vector<NpyArray>& arrays) {
       if (piece.dtype != array.pieces[0].dtype)
         fail("{}: pieces of different dtypes ({} and {})", array.file, dtype_name(array.pieces[0].dtype),
              dtype_name(piece.dtype));
-      total += piece.numel();
+      total += checked_num_elements(piece.shape, array.file);
     }
-    if (total != num_elements(array.shape))
+    if (total != checked_num_elements(array.shape, array.file))
       fail("{}: shape {} does not hold the {} exported elements", array.file, shape_string(array.shape), total);
     numpy_descr(npy_export_dtype(array.pieces[0].dtype));  // throws for a dtype numpy lacks
   }

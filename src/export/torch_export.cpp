@@ -39,8 +39,12 @@ void TorchArchive::tensor(const TensorView& data, const Shape& shape) {
   Shape stride(shape.size(), 1);
   for (int i = int(shape.size()) - 2; i >= 0; --i) stride[i] = stride[i + 1] * std::max<int64_t>(shape[i + 1], 1);
 
-  const std::string key = std::to_string(storages_.size());
-  storages_.push_back(data);
+  size_t index = 0;
+  while (index < storages_.size() && !(storages_[index].data == data.data && storages_[index].dtype == data.dtype &&
+                                       storages_[index].numel() == data.numel()))
+    ++index;
+  if (index == storages_.size()) storages_.push_back(data);
+  const std::string key = std::to_string(index);
   pickle_.global("torch._utils", "_rebuild_tensor_v2");
   pickle_.mark();
   pickle_.mark().string("storage").global("torch", storage_type(data.dtype)).string(key).string("cpu");
@@ -92,9 +96,21 @@ void write_torch_activations(const std::string& path, const TorchActivations& ac
   optional_string(activations.generated_text);
   p.string("token_sequence");
   archive.tensor(TensorView{activations.token_sequence.data(), DType::I64, {seq_len}}, {1, seq_len});
-  p.string("hidden_states").mark();
-  for (const TensorView& h : activations.hidden_states) archive.tensor(h, {1, h.shape[0], h.shape[1]});
-  p.tuple();
+  if (!activations.hidden_states.empty()) {
+    p.string("hidden_states").mark();
+    for (const TensorView& h : activations.hidden_states) archive.tensor(h, {1, h.shape[0], h.shape[1]});
+    p.tuple();
+  }
+  p.string("record").integer(activations.record);
+  p.string("positions");
+  const int64_t kept = int64_t(activations.positions.size());
+  archive.tensor(TensorView{activations.positions.data(), DType::I64, {kept}}, {kept});
+  p.string("activations").mark();
+  for (const auto& [site, values] : activations.activations) {
+    p.string(site);
+    archive.tensor(values, values.shape);
+  }
+  p.dict();
   p.dict();
   archive.write(path);
 }

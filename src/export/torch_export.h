@@ -19,7 +19,8 @@ class TorchArchive {
   // The object is built on pickle(); tensor() pushes one tensor onto it.
   PickleWriter& pickle() { return pickle_; }
   // A contiguous tensor of `shape` (same element count as data) over data's bytes, which are borrowed until
-  // write() returns. Dtypes: F32, F16, BF16, F64, I64, I32, I16, I8, U8, BOOL.
+  // write() returns; tensors over the same bytes share one storage. Dtypes: F32, F16, BF16, F64, I64, I32, I16,
+  // I8, U8, BOOL.
   void tensor(const TensorView& data, const Shape& shape);
   // Writes the archive atomically. The archive folder inside the zip is the file name without its extension,
   // as torch.save names it.
@@ -30,15 +31,21 @@ class TorchArchive {
   std::vector<TensorView> storages_;
 };
 
-// The `<model>_activations.pt` of the original capture tool: a dict with model_name, prompt, generated_text
-// (None when absent), token_sequence (int64, (1, seq_len)) and hidden_states (a tuple, index 0 the embedding
-// output and i the output of block i-1, the last one HF's final-norm output; each (1, seq_len, hidden) in the
-// dtype given, bf16 staying bf16).
+// One record as the original capture tool's `<model>_activations.pt`, extended: a dict with model_name,
+// prompt, generated_text (None when absent), token_sequence (int64, (1, seq_len)), hidden_states (only when
+// given: a tuple, index 0 the embedding output and i the output of block i-1, the last one HF's final-norm
+// output; each (1, seq_len, hidden)), then record (int), positions (int64 (T_kept,): the positions the rows
+// below hold) and activations (a dict site -> tensor in HF's batch-of-one layout, (1, T_kept, ...), attention
+// patterns (1, H, T_kept, seq_len)). Tensors keep the stored dtype (bf16 stays bf16); a site that is also a
+// hidden state shares its storage.
 struct TorchActivations {
   std::string model_name;
   std::optional<std::string> prompt, generated_text;
   std::vector<int64_t> token_sequence;
   std::vector<TensorView> hidden_states;  // [seq_len, hidden] each
+  int64_t record = 0;
+  std::vector<int64_t> positions;
+  std::vector<std::pair<std::string, TensorView>> activations;  // shapes as written
 };
 void write_torch_activations(const std::string& path, const TorchActivations& activations);
 

@@ -1,6 +1,7 @@
 #pragma once
-// zkLLM fixed-point files: raw little-endian int32 of round(x * 2^16) (ties to even, as torch.round and
-// np.round do), row-major, no header; a value outside int32 after scaling is an error, never a wrap.
+// zkLLM fixed-point files: raw little-endian int32 of round(x * 2^b) (b = 16 by default, zkLLM's scale; ties to
+// even, as torch.round and np.round do), row-major, no header; a value outside int32 after scaling is an error,
+// never a wrap.
 //
 // Activations, per Llama layer i, named as the FYP-zkLLM capture tooling writes them (the prover's drivers read
 // these names; a missing file is silently replaced by random data upstream, so the names must be exact):
@@ -22,7 +23,10 @@
 
 namespace actcap {
 
-inline constexpr int kZkllmLogScale = 16;
+inline constexpr int kZkllmDefaultScaleBits = 16;
+inline constexpr int kZkllmMaxScaleBits = 30;  // beyond, |x| >= 2 no longer fits in int32
+// Throws actcap::Error unless 0 <= bits <= kZkllmMaxScaleBits.
+void check_zkllm_scale_bits(int bits);
 
 struct ZkllmActivation {
   const char* file_suffix;  // "input-rmsnorm-activation"
@@ -34,13 +38,14 @@ std::string zkllm_activation_file(int layer, const ZkllmActivation& activation);
 std::string zkllm_activation_site(int layer, const ZkllmActivation& activation);
 std::string zkllm_weight_file(int layer, const std::string& parameter);  // layer-{i}-{parameter}-int.bin
 
-// round(x * 2^16) of every value (F32, F16 or BF16) into out[0, numel). Throws actcap::Error naming `what` and
-// the element's position for a value outside int32 (or NaN/Inf).
-void to_zkllm_fixed_point(const TensorView& values, int32_t* out, const std::string& what);
+// round(x * 2^scale_bits) of every value (F32, F16 or BF16) into out[0, numel). Throws actcap::Error naming
+// `what` and the element's position for a value outside int32 (or NaN/Inf).
+void to_zkllm_fixed_point(const TensorView& values, int32_t* out, const std::string& what,
+                          int scale_bits = kZkllmDefaultScaleBits);
 
 // Writes [rows, d] values as int32 to `path` atomically, followed by (padded_rows - rows) rows of zeros.
 void write_zkllm_activation(const std::string& path, const TensorView& rows, int64_t padded_rows,
-                            const std::string& what);
+                            const std::string& what, int scale_bits);
 
 struct ZkllmWeight {
   int layer = 0;
@@ -49,7 +54,7 @@ struct ZkllmWeight {
   std::string dtype;
 };
 // Writes every parameter of model.layers.{0..} found in the checkpoint in `model_dir`.
-std::vector<ZkllmWeight> write_zkllm_weights(const std::string& model_dir, const std::string& out_dir);
+std::vector<ZkllmWeight> write_zkllm_weights(const std::string& model_dir, const std::string& out_dir, int scale_bits);
 
 bool is_power_of_two(int64_t n);
 

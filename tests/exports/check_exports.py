@@ -49,6 +49,36 @@ def check_integers(store_dir, ints_dir, record, encoding, scale, dtype):
         assert int(layer["sample_converted"]) == got.reshape(-1)[0] and layer["sample_original"] == float(x.reshape(-1)[0])
     print(f"ok: integers {ints_dir} ({encoding}, scale {scale}) match decimal")
 
+def check_integers_rows(store_dir, ints_dir, cube_dir):
+    """Every record's rows stacked per site (the default export), row_index, and locate naming each row."""
+    store = read_store_tensors(store_dir)
+    records = [json.loads(l) for l in open(os.path.join(store_dir, "records.jsonl"))]
+    meta = json.load(open(os.path.join(ints_dir, "conversion_metadata.json")))
+    scale = meta["conversion"]["effective_scale"]
+    assert meta["records"] == [r["record"] for r in records] and "record" not in meta, meta["records"]
+    index = np.load(os.path.join(ints_dir, meta["row_index_file"]), allow_pickle=False)
+    assert index.dtype == np.int64 and index.tolist() == [[r["record"], p] for r in records for p in r["positions"]]
+    manifest = json.load(open(os.path.join(store_dir, "manifest.json")))
+    assert [l["site"] for l in meta["layers"]] == manifest["sites"]
+    for layer in meta["layers"]:
+        x = np.concatenate([store[f"{r['record']}/{layer['site']}"] for r in records])
+        assert layer["original_shape"] == list(x.shape) and layer["axes"][0] == "row", layer
+        got = ints_of(os.path.join(ints_dir, layer["npy_file"]), "object")
+        assert got.shape == x.shape, (got.shape, x.shape)
+        for g, v in zip(got.reshape(-1).tolist()[::7], x.reshape(-1).tolist()[::7]):
+            assert g == int(ctx.to_integral_value(ctx.scaleb(Decimal(v), scale))), (layer["layer"], v, g)
+    cube = json.load(open(os.path.join(cube_dir, "hypercube_metadata.json")))
+    e = cube["layer_map"][1]
+    hidden = e["original_shape"][1]
+    for row in [0, 7, e["original_shape"][0] - 1]:
+        flat = e["flat_offset"] + row * hidden + 3
+        out = subprocess.run([ACTCAP, "hypercube", "locate", cube_dir, "--flat", str(flat)], capture_output=True,
+                             text=True, check=True).stdout
+        fields = dict(line.split(": ", 1) for line in out.strip().splitlines())
+        assert fields["site"] == e["site"] and fields["axes"] == f"row {row}, hidden 3", out
+        assert fields["row"] == f"{row} = record {index[row][0]}, position {index[row][1]}", out
+    print(f"ok: integers of every record ({len(index)} rows, {len(meta['layers'])} sites) and their hypercube rows")
+
 def check_hypercube(ints_dir, cube_dir, encoding):
     meta = json.load(open(os.path.join(cube_dir, "hypercube_metadata.json")))
     dims = tuple(meta["hypercube"]["dimensions"])
@@ -88,6 +118,7 @@ def check_zkllm(store_dir, zk_dir, record):
     store = read_store_tensors(store_dir)
     meta = json.load(open(os.path.join(zk_dir, "zkllm_metadata.json")))
     seq, padded, hidden = meta["seq_len"], meta["padded_seq_len"], meta["hidden"]
+    scale = 2.0 ** meta["log_scaling_factor"]
     sites = {"input-rmsnorm-activation": "hook_resid_pre", "self-attn-activation": "ln1.hook_normalized",
              "post_attention-rmsnorm-activation": "hook_resid_mid", "ffn-activation": "ln2.hook_normalized",
              "block-input": "hook_resid_pre", "block-output": "hook_resid_post"}
@@ -99,9 +130,9 @@ def check_zkllm(store_dir, zk_dir, record):
             data = data.reshape(padded, hidden)
             x = store[f"{record}/blocks.{i}.{site}"]
             assert x.shape == (seq, hidden)
-            assert np.array_equal(data[:seq], np.round(x.astype(np.float64) * 65536).astype(np.int32)), (i, suffix)
+            assert np.array_equal(data[:seq], np.round(x.astype(np.float64) * scale).astype(np.int32)), (i, suffix)
             assert not data[seq:].any()
-            assert np.abs(data[:seq] / 65536.0 - x).max() <= 0.5 / 65536
+            assert np.abs(data[:seq] / scale - x).max() <= 0.5 / scale
             count += 1
     if "weights" in meta:
         w = read_safetensors(os.path.join(MODEL, "model.safetensors"))
@@ -116,14 +147,19 @@ def check_zkllm(store_dir, zk_dir, record):
             got = np.fromfile(os.path.join(zk_dir, f["file"]), dtype="<i4").reshape(want.shape)
             assert list(want.shape) == f["written_shape"] and np.array_equal(got, want), f["file"]
         print(f"ok: {len(files)} zkLLM weight files are round(W^T * 2^16)")
-    print(f"ok: {count} zkLLM activation files (seq_len {seq}, padded {padded}) equal round(x * 2^16)")
+    print(f"ok: {count} zkLLM activation files (seq_len {seq}, padded {padded}) equal round(x * {scale:g})")
 
 j = lambda *p: os.path.join(WORK, *p)
 if os.path.isdir(j("ints")): check_integers(j("store"), j("ints"), 1, "object", 32, "F32")
 if os.path.isdir(j("ints_fixed")): check_integers(j("store"), j("ints_fixed"), 1, "fixed", 32, "F32")
 if os.path.isdir(j("ints_i64")): check_integers(j("store"), j("ints_i64"), 1, "int64", 16, "F32")
 if os.path.isdir(j("ints_bf16")): check_integers(j("store_bf16"), j("ints_bf16"), 0, "object", 16, "BF16")
+if os.path.isdir(j("ints_rows")): check_integers_rows(j("store"), j("ints_rows"), j("cube_rows"))
 if os.path.isdir(j("cube")): check_hypercube(j("ints"), j("cube"), "object")
 if os.path.isdir(j("cube_fixed")): check_hypercube(j("ints_fixed"), j("cube_fixed"), "fixed")
 if os.path.isdir(j("zk")): check_zkllm(j("store"), j("zk"), 1)
 if os.path.isdir(j("zk6")): check_zkllm(j("store"), j("zk6"), 0)
+if os.path.isdir(j("zk12")): check_zkllm(j("store"), j("zk12"), 0)
+if os.path.isdir(j("zk_all")):
+    check_zkllm(j("store"), j("zk_all", "record-0"), 0)
+    check_zkllm(j("store"), j("zk_all", "record-1"), 1)

@@ -90,18 +90,30 @@ TEST_F(ExportsCli, IntegersHypercubeAndZkllmReadBackWithNumpy) {
   if (std::system("/usr/bin/python3 -c 'import numpy' 2>/dev/null") != 0) GTEST_SKIP() << "no numpy";
   write_reference_store(at("store"), DType::F32);
   write_reference_store(at("store_bf16"), DType::BF16);
-  ASSERT_EQ(run("export integers " + at("store") + " --out " + at("ints") + " --record 1"), 0);
-  ASSERT_EQ(run("export integers " + at("store") + " --out " + at("ints_fixed") + " --record 1 --format fixed"), 0);
-  ASSERT_EQ(run("export integers " + at("store") + " --out " + at("ints_i64") + " --record 1 --format int64 --quantize 50"), 0);
-  ASSERT_EQ(run("export integers " + at("store_bf16") + " --out " + at("ints_bf16") + " --record 0"), 0);
+  const std::string hidden = " --sites 'hidden_states.*'";
+  ASSERT_EQ(run("export integers " + at("store") + " --out " + at("ints") + " --record 1" + hidden), 0);
+  ASSERT_EQ(run("export integers " + at("store") + " --out " + at("ints_fixed") + " --record 1 --format fixed" + hidden), 0);
+  ASSERT_EQ(run("export integers " + at("store") + " --out " + at("ints_i64") + " --record 1 --format int64 --quantize 50" + hidden), 0);
+  ASSERT_EQ(run("export integers " + at("store_bf16") + " --out " + at("ints_bf16") + " --record 0" + hidden), 0);
+  ASSERT_EQ(run("export integers " + at("store") + " --out " + at("ints_rows")), 0);  // every site and record
+  ASSERT_EQ(run("export hypercube " + at("ints_rows") + " --out " + at("cube_rows")), 0);
   ASSERT_EQ(run("export hypercube " + at("ints") + " --out " + at("cube") + " --pad-seed 5"), 0);
   ASSERT_EQ(run("export hypercube " + at("ints_fixed") + " --out " + at("cube_fixed") + " --num-dims 5"), 0);
   std::string out;
   ASSERT_EQ(run("export zkllm " + at("store") + " --out " + at("zk") + " --record 1 --pad-to-pow2 --weights", &out), 0);
-  EXPECT_NE(out.find("seq_len: 32"), std::string::npos) << out;
+  EXPECT_NE(out.find("seq_len 32"), std::string::npos) << out;
   ASSERT_EQ(run("export zkllm " + at("store") + " --out " + at("zk6") + " --record 0", &out), 0);
-  EXPECT_NE(out.find("seq_len: 6"), std::string::npos) << out;
+  EXPECT_NE(out.find("seq_len 6"), std::string::npos) << out;
   EXPECT_NE(out.find("not a power of two"), std::string::npos) << out;
+  // Every file named with its site on stdout (the names are the prover's, not ours).
+  EXPECT_NE(out.find("layer-0-post_attention-rmsnorm-activation.bin  blocks.0.hook_resid_mid"), std::string::npos) << out;
+  ASSERT_EQ(run("export zkllm " + at("store") + " --out " + at("zk12") + " --record 0 --scale-bits 12", &out), 0);
+  EXPECT_NE(run("export zkllm " + at("store") + " --out " + at("zk40") + " --scale-bits 31", &out), 0);
+  EXPECT_NE(out.find("--scale-bits 31"), std::string::npos) << out;
+  // Several records: one folder each.
+  ASSERT_EQ(run("export zkllm " + at("store") + " --out " + at("zk_all"), &out), 0);
+  EXPECT_TRUE(fs::exists(at("zk_all/record-1/layer-1-block-output.bin")));
+  EXPECT_TRUE(fs::exists(at("zk_all/record-0/zkllm_metadata.json")));
 
   const std::string command = std::string("/usr/bin/python3 ") + ACTCAP_SOURCE_DIR + "/tests/exports/check_exports.py " +
                               ACTCAP_BINARY + " " + work_.string() + " " + kLlama;
@@ -110,7 +122,8 @@ TEST_F(ExportsCli, IntegersHypercubeAndZkllmReadBackWithNumpy) {
 
 TEST_F(ExportsCli, HypercubeLocateMapsBothWays) {
   write_reference_store(at("store"), DType::F32);
-  ASSERT_EQ(run("export integers " + at("store") + " --out " + at("ints")), 0);  // 3 layers of 6 x 64: N = 1152
+  // 3 layers of 1 x 6 x 64: N = 1152
+  ASSERT_EQ(run("export integers " + at("store") + " --out " + at("ints") + " --record 0 --sites 'hidden_states.*'"), 0);
   std::string out;
   ASSERT_EQ(run("export hypercube " + at("ints") + " --out " + at("cube"), &out), 0);
   EXPECT_NE(out.find("Optimal shape: (6, 6, 6, 6)"), std::string::npos) << out;  // 1296: the least padding
@@ -118,6 +131,8 @@ TEST_F(ExportsCli, HypercubeLocateMapsBothWays) {
   // layer_0 starts at 384; [0, 2, 5] is 133 within it: flat 517
   EXPECT_NE(out.find("flat: 517\n"), std::string::npos) << out;
   EXPECT_NE(out.find("position: [0, 2, 5]"), std::string::npos) << out;
+  EXPECT_NE(out.find("site: hidden_states.1\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("axes: batch 0, position 2, hidden 5\n"), std::string::npos) << out;
   ASSERT_EQ(run("hypercube locate " + at("cube") + " --flat 517", &out), 0);
   EXPECT_NE(out.find("layer: layer_0"), std::string::npos) << out;
   EXPECT_NE(run("hypercube locate " + at("cube") + " --coord 1,2"), 0);
@@ -128,8 +143,13 @@ TEST_F(ExportsCli, NonFiniteValueFailsWithoutPartialOutput) {
   std::string out;
   EXPECT_NE(run("export integers " + at("store") + " --out " + at("ints"), &out), 0);
   EXPECT_NE(out.find("layer_0"), std::string::npos) << out;
+  EXPECT_NE(out.find("[1, 6]"), std::string::npos) << out;  // element 70 of the rows [25, 64]
+  EXPECT_FALSE(fs::exists(at("ints")));
+  EXPECT_NE(run("export integers " + at("store") + " --record 0 --out " + at("ints"), &out), 0);
   EXPECT_NE(out.find("[0, 1, 6]"), std::string::npos) << out;  // element 70 of [1, 6, 64]
-  EXPECT_FALSE(fs::exists(at("ints/embedding.npy")));
+  EXPECT_FALSE(fs::exists(at("ints")));
+  for (const auto& entry : fs::directory_iterator(work_))  // nor a temporary folder
+    EXPECT_EQ(entry.path().filename().string().find("ints."), std::string::npos) << entry.path();
   EXPECT_NE(run("export integers " + at("store") + " --out " + at("x") + " --quantize 120"), 0);
   EXPECT_NE(run("export integers " + at("store") + " --out " + at("x") + " --format int64"), 0);
 }

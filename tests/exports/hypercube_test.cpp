@@ -39,10 +39,19 @@ TEST(ExportsHypercube, ShapeSearchMatchesTheOriginalTool) {
   EXPECT_THROW(choose_hypercube(10, 5, 4, std::nullopt), Error);
 }
 
+TEST(ExportsHypercube, HugeMaxDimEndsTheSearchEarly) {
+  const HypercubeShape line = choose_hypercube(60, 4, int64_t(1) << 60, std::nullopt);  // would loop for ages
+  EXPECT_EQ(line.side, 60);  // one axis of 60: no padding at all
+  EXPECT_EQ(line.dims, 1);
+  const HypercubeShape forced = choose_hypercube(60, 4, int64_t(1) << 60, int64_t(2));
+  EXPECT_EQ(forced.side, 8);  // the first side whose square holds 60
+  EXPECT_EQ(forced.total, 64);
+}
+
 TEST(ExportsHypercube, CoordinatesAndLayersMapBothWays) {
-  const std::vector<LayerSpan> layers = {{"embedding", "embedding.npy", 0, 20, {1, 10, 2}},
-                                         {"layer_0", "layer_0.npy", 20, 40, {1, 10, 2}},
-                                         {"layer_1", "layer_1.npy", 40, 60, {1, 10, 2}}};
+  const std::vector<LayerSpan> layers = {{"embedding", "embedding.npy", 0, 20, {1, 10, 2}, "", {}},
+                                         {"layer_0", "layer_0.npy", 20, 40, {1, 10, 2}, "", {}},
+                                         {"layer_1", "layer_1.npy", 40, 60, {1, 10, 2}, "", {}}};
   const HypercubeShape cube = choose_hypercube(60, 4, 10, std::nullopt);
   const std::vector<int64_t> sources = hypercube_padding_sources(60, 4, 42);
   for (int64_t flat = 0; flat < cube.total; ++flat) {
@@ -76,7 +85,7 @@ TEST(ExportsHypercube, ExportReproducesEveryElement) {
       std::vector<float> values(20);
       for (int i = 0; i < 20; ++i) values[size_t(i)] = float((l * 20 + i) * (i % 2 ? -1 : 1)) * (l == 2 ? 1e5f : 0.37f);
       TensorView view{values.data(), DType::F32, {1, 10, 2}};
-      write_integer_layer((dir / "ints").string(), names[l], view, view.shape, scaler, format);
+      write_integer_layer((dir / "ints").string(), names[l], {view}, view.shape, scaler, format);
       layers.push_back({{"layer", names[l]}, {"npy_file", std::string(names[l]) + ".npy"}});
     }
     write_file_atomic((dir / "ints" / "conversion_metadata.json").string(), nlohmann::json{{"layers", layers}}.dump());

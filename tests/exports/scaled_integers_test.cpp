@@ -115,7 +115,7 @@ TEST(ExportsScaledIntegers, NonFiniteNamesLayerAndPosition) {
   TensorView view{values.data(), DType::F32, {3, 4}};
   DecimalScaler scaler(8);
   try {
-    write_integer_layer(dir.str(), "layer_3", view, {3, 4}, scaler, IntegerFormat::Object);
+    write_integer_layer(dir.str(), "layer_3", {view}, {3, 4}, scaler, IntegerFormat::Object);
     FAIL() << "expected an error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("layer_3"), std::string::npos) << e.what();
@@ -124,7 +124,7 @@ TEST(ExportsScaledIntegers, NonFiniteNamesLayerAndPosition) {
   }
   EXPECT_FALSE(std::filesystem::exists(dir.file("layer_3.npy")));
   values[7] = -std::numeric_limits<float>::infinity();
-  EXPECT_THROW(write_integer_layer(dir.str(), "layer_3", view, {3, 4}, scaler, IntegerFormat::Fixed), Error);
+  EXPECT_THROW(write_integer_layer(dir.str(), "layer_3", {view}, {3, 4}, scaler, IntegerFormat::Fixed), Error);
 }
 
 TEST(ExportsScaledIntegers, Int64RefusesValuesThatDoNotFit) {
@@ -132,7 +132,7 @@ TEST(ExportsScaledIntegers, Int64RefusesValuesThatDoNotFit) {
   std::vector<float> values = {0.5f, -3.0f};
   TensorView view{values.data(), DType::F32, {2}};
   DecimalScaler scaler(32);
-  EXPECT_THROW(write_integer_layer(dir.str(), "embedding", view, {2}, scaler, IntegerFormat::Int64), Error);
+  EXPECT_THROW(write_integer_layer(dir.str(), "embedding", {view}, {2}, scaler, IntegerFormat::Int64), Error);
 }
 
 // Writes the corpus and its integers in all three encodings; Python's decimal module checks every value.
@@ -149,7 +149,7 @@ TEST(ExportsScaledIntegers, MatchesPythonDecimalOnMillionsOfValues) {
     write_npy(dir.file(source), DType::F32, {int64_t(values.size())}, values.data());
     DecimalScaler scaler(scale);
     TensorView view{values.data(), DType::F32, {int64_t(values.size())}};
-    write_integer_layer(dir.str(), layer, view, view.shape, scaler, format);
+    write_integer_layer(dir.str(), layer, {view}, view.shape, scaler, format);
     cases.push_back({{"source", source}, {"dtype", "F32"}, {"file", layer + ".npy"}, {"scale", scale},
                      {"format", integer_format_name(format)}});
   };
@@ -160,7 +160,7 @@ TEST(ExportsScaledIntegers, MatchesPythonDecimalOnMillionsOfValues) {
     DecimalScaler scaler(scale);
     const std::string layer = name + "_s" + std::to_string(scale);
     TensorView view{bits.data(), dtype, {int64_t(bits.size() / 2), 2}};
-    write_integer_layer(dir.str(), layer, view, {int64_t(bits.size())}, scaler, IntegerFormat::Object);
+    write_integer_layer(dir.str(), layer, {view}, {int64_t(bits.size())}, scaler, IntegerFormat::Object);
     cases.push_back({{"source", source}, {"dtype", std::string(dtype_name(dtype))}, {"file", layer + ".npy"},
                      {"scale", scale}, {"format", "object"}});
   };

@@ -285,12 +285,21 @@ TEST(FormatsTorch, ArchiveHoldsPickleStoragesVersionAndByteorder) {
   std::string path = (dir / "demo_activations.pt").string();
   std::vector<float> h0{1, 2, 3, 4, 5, 6};
   std::vector<uint16_t> h1{0x3f80, 0x4000, 0x4040, 0x4080, 0x40a0, 0x40c0};  // bf16 stays bf16
-  TorchActivations a;
-  a.model_name = "m";
-  a.prompt = "p";
-  a.token_sequence = {7, 8, 9};
-  a.hidden_states = {TensorView{h0.data(), DType::F32, {3, 2}}, TensorView{h1.data(), DType::BF16, {3, 2}}};
-  write_torch_activations(path, a);
+  const std::vector<int64_t> token_sequence = {7, 8, 9};
+  {  // the original tool's dict, built as write_torch_activations built it before it added record/activations
+    TorchArchive archive;
+    PickleWriter& p = archive.pickle();
+    p.mark();
+    p.string("model_name").string("m").string("prompt").string("p").string("generated_text").none();
+    p.string("token_sequence");
+    archive.tensor(TensorView{token_sequence.data(), DType::I64, {3}}, {1, 3});
+    p.string("hidden_states").mark();
+    archive.tensor(TensorView{h0.data(), DType::F32, {3, 2}}, {1, 3, 2});
+    archive.tensor(TensorView{h1.data(), DType::BF16, {3, 2}}, {1, 3, 2});
+    p.tuple();
+    p.dict();
+    archive.write(path);
+  }
 
   const std::string bytes = read_file(path);
   auto entries = parse_zip(bytes).entries;
@@ -304,7 +313,7 @@ TEST(FormatsTorch, ArchiveHoldsPickleStoragesVersionAndByteorder) {
                                              "demo_activations/data/2", "demo_activations/version"}));
   const ZipEntry& tokens = entries["demo_activations/data/0"];
   ASSERT_EQ(tokens.size, 24u);
-  EXPECT_EQ(std::memcmp(bytes.data() + tokens.data_offset, a.token_sequence.data(), 24), 0);
+  EXPECT_EQ(std::memcmp(bytes.data() + tokens.data_offset, token_sequence.data(), 24), 0);
   EXPECT_EQ(entries["demo_activations/data/2"].size, 12u);
   const ZipEntry& pkl = entries["demo_activations/data.pkl"];
   const std::string pickle = bytes.substr(pkl.data_offset, pkl.size);
@@ -315,6 +324,26 @@ TEST(FormatsTorch, ArchiveHoldsPickleStoragesVersionAndByteorder) {
   EXPECT_EQ(pickle.substr(2, 2), "}(");                    // EMPTY_DICT MARK ...
   EXPECT_EQ(pickle.substr(pickle.size() - 2), "u.");       // ... SETITEMS STOP
   EXPECT_EQ(bytes.substr(entries["demo_activations/byteorder"].data_offset, 6), "little");
+
+  // write_torch_activations adds record, positions and activations; a site that is also a hidden state
+  // shares its storage: tokens, two hidden states, positions, and one more site.
+  std::vector<float> other{9, 8};
+  TorchActivations a;
+  a.model_name = "m";
+  a.prompt = "p";
+  a.token_sequence = token_sequence;
+  a.hidden_states = {TensorView{h0.data(), DType::F32, {3, 2}}, TensorView{h1.data(), DType::BF16, {3, 2}}};
+  a.record = 4;
+  a.positions = {0, 1, 2};
+  a.activations = {{"hidden_states.0", TensorView{h0.data(), DType::F32, {1, 3, 2}}},
+                   {"blocks.0.hook_resid_post", TensorView{other.data(), DType::F32, {1, 1, 2}}}};
+  write_torch_activations(path, a);
+  names.clear();
+  for (const auto& [name, e] : parse_zip(read_file(path)).entries) names.push_back(name);
+  EXPECT_EQ(names, (std::vector<std::string>{"demo_activations/byteorder", "demo_activations/data.pkl",
+                                             "demo_activations/data/0", "demo_activations/data/1",
+                                             "demo_activations/data/2", "demo_activations/data/3",
+                                             "demo_activations/data/4", "demo_activations/version"}));
 
   a.hidden_states[1].shape = {2, 3};  // not [seq_len, hidden]
   EXPECT_THROW(write_torch_activations(path + "2", a), Error);

@@ -29,14 +29,19 @@ step "$ACTCAP" capture --model "$MODEL" --input-ids "$(ids_of s0)" --input-ids "
   --quiet --out "$WORK/store"
 step "$ACTCAP" capture --model "$MODEL" --input-ids "$(ids_of s0)" --sites "$SITES" --store-dtype bf16 --quiet \
   --out "$WORK/store_bf16"
-step "$ACTCAP" export integers "$WORK/store" --out "$WORK/ints" --record 1
-step "$ACTCAP" export integers "$WORK/store" --out "$WORK/ints_fixed" --record 1 --format fixed
-step "$ACTCAP" export integers "$WORK/store" --out "$WORK/ints_i64" --record 1 --format int64 --quantize 50
-step "$ACTCAP" export integers "$WORK/store_bf16" --out "$WORK/ints_bf16"
+H='hidden_states.*'
+step "$ACTCAP" export integers "$WORK/store" --out "$WORK/ints" --record 1 --sites "$H"
+step "$ACTCAP" export integers "$WORK/store" --out "$WORK/ints_fixed" --record 1 --format fixed --sites "$H"
+step "$ACTCAP" export integers "$WORK/store" --out "$WORK/ints_i64" --record 1 --format int64 --quantize 50 --sites "$H"
+step "$ACTCAP" export integers "$WORK/store_bf16" --out "$WORK/ints_bf16" --record 0 --sites "$H"
+step "$ACTCAP" export integers "$WORK/store" --out "$WORK/ints_rows"
+step "$ACTCAP" export hypercube "$WORK/ints_rows" --out "$WORK/cube_rows"
 step "$ACTCAP" export hypercube "$WORK/ints" --out "$WORK/cube"
 step "$ACTCAP" export hypercube "$WORK/ints_fixed" --out "$WORK/cube_fixed" --num-dims 5 --pad-seed 9
 step "$ACTCAP" export zkllm "$WORK/store" --out "$WORK/zk" --record 1 --pad-to-pow2 --weights --model "$MODEL"
 step "$ACTCAP" export zkllm "$WORK/store" --out "$WORK/zk6" --record 0
 grep -q "not a power of two" "$WORK/log" || { echo "FAIL: no power-of-two warning for seq_len 6"; exit 1; }
+step "$ACTCAP" export zkllm "$WORK/store" --out "$WORK/zk12" --record 0 --scale-bits 12
+step "$ACTCAP" export zkllm "$WORK/store" --out "$WORK/zk_all"
 $PY "$SRC/tests/exports/check_exports.py" "$ACTCAP" "$WORK" "$MODEL" || exit 1
 echo "ok: exports"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The formats people already load, read with the real readers: `actcap export pt` with
-# torch.load(weights_only=True), `actcap export npy` with numpy.load(allow_pickle=False), `actcap stats` with json.
+# torch.load(weights_only=True), `actcap export npy` with numpy.load(allow_pickle=False), `actcap stats --json`
+# with json.
 # Every value is compared with the store (read by the tests' own safetensors reader, tests/scripts/readers.py, no
 # actcap code) and the hidden states with what Hugging Face transformers computed (tests/data/reference/tiny-gpt2).
 set -uo pipefail
@@ -45,9 +46,17 @@ def as_f32(dtype, a):
     return bf16_to_float32(a) if dtype == "BF16" else a.astype(np.float32)
 
 def layer_sites(manifest):
-    sites = [s for s in manifest["sites"] if s.startswith("hidden_states.")]
-    assert sites == [f"hidden_states.{k}" for k in range(len(sites))], sites
+    """hidden_states.0, .1, ... as far as the store holds them without a gap."""
+    sites = []
+    while f"hidden_states.{len(sites)}" in manifest["sites"]:
+        sites.append(f"hidden_states.{len(sites)}")
     return sites
+
+def layer_name(site):
+    if site.startswith("hidden_states."):
+        k = int(site.split(".")[1])
+        return "embedding" if k == 0 else f"layer_{k - 1}"
+    return site
 
 def check_pt(store, pt, record, reference=None, case=None):
     tensors, records, manifest = read_store(store)
@@ -69,19 +78,30 @@ def check_pt(store, pt, record, reference=None, case=None):
             assert start % 64 == 0, (info.filename, start)
 
     d = torch.load(pt, weights_only=True)
-    assert list(d.keys()) == ["model_name", "prompt", "generated_text", "token_sequence", "hidden_states"], list(d)
+    sites = layer_sites(manifest)
+    # The original tool's hidden_states tuple: only with hidden_states.0.. captured at every position.
+    with_tuple = bool(sites) and r["positions"] == list(range(len(r["token_ids"])))
+    assert list(d.keys()) == ["model_name", "prompt", "generated_text", "token_sequence"] + \
+        (["hidden_states"] if with_tuple else []) + ["record", "positions", "activations"], list(d)
+    assert d["record"] == record and d["positions"].tolist() == r["positions"], (d["record"], d["positions"])
+    # Every site under "activations", batch-of-one, bit-identical to the store; hidden states share storage.
+    assert list(d["activations"]) == manifest["sites"], list(d["activations"])
+    for site, t in d["activations"].items():
+        dtype, stored = tensors[f"{record}/{site}"]
+        got = t[0].view(torch.int16).numpy().view(np.uint16) if dtype == "BF16" else t[0].numpy()
+        assert t.shape == (1,) + stored.shape and np.array_equal(got.view(np.uint8), stored.view(np.uint8)), site
     assert d["model_name"] == manifest["model"]["path"], d["model_name"]
     assert d["prompt"] == r.get("text") and d["generated_text"] == r.get("generated_text"), (d["prompt"], d["generated_text"])
     ts = d["token_sequence"]
     assert ts.dtype == torch.int64 and ts.shape == (1, len(r["token_ids"])) and ts[0].tolist() == r["token_ids"]
-    hs = d["hidden_states"]
-    sites = layer_sites(manifest)
+    hs = d.get("hidden_states", ())
     assert isinstance(hs, tuple) and len(hs) == len(sites), (type(hs), len(hs))
     for k, site in enumerate(sites):
         dtype, stored = tensors[f"{record}/{site}"]
         want_dtype = {"F32": torch.float32, "BF16": torch.bfloat16, "F16": torch.float16}[dtype]
         h = hs[k]
         assert h.dtype == want_dtype and h.shape == (1,) + stored.shape and h.is_contiguous(), (site, h.dtype, h.shape)
+        assert h.data_ptr() == d["activations"][site].data_ptr(), f"{site}: stored twice"
         got = h[0].view(torch.int16).numpy().view(np.uint16) if dtype == "BF16" else h[0].numpy()
         assert np.array_equal(got.view(np.uint8), stored.view(np.uint8)), f"{site}: values differ from the store"
     worst = 0.0
@@ -99,18 +119,23 @@ def check_pt(store, pt, record, reference=None, case=None):
             got = hs[k][0, :n].float().numpy()
             worst = max(worst, float(np.abs(got - want).max()) / max(float(np.abs(want).max()), 1e-30))
         assert worst <= (1e-2 if manifest["dtype"] == "BF16" else 1e-4), f"relative error {worst} against HF"
-    print(f"{len(hs)} hidden states {tuple(hs[0].shape)} {hs[0].dtype}; worst relative error vs HF {worst:.1e}")
+    print(f"{len(hs)} hidden states, {len(d['activations'])} sites; worst relative error vs HF {worst:.1e}")
 
 def check_npy(store, out, by, record):
     tensors, records, manifest = read_store(store)
-    sites = layer_sites(manifest) if by == "layer" else manifest["sites"]
-    names = ["embedding" if i == 0 else f"layer_{i - 1}" for i in range(len(sites))] if by == "layer" else sites
+    sites = manifest["sites"]
+    names = [layer_name(s) for s in sites] if by == "layer" else sites
     for name, site in zip(names, sites):
         path = os.path.join(out, name + ".npy")
         a = np.load(path, allow_pickle=False)
         if record >= 0:
             dtype, stored = tensors[f"{record}/{site}"]
             want = as_f32(dtype, stored)[None]
+        elif site.endswith("attn.hook_pattern") and manifest["layout"] == "per_record":
+            # [H, T, n] per record -> query rows first [T, H, K], keys zero-padded to the longest record
+            parts = [as_f32(*tensors[f"{r['record']}/{site}"]).transpose(1, 0, 2) for r in records]
+            keys = max(p.shape[2] for p in parts)
+            want = np.concatenate([np.pad(p, ((0, 0), (0, 0), (0, keys - p.shape[2]))) for p in parts])
         else:
             want = np.concatenate([as_f32(*tensors[f"{r['record']}/{site}"]) for r in records])
         assert a.dtype == (np.float16 if manifest["dtype"] == "F16" else np.float32), a.dtype
@@ -118,6 +143,8 @@ def check_npy(store, out, by, record):
         # The header is exactly np.save's (numpy's own alignment and padding).
         buf = io.BytesIO(); np.save(buf, a)
         assert open(path, "rb").read() == buf.getvalue(), f"{path}: bytes differ from np.save's"
+    described = json.load(open(os.path.join(out, "actcap_export.json")))
+    assert described["complete"] and [a["site"] for a in described["arrays"]] == sites, described
     if record < 0:
         index = np.load(os.path.join(out, "row_index.npy"), allow_pickle=False)
         want = [[r["record"], p] for r in records for p in r["positions"]]
@@ -180,6 +207,11 @@ run pt-para "$ACTCAP" export pt "$WORK/para" --out "$WORK/pt-para" &&
 run pt-many "$ACTCAP" export pt "$WORK/many" --record 2 --out "$WORK/pt-many" &&
   check "export pt --record 2" pt "$WORK/many" "$WORK/pt-many/tiny-gpt2_activations.pt" 2
 
+run pt-all "$ACTCAP" export pt "$WORK/many" --out "$WORK/pt-all" &&
+  for r in 0 1 2; do
+    check "export pt of every record: record-$r/" pt "$WORK/many" "$WORK/pt-all/record-$r/tiny-gpt2_activations.pt" $r
+  done
+
 # export npy: numpy.load without pickle, byte-identical to np.save.
 run npy-layer "$ACTCAP" export npy "$WORK/gen" --out "$WORK/npy-layer" --by layer --record 0 &&
   check "export npy --by layer --record 0" npy "$WORK/gen" "$WORK/npy-layer" layer 0
@@ -194,8 +226,12 @@ run capture-stream "$ACTCAP" capture --model "$MODEL" --prompts-file "$WORK/prom
   check "export npy of a token-stream store" npy "$WORK/stream" "$WORK/npy-stream" site -1
 
 # stats: the original tool's fields, values equal to torch's (std unbiased) over the store's values.
-(cd "$WORK" && run stats-gen "$ACTCAP" stats "$WORK/gen") &&
-  check "stats (default file name)" stats "$WORK/gen" "$WORK/tiny-gpt2_stats.json" 0
+(cd "$WORK" && run stats-json "$ACTCAP" stats "$WORK/gen" --json && cp "$WORK/out.txt" "$WORK/gen_stats.json") &&
+  check "stats --json prints the document" stats "$WORK/gen" "$WORK/gen_stats.json" 0
+(cd "$WORK" && run stats-dash "$ACTCAP" stats "$WORK/gen" --out - && cp "$WORK/out.txt" "$WORK/dash_stats.json") &&
+  check "stats --out - prints it too" stats "$WORK/gen" "$WORK/dash_stats.json" 0
+[[ -e "$WORK/-" ]] && fail "stats --out - created a file named '-'"
+ls "$WORK"/*_stats.json.tmp-* >/dev/null 2>&1 && fail "stats left a temporary file"
 run stats-bf16 "$ACTCAP" stats "$WORK/gen-bf16" --out "$WORK/bf16_stats.json" &&
   check "stats bf16" stats "$WORK/gen-bf16" "$WORK/bf16_stats.json" 0
 run stats-many "$ACTCAP" stats "$WORK/many" --out "$WORK/many_stats.json" &&
@@ -208,10 +244,15 @@ expect_error "pt of a missing record" "record" "$WORK/bad/tiny-gpt2_activations.
   "$ACTCAP" export pt "$WORK/gen" --record 5 --out "$WORK/bad"
 expect_error "npy with --record and --all-records" "exclude" "$WORK/bad2/hidden_states.0.npy" \
   "$ACTCAP" export npy "$WORK/many" --out "$WORK/bad2" --record 0 --all-records
-run capture-pattern "$ACTCAP" capture --model "$MODEL" --prompts-file "$WORK/prompts.txt" \
-  --sites 'blocks.0.attn.hook_pattern' --quiet --out "$WORK/pattern" &&
-  expect_error "npy of records that cannot be stacked" "cannot be concatenated" "$WORK/bad3/blocks.0.attn.hook_pattern.npy" \
-    "$ACTCAP" export npy "$WORK/pattern" --out "$WORK/bad3"
+# Attention patterns of records of different lengths: rows of every record, keys zero-padded.
+run capture-pattern "$ACTCAP" capture --model "$MODEL" --prompts-file "$WORK/prompts.txt" --max-new-tokens 2 \
+  --sites 'blocks.0.attn.hook_pattern,hidden_states.1' --quiet --out "$WORK/pattern" &&
+  run npy-pattern "$ACTCAP" export npy "$WORK/pattern" --out "$WORK/npy-pattern" &&
+  check "export npy of attention patterns, every record" npy "$WORK/pattern" "$WORK/npy-pattern" site -1
+run npy-pattern-one "$ACTCAP" export npy "$WORK/pattern" --out "$WORK/npy-pattern1" --record 1 &&
+  check "export npy of an attention pattern, --record 1" npy "$WORK/pattern" "$WORK/npy-pattern1" site 1
+run pt-pattern "$ACTCAP" export pt "$WORK/pattern" --records 1 --out "$WORK/pt-pattern" &&
+  check "export pt of an attention pattern" pt "$WORK/pattern" "$WORK/pt-pattern/tiny-gpt2_activations.pt" 1
 expect_error "stats of a folder that is no store" "manifest" "$WORK/nostore_stats.json" \
   "$ACTCAP" stats "$WORK/pt-gen" --out "$WORK/nostore_stats.json"
 

@@ -302,6 +302,7 @@ nlohmann::ordered_json capture_model(ModelRun& run, const InputSet& inputs, cons
     batch.push_back({record, std::move(*input), std::move(encoded.token_ids), encoded.truncated});
   }
   flush();
+  observer.stage(run.model->dir(), "writing the last shard");
   store.finish();
 
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

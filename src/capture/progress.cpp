@@ -26,19 +26,19 @@ std::string render_progress(const ProgressState& state, int width) {
   return "[" + std::string(size_t(filled), '#') + std::string(size_t(bar - filled), ' ') + "]" + text;
 }
 
-void SmoothedRate::add(double seconds, double done) {
-  if (!started_) {
-    started_ = true;
-    last_seconds_ = seconds;
-    last_done_ = done;
-    return;
-  }
-  const double dt = seconds - last_seconds_;
-  if (dt <= 0) return;
-  const double instant = (done - last_done_) / dt;
-  rate_ = rate_ == 0 ? instant : rate_ + (1 - std::exp(-dt / tau_)) * (instant - rate_);
-  last_seconds_ = seconds;
-  last_done_ = done;
+void WindowedRate::add(double seconds, double done) {
+  samples_.emplace_back(seconds, done);
+  // Keeps one sample at or before the window's start, the base the rate is measured from.
+  while (samples_.size() > 2 && samples_[1].first <= seconds - window_) samples_.pop_front();
+}
+
+double WindowedRate::rate(double now) const {
+  // The base: the newest sample at or before now - window (else the oldest kept).
+  auto base = samples_.front();
+  for (const auto& sample : samples_)
+    if (sample.first <= now - window_) base = sample;
+  const double seconds = now - base.first;
+  return seconds > 0 ? (samples_.back().second - base.second) / seconds : 0;
 }
 
 void SteadyEta::estimate(double seconds, double eta) {

@@ -1,7 +1,9 @@
 #pragma once
-// The pieces of a progress display: the line drawn for a state, and a smoothed rate whose ETA stays steady
-// when work arrives in batch-sized jumps.
+// The pieces of a progress display: the line drawn for a state, and a rate and ETA that stay steady when work
+// arrives in batch-sized jumps.
 #include <cstdint>
+#include <deque>
+#include <utility>
 #include <string>
 
 namespace actcap {
@@ -22,20 +24,19 @@ std::string render_progress(const ProgressState& state, int width);
 // "0:42", "1:02:05".
 std::string format_duration(double seconds);
 
-// An exponential moving average of a rate (work per second) with time constant `tau`: the slow first batch and
-// the jumps of batch-sized updates move it by a fraction 1 - exp(-dt / tau) each, so the ETA derived from it
-// changes gradually.
-class SmoothedRate {
+// The rate of work over the last `window` seconds of wall time (over the whole run until it is that long),
+// evaluated at the moment it is shown: records arrive a batch at a time, so a rate measured between arrivals
+// would jump between "a batch in no time" and "nothing for seconds"; over a window of several batches it is
+// steady, and it still follows a real change within the window.
+class WindowedRate {
  public:
-  explicit SmoothedRate(double tau_seconds = 8.0) : tau_(tau_seconds) {}
-  // `done`: the cumulative work at time `seconds` (both non-decreasing).
-  void add(double seconds, double done);
-  double rate() const { return rate_; }  // 0 until the first update after some time passed
+  explicit WindowedRate(double window_seconds = 20.0) : window_(window_seconds) {}
+  void add(double seconds, double done);  // cumulative work at time `seconds` (both non-decreasing)
+  double rate(double now) const;          // work per second; 0 before any work
 
  private:
-  double tau_;
-  double rate_ = 0, last_seconds_ = 0, last_done_ = 0;
-  bool started_ = false;
+  double window_;
+  std::deque<std::pair<double, double>> samples_ = {{0.0, 0.0}};  // (seconds, done), oldest first
 };
 
 // The ETA shown between updates: counts down by itself, and moves towards each new estimate over a few

@@ -57,8 +57,9 @@ void write_stderr(const std::string& text) {
 std::string human_summary(const nlohmann::ordered_json& s) {
   const int64_t records = s["records"], this_run = s["records_this_run"];
   const double seconds = s["wall_seconds"];
-  std::string out = fmt::format("actcap: captured {} record{}, {} tokens in {} ({} tok/s)", with_commas(this_run),
-                                this_run == 1 ? "" : "s", with_commas(s["tokens_this_run"].get<int64_t>()),
+  const int64_t tokens = s["tokens_this_run"];
+  std::string out = fmt::format("actcap: captured {} record{}, {} token{} in {} ({} tok/s)", with_commas(this_run),
+                                this_run == 1 ? "" : "s", with_commas(tokens), tokens == 1 ? "" : "s",
                                 format_duration(seconds),
                                 with_commas(int64_t(s["tokens_per_second"].get<double>() + 0.5)));
   if (records != this_run) out += fmt::format(", {} in the store with the earlier run's", with_commas(records));
@@ -121,7 +122,12 @@ void TerminalReporter::draw_locked() {
     state.fraction = start_.planned_tokens > 0 ? double(planned_done_) / double(start_.planned_tokens) : 0;
     state.fraction = (double(start_.records_done) + state.fraction * double(start_.records_total - start_.records_done)) /
                      double(std::max<int64_t>(1, start_.records_total));
-    state.tokens_per_second = rate_.rate();
+    state.tokens_per_second = rate_.rate(now);
+    // A new estimate once a second, not per record: the records of a batch arrive together.
+    if (now - last_estimate_ >= 1.0 && planned_done_ > 0) {
+      eta_.estimate(now, raw_eta_locked(now));
+      last_estimate_ = now;
+    }
     state.eta_seconds = eta_.at(now);
     state.elapsed_seconds = now;
     line = render_progress(state, width);
@@ -129,6 +135,12 @@ void TerminalReporter::draw_locked() {
   if (int(line.size()) > width) line.resize(size_t(std::max(0, width)));
   write_stderr("\r\033[K" + line);
   drawn_ = true;
+}
+
+double TerminalReporter::raw_eta_locked(double now) const {
+  // Counted in planned tokens (prompt + max_new_tokens), the work measure known for every record up front.
+  const double planned_rate = rate_.rate(now) * double(planned_done_) / double(std::max<int64_t>(1, tokens_done_));
+  return planned_rate > 0 ? double(start_.planned_tokens - planned_done_) / planned_rate : -1;
 }
 
 void TerminalReporter::erase_locked() {
@@ -161,11 +173,11 @@ void TerminalReporter::capture_started(const Start& start) {
   start_ = start;
   records_done_ = start.records_done;
   tokens_done_ = planned_done_ = 0;
-  rate_ = SmoothedRate();
+  rate_ = WindowedRate();
   eta_ = SteadyEta();
   next_quarter_ = 1;
+  last_estimate_ = -1;
   capture_start_ = std::chrono::steady_clock::now();
-  rate_.add(0, 0);
   single_text_ = start.records_total == 1 && start.max_new_tokens > 0 && start.tokenizer != nullptr;
   erase_locked();
   if (!terminal_)
@@ -204,9 +216,6 @@ void TerminalReporter::record_stored(const Stored& record) {
   planned_done_ += record.planned_tokens;
   const double now = seconds_since(capture_start_);
   rate_.add(now, double(tokens_done_));
-  // The ETA counts planned tokens (prompt + max_new_tokens), the work measure known for every record up front.
-  const double planned_rate = tokens_done_ > 0 ? rate_.rate() * double(planned_done_) / double(tokens_done_) : 0;
-  if (planned_rate > 0) eta_.estimate(now, double(start_.planned_tokens - planned_done_) / planned_rate);
 
   if (single_text_) {
     write_stderr(text_ + "\n");
@@ -219,9 +228,9 @@ void TerminalReporter::record_stored(const Stored& record) {
     const double fraction = start_.planned_tokens > 0 ? double(planned_done_) / double(start_.planned_tokens) : 1;
     if (next_quarter_ <= 3 && fraction >= 0.25 * next_quarter_) {
       while (next_quarter_ <= 3 && fraction >= 0.25 * next_quarter_) ++next_quarter_;
-      double eta = eta_.at(now);
+      double eta = raw_eta_locked(now);
       write_stderr(fmt::format("actcap: {}% ({}/{} records, {} tok/s{})\n", int(fraction * 100), records_done_,
-                               start_.records_total, with_commas(int64_t(rate_.rate() + 0.5)),
+                               start_.records_total, with_commas(int64_t(rate_.rate(now) + 0.5)),
                                eta >= 0 ? ", ETA " + format_duration(eta) : ""));
     }
   }

@@ -41,6 +41,7 @@ class TerminalReporter : public CaptureObserver {
 
  private:
   double seconds_since(std::chrono::steady_clock::time_point start) const;
+  double raw_eta_locked(double now) const;  // seconds left at the current rate; < 0 when unknown
   void draw_locked();   // the current line (stage or bar), replacing what is there
   void erase_locked();  // erases the current line before other text is written
   void print_locked(const std::string& text);  // text on its own lines, the bar redrawn below it
@@ -59,8 +60,9 @@ class TerminalReporter : public CaptureObserver {
 
   Start start_;
   int64_t records_done_ = 0, tokens_done_ = 0, planned_done_ = 0;
-  SmoothedRate rate_;
+  WindowedRate rate_;
   SteadyEta eta_;
+  double last_estimate_ = -1;
   int next_quarter_ = 1;  // non-terminal progress lines at 25, 50, 75%
 
   bool single_text_ = false;  // one record that generates: its text is shown

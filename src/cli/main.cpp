@@ -104,26 +104,27 @@ std::string command_path(const CLI::App* command) {
   return path.empty() ? "actcap" : "actcap " + path;
 }
 
-// A one-line message for a command-line mistake, with the nearest option for an unknown one.
+// A one-line message for a command-line mistake, with the nearest option for an unknown one:
+// "capture: unknown option --max-tokens (did you mean --max-new-tokens?)".
 std::string parse_error_message(const CLI::App& app, const CLI::ParseError& error) {
   const CLI::App* command = parsed_command(app);
+  const std::string path = command_path(command);
+  const std::string name = command == &app ? "" : path.substr(std::string("actcap ").size()) + ": ";
   if (dynamic_cast<const CLI::ExtrasError*>(&error)) {
     std::vector<std::string> extras = app.remaining(true);
     std::string first = extras.empty() ? "" : extras.front();
     if (first.rfind("-", 0) == 0) {
-      std::string name = first.substr(0, first.find('='));
+      std::string option = first.substr(0, first.find('='));
       std::vector<std::string> options;
-      for (const CLI::Option* option : command->get_options())
-        for (const std::string& long_name : option->get_lnames()) options.push_back("--" + long_name);
-      if (auto near = actcap::nearest_name(name, options))
-        return fmt::format("{}: unknown option {} (did you mean {}?)", command_path(command), name, *near);
-      return fmt::format("{}: unknown option {} (see {} --help)", command_path(command), name, command_path(command));
+      for (const CLI::Option* known : command->get_options())
+        for (const std::string& long_name : known->get_lnames()) options.push_back("--" + long_name);
+      if (auto near = actcap::nearest_name(option, options))
+        return fmt::format("{}unknown option {} (did you mean {}?)", name, option, *near);
+      return fmt::format("{}unknown option {} (see {} --help)", name, option, path);
     }
-    if (!first.empty())
-      return fmt::format("{}: unexpected argument \"{}\" (see {} --help)", command_path(command), first,
-                         command_path(command));
+    if (!first.empty()) return fmt::format("{}unexpected argument \"{}\" (see {} --help)", name, first, path);
   }
-  return fmt::format("{}: {} (see {} --help)", command_path(command), error.what(), command_path(command));
+  return fmt::format("{}{} (see {} --help)", name, error.what(), path);
 }
 
 }  // namespace

@@ -21,24 +21,24 @@ TEST(CaptureProgress, UnknownTotalAndNarrowTerminals) {
   EXPECT_EQ(format_duration(3725.0), "1:02:05");
 }
 
-TEST(CaptureProgress, SmoothedRateDampsBatchJumps) {
-  // 100 tokens per second on average, arriving as a slow first batch and then alternating 1 s / 3 s batches.
-  SmoothedRate rate(8.0);
-  rate.add(0, 0);
-  rate.add(4, 200);  // the first batch: 50 tok/s (warm-up)
-  EXPECT_DOUBLE_EQ(rate.rate(), 50);
-  double t = 4, done = 200;
-  double lowest = 1e9, highest = 0;
-  for (int i = 0; i < 40; ++i) {
-    double dt = i % 2 ? 3 : 1;
-    t += dt;
-    done += 200;  // the same work in 1 s (200 tok/s) or 3 s (67 tok/s)
-    rate.add(t, done);
-    if (i >= 20) lowest = std::min(lowest, rate.rate()), highest = std::max(highest, rate.rate());
+TEST(CaptureProgress, WindowedRateIsSteadyWhenRecordsArriveInBatches) {
+  // 10 records of 100 tokens every 2 s, each batch's records microseconds apart: 500 tok/s.
+  WindowedRate rate(20.0);
+  EXPECT_EQ(rate.rate(1.0), 0);
+  double done = 0, lowest = 1e9, highest = 0;
+  for (int batch = 1; batch <= 40; ++batch) {
+    for (int record = 0; record < 10; ++record) rate.add(2.0 * batch + 1e-6 * record, done += 100);
+    if (batch == 1) EXPECT_NEAR(rate.rate(2.0), 500, 1);  // the whole run so far
+    for (double t : {2.0 * batch + 0.001, 2.0 * batch + 1.0, 2.0 * batch + 1.999})
+      if (batch >= 10) lowest = std::min(lowest, rate.rate(t)), highest = std::max(highest, rate.rate(t));
   }
-  // The instantaneous rate swings 3x; the smoothed one stays within 35% around the true 100 tok/s.
-  EXPECT_GT(lowest, 65);
-  EXPECT_LT(highest, 135);
+  // Between arrivals and just after them, the shown rate stays within 10% of the truth.
+  EXPECT_GT(lowest, 450);
+  EXPECT_LT(highest, 550);
+  // A change of pace shows within the window: the same batches now every 4 s (250 tok/s).
+  for (int batch = 1; batch <= 10; ++batch)
+    for (int record = 0; record < 10; ++record) rate.add(80.0 + 4.0 * batch + 1e-6 * record, done += 100);
+  EXPECT_NEAR(rate.rate(120.0), 250, 15);
 }
 
 TEST(CaptureProgress, SteadyEtaCountsDownAndMovesGradually) {

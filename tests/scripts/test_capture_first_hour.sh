@@ -60,7 +60,7 @@ expect_status() {  # NAME STATUS FRAGMENT COMMAND...: like expect_error, and the
   [[ $got == "$status" ]] || fail "$name: exit status $got, expected $status"
   expect_error "$name" "$fragment" "$WORK/nothing" "$@"
 }
-expect_status "unknown option" 2 "actcap capture: unknown option --max-tokens (did you mean --max-new-tokens?)" \
+expect_status "unknown option" 2 "actcap: error: capture: unknown option --max-tokens (did you mean --max-new-tokens?)" \
   "$ACTCAP" capture --model "$demo" --prompt hi --max-tokens 5 --out "$WORK/nothing"
 expect_status "misspelled command" 2 "unknown command caputre (did you mean capture?)" "$ACTCAP" caputre --model "$demo"
 expect_status "misspelled subcommand" 2 "unknown command export nppy (did you mean export npy?)" "$ACTCAP" export nppy x

@@ -17,10 +17,12 @@ std::string render_progress(const ProgressState& state, int width) {
   std::string counts = state.records_total > 0
                            ? fmt::format("{}/{} records", state.records_done, state.records_total)
                            : fmt::format("{} records", state.records_done);
-  std::string text = fmt::format(" {}  {:.0f} tok/s  {} elapsed", counts, state.tokens_per_second,
-                                 format_duration(state.elapsed_seconds));
+  std::string text = " " + counts;
+  if (state.tokens_per_second > 0) text += fmt::format("  {:.0f} tok/s", state.tokens_per_second);
+  text += "  " + format_duration(state.elapsed_seconds) + " elapsed";
   if (state.eta_seconds >= 0) text += "  ETA " + format_duration(state.eta_seconds);
-  int bar = std::min(30, width - int(text.size()) - 2);
+  // A fixed width while the terminal allows it, so the bar does not shift as the text beside it changes.
+  int bar = std::min(20, width - int(text.size()) - 2);
   if (state.records_total <= 0 || bar < 5) return text.substr(0, size_t(std::max(0, width)));
   int filled = int(double(bar) * std::clamp(state.fraction, 0.0, 1.0));
   return "[" + std::string(size_t(filled), '#') + std::string(size_t(bar - filled), ' ') + "]" + text;

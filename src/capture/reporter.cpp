@@ -119,8 +119,8 @@ void TerminalReporter::draw_locked() {
     ProgressState state;
     state.records_done = records_done_;
     state.records_total = start_.records_total;
-    state.fraction = start_.planned_tokens > 0 ? double(planned_done_) / double(start_.planned_tokens) : 0;
-    state.fraction = (double(start_.records_done) + state.fraction * double(start_.records_total - start_.records_done)) /
+    // Records stored by an earlier run (resume) count as done.
+    state.fraction = (double(start_.records_done) + fraction_locked() * double(start_.records_total - start_.records_done)) /
                      double(std::max<int64_t>(1, start_.records_total));
     state.tokens_per_second = rate_.rate(now);
     // A new estimate once a second, not per record: the records of a batch arrive together.
@@ -135,6 +135,15 @@ void TerminalReporter::draw_locked() {
   if (int(line.size()) > width) line.resize(size_t(std::max(0, width)));
   write_stderr("\r\033[K" + line);
   drawn_ = true;
+}
+
+double TerminalReporter::fraction_locked() const {
+  if (start_.planned_tokens <= 0) return 0;
+  double done = double(planned_done_);
+  if (batch_records_ > 0 && start_.max_new_tokens > 0)
+    done += 0.5 * double(batch_planned_) *
+            std::min(1.0, double(batch_generated_) / double(batch_records_ * start_.max_new_tokens));
+  return std::min(1.0, done / double(start_.planned_tokens));
 }
 
 double TerminalReporter::raw_eta_locked(double now) const {
@@ -177,6 +186,7 @@ void TerminalReporter::capture_started(const Start& start) {
   eta_ = SteadyEta();
   next_quarter_ = 1;
   last_estimate_ = -1;
+  batch_records_ = batch_planned_ = batch_generated_ = 0;
   capture_start_ = std::chrono::steady_clock::now();
   single_text_ = start.records_total == 1 && start.max_new_tokens > 0 && start.tokenizer != nullptr;
   erase_locked();
@@ -189,8 +199,11 @@ void TerminalReporter::capture_started(const Start& start) {
 }
 
 void TerminalReporter::generation_started(int64_t, const std::vector<int32_t>& prompt) {
-  if (!single_text_) return;
+  if (quiet_) return;
   std::lock_guard lock(mutex_);
+  ++batch_records_;
+  batch_planned_ += int64_t(prompt.size()) + start_.max_new_tokens;
+  if (!single_text_) return;
   decoder_ = std::make_unique<DecodeStream>(*start_.tokenizer, false);
   text_.clear();
   for (int32_t id : prompt) text_ += decoder_->step(id);
@@ -201,8 +214,10 @@ void TerminalReporter::generation_started(int64_t, const std::vector<int32_t>& p
 }
 
 void TerminalReporter::token(int64_t, int32_t token) {
-  if (!single_text_ || !decoder_) return;
+  if (quiet_) return;
   std::lock_guard lock(mutex_);
+  ++batch_generated_;
+  if (!single_text_ || !decoder_) return;
   std::string piece = decoder_->step(token);
   if (terminal_) write_stderr(piece);
   else text_ += piece;
@@ -214,6 +229,8 @@ void TerminalReporter::record_stored(const Stored& record) {
   ++records_done_;
   tokens_done_ += int64_t(record.token_ids->size());
   planned_done_ += record.planned_tokens;
+  batch_planned_ -= record.planned_tokens;
+  if (--batch_records_ <= 0) batch_records_ = batch_planned_ = batch_generated_ = 0;
   const double now = seconds_since(capture_start_);
   rate_.add(now, double(tokens_done_));
 

@@ -39,8 +39,15 @@ class TerminalReporter : public CaptureObserver {
   void record_stored(const Stored& record) override;
   void model_finished(const nlohmann::ordered_json& summary) override;
 
+  // How far the bar is: this run's planned work done, the batch being generated included.
+  double progress() {
+    std::lock_guard lock(mutex_);
+    return fraction_locked();
+  }
+
  private:
   double seconds_since(std::chrono::steady_clock::time_point start) const;
+  double fraction_locked() const;  // of this run's planned work, in-flight batch included
   double raw_eta_locked(double now) const;  // seconds left at the current rate; < 0 when unknown
   void draw_locked();   // the current line (stage or bar), replacing what is there
   void erase_locked();  // erases the current line before other text is written
@@ -64,6 +71,9 @@ class TerminalReporter : public CaptureObserver {
   SteadyEta eta_;
   double last_estimate_ = -1;
   int next_quarter_ = 1;  // non-terminal progress lines at 25, 50, 75%
+  // The batch being generated: the bar moves with its generated tokens, generation counted as half its work
+  // (prefill and capture the rest), so that it does not stand still for a whole batch.
+  int64_t batch_records_ = 0, batch_planned_ = 0, batch_generated_ = 0;
 
   bool single_text_ = false;  // one record that generates: its text is shown
   std::unique_ptr<DecodeStream> decoder_;

@@ -10,12 +10,14 @@ namespace {
 TEST(CaptureProgress, RendersRecordsRateElapsedAndEta) {
   ProgressState state{25, 100, 0.25, 500, 30, 10};
   std::string line = render_progress(state, 80);
-  EXPECT_EQ(line, "[#######                     ] 25/100 records  500 tok/s  0:10 elapsed  ETA 0:30");
+  EXPECT_EQ(line, "[#####               ] 25/100 records  500 tok/s  0:10 elapsed  ETA 0:30");
   EXPECT_LE(line.size(), 80u);
 }
 
 TEST(CaptureProgress, UnknownTotalAndNarrowTerminals) {
   EXPECT_EQ(render_progress({7, 0, 0, 50, -1, 2.0}, 80), " 7 records  50 tok/s  0:02 elapsed");
+  // Before the first record the rate is unknown, not 0.
+  EXPECT_EQ(render_progress({0, 10, 0.1, 0, -1, 1.0}, 80), "[##                  ] 0/10 records  0:01 elapsed");
   std::string narrow = render_progress({1, 3, 0.3, 10, 2, 1.0}, 20);
   EXPECT_LE(narrow.size(), 20u);
   EXPECT_EQ(format_duration(3725.0), "1:02:05");
@@ -66,6 +68,33 @@ TEST(CaptureProgress, HumanSummary) {
   summary.erase("accuracy");
   EXPECT_NE(human_summary(summary).find("captured 20 records, 12,345 tokens in 0:12 (1,020 tok/s), 500 in the store"),
             std::string::npos);
+}
+
+TEST(CaptureProgress, TheBarMovesWhileABatchGenerates) {
+  testing::internal::CaptureStderr();
+  TerminalReporter reporter(false, false, false);
+  CaptureObserver::Start start;
+  start.records_total = 2;
+  start.planned_tokens = 100;  // two prompts of 40 tokens + 10 new tokens each
+  start.max_new_tokens = 10;
+  reporter.capture_started(start);
+  const std::vector<int32_t> prompt(40, 1);
+  reporter.generation_started(0, prompt);
+  reporter.generation_started(1, prompt);
+  EXPECT_EQ(reporter.progress(), 0);
+  for (int i = 0; i < 10; ++i) reporter.token(i % 2, 7);
+  EXPECT_DOUBLE_EQ(reporter.progress(), 0.25);  // half the new tokens: a quarter of the batch's work
+  for (int i = 0; i < 10; ++i) reporter.token(i % 2, 7);
+  EXPECT_DOUBLE_EQ(reporter.progress(), 0.5);
+  const std::vector<int32_t> ids(50, 1);
+  CaptureObserver::Stored stored;
+  stored.token_ids = &ids;
+  stored.planned_tokens = 50;
+  reporter.record_stored(stored);
+  EXPECT_DOUBLE_EQ(reporter.progress(), 0.75);
+  reporter.record_stored(stored);
+  EXPECT_DOUBLE_EQ(reporter.progress(), 1.0);
+  testing::internal::GetCapturedStderr();
 }
 
 TEST(CaptureProgress, QuietReporterPrintsNothing) {

@@ -51,6 +51,19 @@ seq 1 40 | sed 's/^/prompt number /' >"$WORK/forty.txt"
   && grep -q '^actcap: capturing 40 records into' "$WORK/forty.err" && pass "log progress: $(grep -c . "$WORK/forty.err") lines" \
   || fail "log progress: $(cat "$WORK/forty.err")"
 
+# On a terminal (a pseudo-terminal from `script`): the bar is drawn in place (carriage return, erase line) and
+# erased for good before the summary, which starts its own line.
+if command -v script >/dev/null; then
+  script -qec "'$ACTCAP' capture --model '$demo' --prompts-file '$WORK/forty.txt' --max-new-tokens 2 --batch-tokens 16 \
+    --out '$WORK/tty'" /dev/null >"$WORK/tty.txt" 2>&1
+  if grep -qa $'\r\e\[K\[#*  *\] [0-9]*/40 records' "$WORK/tty.txt" && grep -qa $'\r\e\[Kactcap: captured 40 records' "$WORK/tty.txt" \
+      && ! grep -qa $'records[^\n]*actcap: captured' "$WORK/tty.txt"; then
+    pass "terminal: bar in place, summary on its own line"
+  else
+    fail "terminal output: $(cat -A "$WORK/tty.txt" | head -c 600)"
+  fi
+fi
+
 # 3. Mistakes: one line, the exit status, nothing written.
 expect_status() {  # NAME STATUS FRAGMENT COMMAND...: like expect_error, and the exit status must be STATUS
   local name=$1 status=$2 fragment=$3

@@ -221,10 +221,12 @@ nlohmann::ordered_json capture_model(ModelRun& run, const InputSet& inputs, cons
     if (!run.tokenizer) fail("--drop-special: {} has no tokenizer.json to say which tokens are special", run.model->dir());
     store_options.drop_token_ids = run.tokenizer->special_token_ids();
   }
-  // A summary left by an earlier run would describe a store this run is about to change.
+  // A summary left by an earlier run would describe a store this run changes: it goes before --overwrite (which
+  // removes only the store's own files) and once --resume holds the store (not while another run writes it).
   const fs::path summary_path = fs::path(run.out_dir) / kSummaryFile;
-  if (job.resume || job.overwrite) fs::remove(summary_path);
+  if (job.overwrite) fs::remove(summary_path);
   StoreWriter store(store_options, provenance(run, inputs, job));
+  if (job.resume) fs::remove(summary_path);
   const std::set<int64_t>& completed = store.completed_records();
 
   CaptureObserver::Start started{run.model->dir(), run.out_dir, inputs.size(), int64_t(completed.size()), 0,

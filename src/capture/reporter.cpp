@@ -165,15 +165,13 @@ void TerminalReporter::print_locked(const std::string& text) {
 }
 
 void TerminalReporter::stage(const std::string& model, const std::string& what) {
+  // In a log the stages would only precede an error, which should stand alone; "capturing" says it all began.
   if (!terminal_) return;
   std::lock_guard lock(mutex_);
   stage_ = model.empty() ? what : fmt::format("{}: {}", folder_name(model), what);
   stage_start_ = std::chrono::steady_clock::now();
-  // In a log the stages would only precede an error, which should stand alone; "capturing" says it all began.
-  if (terminal_) {
-    showing_ = Showing::Stage;
-    draw_locked();
-  }
+  showing_ = Showing::Stage;
+  draw_locked();
 }
 
 void TerminalReporter::capture_started(const Start& start) {

@@ -132,6 +132,10 @@ if (cd "$WORK" && "$ACTCAP" capture --model "$demo/" --prompts-file ./p.txt --qu
 else
   fail "--resume with another spelling: $(cat "$WORK/r2.err")"
 fi
+# A --resume of a complete store replaces the summary.json there with its own.
+"$ACTCAP" capture --model "$demo" --prompts-file "$WORK/p.txt" --quiet --resume --out "$WORK/resume" 2>"$WORK/r3.err" \
+  && [[ $(field "$WORK/resume/summary.json" '[j["records"], j["records_this_run"]]') == "[40, 0]" ]] \
+  && pass "--resume of a complete store: a new summary.json" || fail "resume of a complete store: $(cat "$WORK/r3.err")"
 
 # 8. --overwrite replaces a store (the store writer implements it: this passes once the store branch is merged).
 "$ACTCAP" capture --model "$demo" --prompt "another prompt" --quiet --overwrite --out "$WORK/two" 2>"$WORK/ow.err" \

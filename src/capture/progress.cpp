@@ -45,9 +45,11 @@ double WindowedRate::rate(double now) const {
 
 void SteadyEta::estimate(double seconds, double eta) {
   if (eta < 0) return;
-  // A third of the way towards the new estimate: batch-to-batch noise averages out, a real change shows within
-  // a few updates.
-  eta_ = eta_ < 0 ? eta : at(seconds) + (eta - at(seconds)) / 3;
+  // A third of the way towards a new estimate within a factor of two of the shown one: batch-to-batch noise
+  // averages out, a real change shows within a few updates. Further off (the first estimates, made from the
+  // first few records; a change of pace), the shown value was wrong: replace it.
+  const double shown = at(seconds);
+  eta_ = shown <= 0 || eta > 2 * shown || eta < shown / 2 ? eta : shown + (eta - shown) / 3;
   since_ = seconds;
 }
 

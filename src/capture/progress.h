@@ -40,7 +40,7 @@ class WindowedRate {
 };
 
 // The ETA shown between updates: counts down by itself, and moves towards each new estimate over a few
-// seconds instead of jumping to it.
+// seconds instead of jumping to it (unless it is off by more than a factor of two).
 class SteadyEta {
  public:
   void estimate(double seconds, double eta);  // a new estimate at time `seconds`

@@ -48,8 +48,12 @@ TEST(CaptureProgress, SteadyEtaCountsDownAndMovesGradually) {
   EXPECT_LT(eta.at(0), 0);
   eta.estimate(10, 100);
   EXPECT_DOUBLE_EQ(eta.at(15), 95);  // counts down between updates
-  eta.estimate(20, 10);              // a sudden new estimate moves it a third of the way
-  EXPECT_DOUBLE_EQ(eta.at(20), 90 - 80.0 / 3);
+  eta.estimate(20, 81);              // a new estimate moves it a third of the way
+  EXPECT_DOUBLE_EQ(eta.at(20), 87);
+  eta.estimate(21, 8);               // one off by more than a factor of two replaces it (e.g. the first estimate,
+  EXPECT_DOUBLE_EQ(eta.at(21), 8);   // made from the first record of a batch)
+  eta.estimate(22, 30);
+  EXPECT_DOUBLE_EQ(eta.at(22), 30);
   EXPECT_DOUBLE_EQ(eta.at(1000), 0);
 }
 

@@ -39,7 +39,7 @@ run() {  # run NAME PROMPT_COUNT
   make_prompts "$count" "$WORK/$name.txt"
   rm -rf "$WORK/$name.out"
   /usr/bin/time -v "$ACTCAP" capture --model "$MODEL" --prompts-file "$WORK/$name.txt" --sites "$SITES" \
-    --threads "$THREADS" --batch-tokens "$BATCH_TOKENS" --shard-size "$SHARD_SIZE" --quiet --out "$WORK/$name.out" \
+    --threads "$THREADS" --batch-tokens "$BATCH_TOKENS" --shard-size "$SHARD_SIZE" --quiet --json --out "$WORK/$name.out" \
     >"$WORK/$name.json" 2>"$WORK/$name.time"
   $PY - "$name" "$WORK/$name.json" "$WORK/$name.time" <<'EOF'
 import json, re, sys

@@ -97,6 +97,14 @@ std::string copy_stdin(std::string& sha256) {
   return path;
 }
 
+// The ledger names files by canonical absolute path, so that a resumed run that names the same file another way
+// (relative, through a link, "DIR//p.txt") has the same provenance.
+std::string canonical_path(const std::string& path) {
+  std::error_code error;
+  fs::path canonical = fs::weakly_canonical(fs::absolute(path), error);
+  return error ? path : canonical.string();
+}
+
 std::string read_whole(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) fail("{}: cannot read the file", path);
@@ -105,7 +113,12 @@ std::string read_whole(const std::string& path) {
 
 }  // namespace
 
-std::vector<int32_t> parse_token_ids(const std::string& text, const std::string& origin) {
+std::vector<int32_t> parse_token_ids(const std::string& given, const std::string& origin) {
+  // `actcap tokenize` prints ids as a JSON list: accept that spelling too.
+  std::string text = given;
+  text.erase(0, text.find_first_not_of(' '));
+  text.erase(text.find_last_not_of(' ') + 1);
+  if (text.size() >= 2 && text.front() == '[' && text.back() == ']') text = text.substr(1, text.size() - 2);
   std::vector<int32_t> ids;
   size_t i = 0;
   while (true) {
@@ -113,12 +126,13 @@ std::vector<int32_t> parse_token_ids(const std::string& text, const std::string&
     int64_t value = -1;
     auto [end, ec] = std::from_chars(text.data() + i, text.data() + text.size(), value);
     if (ec != std::errc() || value < 0 || value > INT32_MAX)
-      fail("{}: expected comma-separated token ids like 1,2,3, got \"{}\"", origin, text);
+      fail("{}: expected comma-separated token ids like 1,2,3 or [1, 2, 3], got \"{}\"", origin, given);
     ids.push_back(int32_t(value));
     i = size_t(end - text.data());
     while (i < text.size() && text[i] == ' ') ++i;
     if (i == text.size()) break;
-    if (text[i] != ',') fail("{}: expected comma-separated token ids like 1,2,3, got \"{}\"", origin, text);
+    if (text[i] != ',')
+      fail("{}: expected comma-separated token ids like 1,2,3 or [1, 2, 3], got \"{}\"", origin, given);
     ++i;
   }
   return ids;
@@ -172,7 +186,7 @@ InputSet::InputSet(const std::vector<InputSource>& sources) {
           }
           if (records == 0) fail("{}: holds no prompts", expanded.label);
           count_ += records;
-          ledger_.push_back({source.value, sha256});
+          ledger_.push_back({source.value == "-" ? "-" : canonical_path(source.value), sha256});
           break;
         }
         case InputSource::Kind::Directory: {
@@ -186,7 +200,7 @@ InputSet::InputSet(const std::vector<InputSource>& sources) {
             std::string path = (fs::path(source.value) / name).string();
             std::string text = read_whole(path);
             check_text(text, path);
-            ledger_.push_back({path, sha256_hex(text.data(), text.size())});
+            ledger_.push_back({canonical_path(path), sha256_hex(text.data(), text.size())});
           }
           count_ += int64_t(expanded.files.size());
           text_count_ += int64_t(expanded.files.size());
@@ -241,8 +255,11 @@ std::optional<InputRecord> InputSet::Cursor::next() {
           line = strip_line_end(std::move(line));
           if (line.empty()) continue;
           std::string origin = fmt::format("{}:{}", file_label_, line_);
-          if (current_->kind == InputSource::Kind::Jsonl) return parse_jsonl_line(line, origin);
-          record.text = std::move(line);
+          if (current_->kind == InputSource::Kind::Jsonl) record = parse_jsonl_line(line, origin);
+          else record.text = std::move(line);
+          // Without an "id" of its own, a line is known by its file's name and line number, which blank lines
+          // (skipped) and edits elsewhere in the file leave alone.
+          if (record.id.is_null()) record.id = fmt::format("{}:{}", fs::path(file_label_).filename().string(), line_);
           record.origin = origin;
           return record;
         }

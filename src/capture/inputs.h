@@ -17,7 +17,7 @@ struct InputSource {
   enum class Kind {
     InputIds,     // "1,2,3"
     Prompt,       // the text itself
-    PromptsFile,  // a path ("-" = stdin): one prompt per non-empty line
+    PromptsFile,  // a path ("-" = stdin): one prompt per line; blank lines are skipped (and still counted)
     Jsonl,        // a path ("-" = stdin): one object per line with "text" or "input_ids", optional "id", "answer"
     Directory,    // a folder: every *.txt file (sorted by name) is one prompt, verbatim
   };
@@ -27,20 +27,21 @@ struct InputSource {
 
 // One prompt as given, before tokenization.
 struct InputRecord {
-  nlohmann::json id;                              // JSONL "id", a sample's file name, otherwise null
+  nlohmann::json id;  // JSONL "id"; else "NAME:LINE" for a line of a file (NAME without its folders, "stdin");
+                      // a sample's file name; null for --prompt and --input-ids
   std::optional<std::string> text;                // text prompts
   std::optional<std::vector<int32_t>> input_ids;  // prompts given as token ids
   nlohmann::json answer;                          // JSONL "answer" (string or list of strings), otherwise null
   std::string origin;                             // where it came from, for error messages ("data.jsonl:12")
 };
 
-// An input file and its SHA-256, for the manifest's provenance ledger.
+// An input file (canonical absolute path, "-" for stdin) and its SHA-256, for the manifest's provenance ledger.
 struct InputFile {
   std::string path;
   std::string sha256;
 };
 
-// Parses "1,2,3" (spaces allowed); throws actcap::Error naming `origin` on anything else.
+// Parses "1,2,3" or "[1, 2, 3]" (spaces allowed); throws actcap::Error naming `origin` on anything else.
 std::vector<int32_t> parse_token_ids(const std::string& text, const std::string& origin);
 
 // One source after expansion: a path to read (stdin replaced by its copy) or an inline value.

@@ -1,92 +1,61 @@
 #include "capture/progress.h"
 
-#include <sys/ioctl.h>
-#include <unistd.h>
-
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 
 namespace actcap {
 
-namespace {
-
-std::string duration(double seconds) {
-  auto s = int64_t(std::llround(seconds));
+std::string format_duration(double seconds) {
+  auto s = int64_t(std::llround(std::max(0.0, seconds)));
   if (s >= 3600) return fmt::format("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60);
   return fmt::format("{}:{:02}", s / 60, s % 60);
 }
 
-int terminal_width() {
-  winsize size{};
-  if (ioctl(STDERR_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0) return size.ws_col;
-  return 80;
-}
-
-}  // namespace
-
 std::string render_progress(const ProgressState& state, int width) {
-  double rate = state.elapsed_seconds > 0 ? double(state.tokens_done) / state.elapsed_seconds : 0.0;
   std::string counts = state.records_total > 0
                            ? fmt::format("{}/{} records", state.records_done, state.records_total)
                            : fmt::format("{} records", state.records_done);
-  std::string text = fmt::format(" {}  {:.0f} tok/s", counts, rate);
-  if (state.records_total > 0 && state.records_done > 0 && state.records_done < state.records_total) {
-    double remaining = state.elapsed_seconds * double(state.records_total - state.records_done) /
-                       double(state.records_done);
-    text += "  ETA " + duration(remaining);
-  } else if (state.records_total > 0 && state.records_done >= state.records_total) {
-    text += "  done in " + duration(state.elapsed_seconds);
-  }
-  int bar = std::min(30, width - int(text.size()) - 2);
+  std::string text = " " + counts;
+  if (state.tokens_per_second > 0) text += fmt::format("  {:.0f} tok/s", state.tokens_per_second);
+  text += "  " + format_duration(state.elapsed_seconds) + " elapsed";
+  if (state.eta_seconds >= 0) text += "  ETA " + format_duration(state.eta_seconds);
+  // A fixed width while the terminal allows it, so the bar does not shift as the text beside it changes.
+  int bar = std::min(20, width - int(text.size()) - 2);
   if (state.records_total <= 0 || bar < 5) return text.substr(0, size_t(std::max(0, width)));
-  int filled = int(double(bar) * double(std::min(state.records_done, state.records_total)) /
-                   double(state.records_total));
+  int filled = int(double(bar) * std::clamp(state.fraction, 0.0, 1.0));
   return "[" + std::string(size_t(filled), '#') + std::string(size_t(bar - filled), ' ') + "]" + text;
 }
 
-ProgressBar::ProgressBar(bool enabled, int64_t records_total, std::string label)
-    : active_(enabled && isatty(STDERR_FILENO)), label_(std::move(label)) {
-  state_.records_total = records_total;
-  start_ = last_draw_ = std::chrono::steady_clock::now();
+void WindowedRate::add(double seconds, double done) {
+  samples_.emplace_back(seconds, done);
+  // Keeps one sample at or before the window's start, the base the rate is measured from.
+  while (samples_.size() > 2 && samples_[1].first <= seconds - window_) samples_.pop_front();
 }
 
-ProgressBar::~ProgressBar() { finish(); }
-
-void ProgressBar::update(int64_t records_done, int64_t tokens_done) {
-  state_.records_done = records_done;
-  state_.tokens_done = tokens_done;
-  if (!active_) return;
-  auto now = std::chrono::steady_clock::now();
-  bool last = state_.records_total > 0 && records_done >= state_.records_total;
-  if (drawn_ && !last && now - last_draw_ < std::chrono::milliseconds(100)) return;
-  last_draw_ = now;
-  redraw();
+double WindowedRate::rate(double now) const {
+  // The base: the newest sample at or before now - window (else the oldest kept).
+  auto base = samples_.front();
+  for (const auto& sample : samples_)
+    if (sample.first <= now - window_) base = sample;
+  const double seconds = now - base.first;
+  return seconds > 0 ? (samples_.back().second - base.second) / seconds : 0;
 }
 
-void ProgressBar::redraw() {
-  if (!active_) return;
-  state_.elapsed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  std::string prefix = label_.empty() ? "" : label_ + " ";
-  int width = terminal_width() - 1;
-  std::string line = prefix + render_progress(state_, width - int(prefix.size()));
-  std::fprintf(stderr, "\r\033[K%s", line.c_str());
-  std::fflush(stderr);
-  drawn_ = true;
+void SteadyEta::estimate(double seconds, double eta) {
+  if (eta < 0) return;
+  // A third of the way towards a new estimate within a factor of two of the shown one: batch-to-batch noise
+  // averages out, a real change shows within a few updates. Further off (the first estimates, made from the
+  // first few records; a change of pace), the shown value was wrong: replace it.
+  const double shown = at(seconds);
+  eta_ = shown <= 0 || eta > 2 * shown || eta < shown / 2 ? eta : shown + (eta - shown) / 3;
+  since_ = seconds;
 }
 
-void ProgressBar::clear() {
-  if (!active_ || !drawn_) return;
-  std::fputs("\r\033[K", stderr);
-  std::fflush(stderr);
-  drawn_ = false;
-}
-
-void ProgressBar::finish() {
-  clear();
-  active_ = false;
+double SteadyEta::at(double seconds) const {
+  if (eta_ < 0) return -1;
+  return std::max(0.0, eta_ - (seconds - since_));
 }
 
 }  // namespace actcap

@@ -29,6 +29,7 @@ std::vector<int64_t> Recorder::kept_positions(SiteSelection::Positions positions
   switch (positions) {
     case SiteSelection::Positions::All: break;
     case SiteSelection::Positions::Last: begin = std::max(0, n_total - 1); break;
+    case SiteSelection::Positions::LastPrompt: begin = std::max(0, n_prompt - 1), end = n_prompt; break;
     case SiteSelection::Positions::Prompt: end = n_prompt; break;
     case SiteSelection::Positions::Generated: begin = n_prompt; break;
   }

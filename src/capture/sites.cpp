@@ -8,6 +8,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/suggest.h"
 #include "models/model.h"
 
 namespace actcap {
@@ -27,18 +28,21 @@ std::vector<std::string> split(const std::string& text, char separator) {
   }
 }
 
+// A layer number, negative ones counting from the end as in Python (-1 = the last block).
 int parse_layer(const std::string& text, int num_layers, const std::string& spec) {
   size_t used = 0;
-  int value = -1;
+  int value = 0;
   try {
     value = std::stoi(text, &used);
   } catch (const std::exception&) {
     used = 0;
   }
-  if (text.empty() || used != text.size() || value < 0)
-    fail("--layers \"{}\": \"{}\" is not a layer number", spec, text);
-  if (value >= num_layers) fail("--layers \"{}\": layer {} is out of range (the model has {} layers)", spec, value, num_layers);
-  return value;
+  if (text.empty() || used != text.size())
+    fail("--layers \"{}\": \"{}\" is not a layer number (give e.g. 0,2,5-7, -1 or recommended)", spec, text);
+  if (value >= num_layers || value < -num_layers)
+    fail("--layers \"{}\": layer {} is out of range (the model has {} layers: 0 to {}, or -{} to -1)", spec, value,
+         num_layers, num_layers - 1, num_layers);
+  return value < 0 ? value + num_layers : value;
 }
 
 std::set<int> parse_layers(const std::string& spec, int num_layers) {
@@ -48,7 +52,8 @@ std::set<int> parse_layers(const std::string& spec, int num_layers) {
     return layers;
   }
   for (const std::string& part : split(spec, ',')) {
-    size_t dash = part.find('-');
+    // A range's dash is the first one after the first character ("-3--1" is the range from -3 to -1).
+    size_t dash = part.size() > 1 ? part.find('-', 1) : std::string::npos;
     if (dash == std::string::npos) {
       layers.insert(parse_layer(part, num_layers, spec));
     } else {
@@ -61,27 +66,48 @@ std::set<int> parse_layers(const std::string& spec, int num_layers) {
   return layers;
 }
 
-// The layer a site belongs to: blocks.{i}.* -> i, hidden_states.{k} -> k - 1 (hidden_states.0 -> -1);
-// nullopt for sites outside the layers.
-std::optional<int> layer_of(const std::string& site) {
-  auto number_after = [&](size_t at) {
-    size_t end = site.find('.', at);
-    return std::stoi(site.substr(at, end == std::string::npos ? std::string::npos : end - at));
-  };
-  if (site.rfind("blocks.", 0) == 0) return number_after(7);
-  if (site.rfind("hidden_states.", 0) == 0) return number_after(14) - 1;
-  return std::nullopt;
+// The names a misspelled pattern is compared with: every site, and every site with its block number as "*".
+std::vector<std::string> pattern_candidates(const std::vector<std::string>& names) {
+  std::vector<std::string> candidates = names;
+  for (const auto& name : names) {
+    for (const std::string prefix : {"blocks.", "hidden_states."}) {
+      if (name.rfind(prefix, 0) != 0) continue;
+      size_t end = name.find('.', prefix.size());
+      std::string generic = prefix + "*" + (end == std::string::npos ? "" : name.substr(end));
+      if (std::find(candidates.begin(), candidates.end(), generic) == candidates.end()) candidates.push_back(generic);
+    }
+  }
+  return candidates;
 }
 
 SiteSelection::Positions parse_positions(const std::string& text) {
   if (text == "all" || text.empty()) return SiteSelection::Positions::All;
   if (text == "last") return SiteSelection::Positions::Last;
+  if (text == "last-prompt") return SiteSelection::Positions::LastPrompt;
   if (text == "prompt") return SiteSelection::Positions::Prompt;
   if (text == "generated") return SiteSelection::Positions::Generated;
-  fail("--positions \"{}\": expected all, last, prompt or generated", text);
+  fail("--positions \"{}\": expected all, last, last-prompt, prompt or generated", text);
 }
 
 }  // namespace
+
+std::optional<int> block_of_site(const std::string& site, int num_layers) {
+  auto number_after = [&](size_t at) {
+    size_t end = site.find('.', at);
+    return std::stoi(site.substr(at, end == std::string::npos ? std::string::npos : end - at));
+  };
+  if (site.rfind("blocks.", 0) == 0) return number_after(7);
+  if (site.rfind("hidden_states.", 0) == 0) {
+    int k = number_after(14);
+    if (k < num_layers) return k;  // the input of block k; hidden_states.L is the final norm's output
+  }
+  return std::nullopt;
+}
+
+bool is_token_row_site(std::string_view site) {
+  constexpr std::string_view pattern = "hook_pattern";
+  return !(site.size() >= pattern.size() && site.substr(site.size() - pattern.size()) == pattern);
+}
 
 std::vector<int> recommended_layers(int num_layers) {
   std::vector<int> layers;
@@ -111,16 +137,20 @@ SiteSelection SiteSelection::parse(const std::string& patterns, const std::strin
         matched = true;
       }
     }
-    if (!matched)
-      fail("--sites: pattern \"{}\" matches no site of {} (e.g. {}, {}, {})", glob, model.config().model_type,
-           names.front(), names[names.size() / 2], names.back());
+    if (!matched) {
+      if (auto near = nearest_name(glob, pattern_candidates(names)))
+        fail("--sites: \"{}\" matches no site of this {} model (did you mean \"{}\"? `actcap sites --model DIR` "
+             "lists them)", glob, model.config().model_type, *near);
+      fail("--sites: \"{}\" matches no site of this {} model (e.g. {}, {}, {}; `actcap sites --model DIR` lists "
+           "them)", glob, model.config().model_type, names.front(), names[names.size() / 2], names.back());
+    }
   }
   std::optional<std::set<int>> layer_set;
   if (!layers.empty()) layer_set = parse_layers(layers, num_layers);
   for (size_t i = 0; i < names.size(); ++i) {
     if (!picked[i]) continue;
     if (layer_set) {
-      std::optional<int> layer = layer_of(names[i]);
+      std::optional<int> layer = block_of_site(names[i], num_layers);
       if (layer && !layer_set->count(*layer)) continue;
     }
     selection.sites.push_back(names[i]);

@@ -1,5 +1,6 @@
 #pragma once
 // Which sites (and which positions) a capture keeps.
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_set>
@@ -10,12 +11,15 @@ namespace actcap {
 class Model;
 
 struct SiteSelection {
-  // patterns: comma-separated globs over site names ("all" = every site; "" = the default "hidden_states.*");
-  // layers: "" (all) | "0,2,5-7" | "recommended" (45%-85% of depth): keeps blocks.{i}.* and hidden_states.{i+1}
-  // (layer i's output) for the listed layers; sites outside any layer (hook_embed, ln_final, logits) are kept,
-  // hidden_states.0 (the embedding output) is dropped when a layer list is given.
-  // positions: all|last|prompt|generated.
-  // Throws actcap::Error for a pattern that matches nothing, a layer out of range, or bad syntax.
+  // patterns: comma-separated globs over site names ("all" = every site; "" = the default "hidden_states.*").
+  // layers: "" (all) | "0,2,5-7" | "-1" (Python-style: the last block) | "recommended" (see recommended_layers).
+  // A layer list filters only the sites of blocks: block K's sites are blocks.K.* and hidden_states.K (the
+  // input of block K; hidden_states.0 is the embedding output, the input of block 0). Sites outside the blocks
+  // (hook_embed, hook_pos_embed, ln_final.hook_normalized, hidden_states.L = the final norm's output, logits)
+  // stay as the patterns select them.
+  // positions: all|last|last-prompt|prompt|generated.
+  // Throws actcap::Error for a pattern that matches nothing (naming the nearest site), a layer out of range, or
+  // bad syntax.
   static SiteSelection parse(const std::string& patterns, const std::string& layers, const std::string& positions,
                              const Model& model);
   // Every site of the model, all positions.
@@ -24,14 +28,23 @@ struct SiteSelection {
   std::vector<std::string> sites;  // selected sites, forward order
   bool wants(std::string_view site) const;
   bool empty() const { return sites.empty(); }
-  enum class Positions { All, Last, Prompt, Generated } positions = Positions::All;
+  enum class Positions { All, Last, LastPrompt, Prompt, Generated } positions = Positions::All;
 
  private:
   mutable std::unordered_set<std::string> set_;  // rebuilt when `sites` was changed directly
   void index() const;
 };
 
-// The layers picked by "recommended": 45%-85% of the depth (never empty).
+// The layers picked by "recommended": the blocks i whose depth (i + 1) / L lies in [0.45, 0.85], the middle of
+// the model where probing usually works best; when none does (L < 3), the block at 65% of the depth.
 std::vector<int> recommended_layers(int num_layers);
+
+// The block a site belongs to for --layers: blocks.K.* and hidden_states.K (K < num_layers) -> K; nullopt for
+// the sites outside the blocks.
+std::optional<int> block_of_site(const std::string& site, int num_layers);
+
+// Whether a site has one row per token (the rows a token-stream store holds); attention patterns do not: their
+// rows are heads and their width grows with the sequence.
+bool is_token_row_site(std::string_view site);
 
 }  // namespace actcap

@@ -39,7 +39,10 @@ class CaptureInputs : public ::testing::Test {
 TEST_F(CaptureInputs, ParsesTokenIds) {
   EXPECT_EQ(parse_token_ids("1,2,3", "x"), (std::vector<int32_t>{1, 2, 3}));
   EXPECT_EQ(parse_token_ids(" 50256 , 7", "x"), (std::vector<int32_t>{50256, 7}));
-  for (const char* bad : {"", "1,,2", "1,a", "-1", "1,2,", "99999999999", "1.5"})
+  // What `actcap tokenize` prints.
+  EXPECT_EQ(parse_token_ids("[15496,995]", "x"), (std::vector<int32_t>{15496, 995}));
+  EXPECT_EQ(parse_token_ids(" [15496, 995] ", "x"), (std::vector<int32_t>{15496, 995}));
+  for (const char* bad : {"", "1,,2", "1,a", "-1", "1,2,", "99999999999", "1.5", "[1,2", "[]", "[[1]]"})
     EXPECT_THROW(parse_token_ids(bad, "--input-ids"), Error) << bad;
 }
 
@@ -67,12 +70,18 @@ TEST_F(CaptureInputs, KeepsCommandLineOrderAcrossSources) {
   EXPECT_EQ(records[1].origin, prompts + ":1");
   EXPECT_EQ(*records[2].text, "second line");
   EXPECT_EQ(records[2].origin, prompts + ":3");
+  // Ids are line numbers: the blank line 2 is skipped but counted, so "second line" keeps id p.txt:3.
+  EXPECT_EQ(records[1].id, "p.txt:1");
+  EXPECT_EQ(records[2].id, "p.txt:3");
+  EXPECT_TRUE(records[0].id.is_null());
   EXPECT_EQ(*records[3].input_ids, (std::vector<int32_t>{1, 2}));
   EXPECT_EQ(*records[4].text, "q1");
   EXPECT_EQ(records[4].id, "a");
   EXPECT_EQ(records[4].answer, "Paris");
   EXPECT_EQ(*records[5].input_ids, (std::vector<int32_t>{5, 6}));
   EXPECT_EQ(records[5].id, 7);
+  EXPECT_EQ(InputSet({{InputSource::Kind::Jsonl, write("noid.jsonl", "\n{\"text\": \"x\"}\n")}}).cursor().next()->id,
+            "noid.jsonl:2");
   EXPECT_TRUE(records[5].answer.is_null());
   EXPECT_EQ(*records[6].text, "sample a");
   EXPECT_EQ(records[6].id, "a.txt");
@@ -83,6 +92,15 @@ TEST_F(CaptureInputs, KeepsCommandLineOrderAcrossSources) {
   EXPECT_EQ(set.ledger()[0].path, prompts);
   EXPECT_EQ(set.ledger()[0].sha256, sha256_file(prompts));
   EXPECT_EQ(set.ledger()[2].path, (dir_ / "samples" / "a.txt").string());
+
+  // Paths are canonical and absolute: the same file named relatively, or through "dir/./", is the same entry.
+  const auto here = fs::current_path();
+  fs::current_path(dir_);
+  InputSet relative({{InputSource::Kind::PromptsFile, "./p.txt"}, {InputSource::Kind::PromptsFile, "samples/../p.txt"}});
+  fs::current_path(here);
+  EXPECT_EQ(relative.ledger()[0].path, fs::weakly_canonical(prompts).string());
+  EXPECT_EQ(relative.ledger()[1].path, relative.ledger()[0].path);
+  EXPECT_TRUE(fs::path(relative.ledger()[0].path).is_absolute());
 
   // A second cursor reads the same records again (one pass per model); skip() resumes part-way.
   auto cursor = set.cursor();

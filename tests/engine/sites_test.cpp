@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "generate/generate.h"
 #include "models/model.h"
+#include "../test_util.h"
 
 namespace actcap {
 namespace {
@@ -22,8 +23,19 @@ TEST(EngineSites, PatternsLayersAndDefaults) {
   EXPECT_EQ(globbed.positions, SiteSelection::Positions::Last);
   EXPECT_TRUE(globbed.wants("logits"));
   EXPECT_FALSE(globbed.wants("blocks.0.attn.hook_k"));
+  // --layers K keeps block K's sites, hidden_states.K (its input) among them, and the sites outside the blocks:
+  // hook_embed and hidden_states.2, the final norm's output.
   auto layer1 = SiteSelection::parse("hidden_states.*,blocks.*.hook_resid_post,hook_embed", "1", "all", *model);
-  EXPECT_EQ(layer1.sites, (std::vector<std::string>{"hook_embed", "blocks.1.hook_resid_post", "hidden_states.2"}));
+  EXPECT_EQ(layer1.sites, (std::vector<std::string>{"hook_embed", "hidden_states.1", "blocks.1.hook_resid_post",
+                                                    "hidden_states.2"}));
+  EXPECT_EQ(SiteSelection::parse("hidden_states.*", "0", "all", *model).sites,
+            (std::vector<std::string>{"hidden_states.0", "hidden_states.2"}));
+  // Negative layers count from the end, as in Python.
+  EXPECT_EQ(SiteSelection::parse("blocks.*.hook_resid_post", "-1", "all", *model).sites,
+            (std::vector<std::string>{"blocks.1.hook_resid_post"}));
+  EXPECT_EQ(SiteSelection::parse("blocks.*.hook_resid_post", "-2--1", "all", *model).sites.size(), 2u);
+  EXPECT_EQ(SiteSelection::parse("blocks.*.hook_resid_post", "0--1", "all", *model).sites.size(), 2u);
+  EXPECT_THROW(SiteSelection::parse("hidden_states.*", "-3", "all", *model), Error);
   EXPECT_EQ(SiteSelection::parse("blocks.*.hook_resid_post", "0-1", "all", *model).sites.size(), 2u);
   EXPECT_THROW(SiteSelection::parse("blocks.*.hook_nothing", "", "all", *model), Error);
   EXPECT_THROW(SiteSelection::parse("hidden_states.*", "2", "all", *model), Error);
@@ -31,6 +43,28 @@ TEST(EngineSites, PatternsLayersAndDefaults) {
   EXPECT_THROW(SiteSelection::parse("hidden_states.*", "1-0", "all", *model), Error);
   EXPECT_THROW(SiteSelection::parse("hidden_states.*", "", "middle", *model), Error);
   EXPECT_EQ(SiteSelection::parse("logits", "0", "all", *model).sites, (std::vector<std::string>{"logits"}));
+  EXPECT_EQ(SiteSelection::parse("", "", "last-prompt", *model).positions, SiteSelection::Positions::LastPrompt);
+}
+
+TEST(EngineSites, ErrorsNameTheNearestSiteAndTheValidLayers) {
+  auto model = qwen3();
+  test::expect_one_line_error([&] { SiteSelection::parse("blocks.*.hook_resid_pots", "", "all", *model); },
+                              {"did you mean \"blocks.*.hook_resid_post\"", "actcap sites"});
+  test::expect_one_line_error([&] { SiteSelection::parse("blocks.0.attn.hook_qq", "", "all", *model); },
+                              {"did you mean \"blocks.0.attn.hook_q\""});
+  test::expect_one_line_error([&] { SiteSelection::parse("zzzzzz", "", "all", *model); }, {"e.g. "});
+  test::expect_one_line_error([&] { SiteSelection::parse("", "x", "all", *model); }, {"\"x\" is not a layer number"});
+  test::expect_one_line_error([&] { SiteSelection::parse("", "5", "all", *model); }, {"0 to 1, or -2 to -1"});
+}
+
+TEST(EngineSites, BlocksAndTokenRows) {
+  EXPECT_EQ(block_of_site("blocks.3.attn.hook_q", 4), 3);
+  EXPECT_EQ(block_of_site("hidden_states.0", 4), 0);
+  EXPECT_EQ(block_of_site("hidden_states.3", 4), 3);
+  EXPECT_EQ(block_of_site("hidden_states.4", 4), std::nullopt);  // the final norm's output
+  EXPECT_EQ(block_of_site("logits", 4), std::nullopt);
+  EXPECT_TRUE(is_token_row_site("blocks.0.attn.hook_q"));
+  EXPECT_FALSE(is_token_row_site("blocks.0.attn.hook_pattern"));
 }
 
 TEST(EngineSites, RecommendedLayersAreTheMiddleOfTheModel) {
@@ -49,6 +83,7 @@ TEST(EngineSites, RecorderKeepsTheSelectedPositions) {
   const std::vector<int32_t> prompt = {5, 6, 7, 8};
   for (auto [positions, kept] : {std::pair{SiteSelection::Positions::All, std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6}},
                                  {SiteSelection::Positions::Last, {6}},
+                                 {SiteSelection::Positions::LastPrompt, {3}},
                                  {SiteSelection::Positions::Prompt, {0, 1, 2, 3}},
                                  {SiteSelection::Positions::Generated, {4, 5, 6}}}) {
     for (CaptureMode mode : {CaptureMode::Rerun, CaptureMode::Stepwise}) {

@@ -71,8 +71,9 @@ PYBIND11_MODULE(_actcap, module) {
   namespace py = pybind11;
   module.doc() = "actcap's engine: capture stores (open) and models (Model). Import the actcap package instead.";
   auto& error = py::register_exception<actcap::Error>(module, "Error", PyExc_RuntimeError);
-  error.attr("__doc__") = "An actcap failure: bad input, a damaged store, an unknown site. The message is actcap's one line "
-                          "naming the file and the problem.";
+  error.attr("__doc__") =
+      "An actcap failure: bad input, a damaged store, an unknown site. The message is actcap's one line naming the "
+      "file and the problem.";
   actcap::python::bind_store(module);
   actcap::python::bind_model(module);
 }

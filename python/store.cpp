@@ -16,7 +16,8 @@ struct Store {
 
   int64_t record_number(int64_t index) const {
     const int64_t count = int64_t(reader->records().size());
-    if (index < -count || index >= count) throw py::index_error(fmt::format("record {} out of range: {} has {} records", index, reader->dir(), count));
+    if (index < -count || index >= count)
+      throw py::index_error(fmt::format("record {} out of range: {} has {} records", index, reader->dir(), count));
     return index < 0 ? index + count : index;
   }
 };
@@ -49,8 +50,9 @@ store[record, site] is a read-only numpy array over the memory-mapped shard (no 
 open); bf16 stores give uint16 arrays of the raw bits (as_float32() converts). Iterating yields
 (record, {site: array}) in record order.)")
       .def_property_readonly("dir", [](const Store& s) { return s.reader->dir(); }, "The store's folder.")
-      .def_property_readonly("layout", [](const Store& s) { return std::string(store_layout_name(s.reader->layout())); },
-                             "\"per_record\" or \"token_stream\".")
+      .def_property_readonly(
+          "layout", [](const Store& s) { return std::string(store_layout_name(s.reader->layout())); },
+          "\"per_record\" or \"token_stream\".")
       .def_property_readonly("dtype", [](const Store& s) { return std::string(dtype_name(s.reader->dtype())); },
                              "The stored dtype: \"F32\", \"BF16\" or \"F16\" (BF16 arrays are uint16 bits).")
       .def_property_readonly("sites", [](const Store& s) { return s.reader->sites(); },

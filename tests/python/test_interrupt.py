@@ -10,13 +10,13 @@ import unittest
 import actcap
 from helpers import TINY, actcap as cli, scratch
 
-OPTIONS = ["--sites", "blocks.*.hook_resid_post", "--max-new-tokens", "4", "--shard-size", "8KiB"]
+OPTIONS = ["--sites", "blocks.*.hook_resid_post", "--max-new-tokens", "4", "--shard-size", "64KiB"]
 
 CAPTURE = """
 import sys, actcap
 model = actcap.Model(sys.argv[1])
 model.capture(prompts_file=sys.argv[2], out=sys.argv[3], sites="blocks.*.hook_resid_post", max_new_tokens=4,
-              shard_size="8KiB", progress=False)
+              shard_size="64KiB", progress=False)
 """
 
 
@@ -25,7 +25,7 @@ class InterruptTest(unittest.TestCase):
         work = scratch(self)
         prompts = os.path.join(work, "prompts.txt")
         with open(prompts, "w") as file:
-            for i in range(3000):
+            for i in range(1000):
                 file.write(f"Prompt number {i} says {'hello ' * (i % 7)}world\n")
         interrupted, reference = os.path.join(work, "interrupted"), os.path.join(work, "reference")
 
@@ -51,7 +51,7 @@ class InterruptTest(unittest.TestCase):
         for name in stored:
             with open(os.path.join(reference, name), "rb") as a, open(os.path.join(interrupted, name), "rb") as b:
                 self.assertEqual(a.read(), b.read(), name)
-        self.assertEqual(actcap.open(interrupted).verify()["records"], 3000)
+        self.assertEqual(actcap.open(interrupted).verify()["records"], 1000)
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ class Result(dict):
         self.grade = record.get("grade")
 
     def __repr__(self):
-        return f"Result(id={self.id!r}, tokens={len(self.tokens)}, sites={list(self)})"
+        return f"Result(id={self.id!r}, {len(self.tokens)} tokens, sites={list(self)})"
 
 
 _SIZE_UNITS = {"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40,

@@ -19,8 +19,27 @@ model.capture(prompts_file=sys.argv[2], out=sys.argv[3], sites="blocks.*.hook_re
               shard_size="64KiB", progress=False)
 """
 
+RUN = """
+import sys, actcap
+model = actcap.Model(sys.argv[1])
+print("running", flush=True)
+model.run(["Prompt number %d says hello world" % i for i in range(20000)],
+          sites="blocks.0.hook_resid_post", max_new_tokens=4)
+print("finished", flush=True)
+"""
+
 
 class InterruptTest(unittest.TestCase):
+    def test_ctrl_c_stops_an_in_memory_run(self):
+        child = subprocess.Popen([sys.executable, "-c", RUN, TINY], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True)
+        self.assertEqual(child.stdout.readline(), "running\n")
+        time.sleep(0.5)
+        child.send_signal(signal.SIGINT)
+        stdout, stderr = child.communicate(timeout=60)
+        self.assertNotIn("finished", stdout)
+        self.assertEqual(stderr.strip().splitlines()[-1], "KeyboardInterrupt", stderr)
+
     def test_ctrl_c_leaves_a_store_that_resume_completes_identically(self):
         work = scratch(self)
         prompts = os.path.join(work, "prompts.txt")

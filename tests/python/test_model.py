@@ -76,6 +76,21 @@ class ModelTest(unittest.TestCase):
         with self.assertRaisesRegex(actcap.Error, "already holds a capture store"):
             actcap.Model(TINY).capture(prompts_file=prompts, out=py_dir, progress=False)
 
+    def test_capture_grades_jsonl_answers_into_the_records(self):
+        dataset = os.path.join(self.dir, "qa.jsonl")
+        model = actcap.Model(TINY)
+        generated = model.run("Hello world", sites="logits", max_new_tokens=3)[0].generated_text
+        with open(dataset, "w") as file:
+            file.write(json.dumps({"id": "right", "text": "Hello world", "answer": generated}) + "\n")
+            file.write(json.dumps({"id": "wrong", "text": "Hello world", "answer": "paris"}) + "\n")
+        out = os.path.join(self.dir, "graded")
+        summary = model.capture(jsonl=dataset, out=out, sites="hidden_states.0", max_new_tokens=3, progress=False)
+        self.assertEqual(summary["accuracy"]["graded"], 2)
+        records = actcap.open(out).records
+        self.assertEqual([r["id"] for r in records], ["right", "wrong"])
+        self.assertEqual([r["grade"]["exact_match"] for r in records], [True, False])
+        self.assertEqual(records[0]["generated_text"], generated)
+
     def test_tokenizer_and_sites_match_the_cli(self):
         model = actcap.Model(TINY)
         self.assertEqual(model.tokenize("Hello world"), json.loads(cli("tokenize", "--model", TINY, "Hello world")))

@@ -10,6 +10,7 @@ packages=(
   libopenblas-dev libonig-dev libutf8proc-dev libgmp-dev
   libgtest-dev
   python3-numpy python3-torch
+  pybind11-dev python3-dev python3-setuptools python3-venv
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -74,7 +74,7 @@ std::string canonical_path(const std::string& path) {
 // The options that can never work together, refused before anything is loaded or written.
 void check_options(const CaptureJob& job) {
   if (job.models.empty()) fail("give at least one --model");
-  if (job.out.empty()) fail("give the output folder with --out");
+  if (job.out.empty() && job.write_store) fail("give the output folder with --out");
   if (job.max_new_tokens < 0) fail("--max-new-tokens must be 0 or more, got {}", job.max_new_tokens);
   if (job.resume && job.overwrite) fail("--resume continues the store in --out and --overwrite replaces it: give one");
   if (!job.do_sample) {
@@ -95,7 +95,7 @@ void check_options(const CaptureJob& job) {
 
 // Everything about one model that can be checked before any file is written.
 struct ModelRun {
-  std::unique_ptr<Model> model;
+  std::shared_ptr<Model> model;
   std::unique_ptr<Tokenizer> tokenizer;
   std::string tokenizer_sha256;
   SiteSelection selection;
@@ -108,7 +108,8 @@ ModelRun prepare_model(const std::string& dir, const CaptureJob& job, const Inpu
   if (!fs::is_directory(dir)) fail("{}: no such model folder", dir);
   observer.stage(dir, "loading the model");
   ModelRun run;
-  run.model = Model::load(dir, load_options(job));
+  auto loaded = job.loaded_models.find(dir);
+  run.model = loaded != job.loaded_models.end() ? loaded->second : Model::load(dir, load_options(job));
   run.selection = SiteSelection::parse(job.sites, job.layers, job.positions, *run.model);
   if (store_layout(job.layout) == StoreLayout::TokenStream) {
     std::vector<std::string> not_rows;
@@ -224,10 +225,14 @@ nlohmann::ordered_json capture_model(ModelRun& run, const InputSet& inputs, cons
   // A summary left by an earlier run would describe a store this run changes: it goes before --overwrite (which
   // removes only the store's own files) and once --resume holds the store (not while another run writes it).
   const fs::path summary_path = fs::path(run.out_dir) / kSummaryFile;
-  if (job.overwrite) fs::remove(summary_path);
-  StoreWriter store(store_options, provenance(run, inputs, job));
-  if (job.resume) fs::remove(summary_path);
-  const std::set<int64_t>& completed = store.completed_records();
+  std::optional<StoreWriter> store;  // none without write_store: the records go to the observer only
+  if (job.write_store) {
+    if (job.overwrite) fs::remove(summary_path);
+    store.emplace(store_options, provenance(run, inputs, job));
+    if (job.resume) fs::remove(summary_path);
+  }
+  const std::set<int64_t> nothing_stored;
+  const std::set<int64_t>& completed = store ? store->completed_records() : nothing_stored;
 
   CaptureObserver::Start started{run.model->dir(), run.out_dir, inputs.size(), int64_t(completed.size()), 0,
                                  job.max_new_tokens, run.tokenizer.get()};
@@ -288,7 +293,8 @@ nlohmann::ordered_json capture_model(ModelRun& run, const InputSet& inputs, cons
         info.extra["generated_text"] = generated;
         stored.generated_text = std::move(generated);
       }
-      store.add_record(info, taken.sites);
+      if (store) store->add_record(info, taken.sites);
+      observer.record_captured(info, taken.sites);
       tokens_this_run += int64_t(sequence.token_ids.size());
       ++done;
       observer.record_stored(stored);
@@ -304,11 +310,22 @@ nlohmann::ordered_json capture_model(ModelRun& run, const InputSet& inputs, cons
     batch.push_back({record, std::move(*input), std::move(encoded.token_ids), encoded.truncated});
   }
   flush();
-  observer.stage(run.model->dir(), "writing the last shard");
-  store.finish();
+  if (store) {
+    observer.stage(run.model->dir(), "writing the last shard");
+    store->finish();
+  }
 
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  auto summary = store.summary();
+  if (!store) {
+    nlohmann::ordered_json result = {{"model", run.model->dir()},
+                                     {"records_this_run", done},
+                                     {"tokens_this_run", tokens_this_run},
+                                     {"wall_seconds", seconds},
+                                     {"tokens_per_second", seconds > 0 ? double(tokens_this_run) / seconds : 0.0}};
+    if (accuracy.graded() > 0) result["accuracy"] = accuracy.summary();
+    return result;
+  }
+  auto summary = store->summary();
   nlohmann::ordered_json sites = nlohmann::ordered_json::object();
   for (const auto& site : run.selection.sites) {
     auto it = summary.sites.find(site);
@@ -339,6 +356,8 @@ nlohmann::ordered_json capture_model(ModelRun& run, const InputSet& inputs, cons
 
 }  // namespace
 
+LoadOptions capture_load_options(const CaptureJob& job) { return load_options(job); }
+
 std::vector<nlohmann::ordered_json> run_capture(const CaptureJob& job, CaptureObserver& observer) {
   check_options(job);
   ThreadPool::set_global_threads(job.threads);
@@ -357,7 +376,7 @@ std::vector<nlohmann::ordered_json> run_capture(const CaptureJob& job, CaptureOb
              dir, job.out, name);
       out = (fs::path(job.out) / name).string();
     }
-    if (!job.resume && !job.overwrite &&
+    if (job.write_store && !job.resume && !job.overwrite &&
         (fs::exists(fs::path(out) / "manifest.json") || fs::exists(fs::path(out) / "records.jsonl")))
       fail("{}: already holds a capture store (continue it with --resume, replace it with --overwrite, or choose "
            "another folder)", out);

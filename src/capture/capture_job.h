@@ -8,16 +8,21 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "capture/grading.h"
 #include "capture/inputs.h"
+#include "capture/store_writer.h"
 
 namespace actcap {
 
+class Model;
 class Tokenizer;
+struct LoadOptions;
 
 struct CaptureJob {
   std::vector<std::string> models;   // model folders; with several, each is stored in out/<folder name>
@@ -41,6 +46,12 @@ struct CaptureJob {
   int threads = 0;
   bool resume = false, overwrite = false;
   std::string out;
+  // false: nothing is written (no --out needed); each record's activations reach the observer's
+  // record_captured() only, as an in-memory capture (the Python module's Model.run).
+  bool write_store = true;
+  // Models the caller has already loaded, by their folder as given in `models`, used instead of loading them
+  // again (a Python session captures many times with one model). Loaded with this job's device and dtype.
+  std::map<std::string, std::shared_ptr<Model>> loaded_models;
   // Provenance the caller knows: the command line and the tool's name/version, copied into the manifest.
   std::string command_line;
   nlohmann::json tool = nlohmann::json::object();
@@ -76,6 +87,10 @@ class CaptureObserver {
     std::optional<Grade> grade;
   };
   virtual void record_stored(const Stored& /*record*/) {}
+  // The record's activations as captured (F32, one [T_kept, ...] tensor per site in forward order; attention
+  // patterns [H, T_kept, T]), just after the store took them (or instead, without write_store): the observer
+  // may move them out. Called before record_stored().
+  virtual void record_captured(const RecordInfo& /*record*/, std::vector<std::pair<std::string, Tensor>>& /*sites*/) {}
 
   // The model's store is complete; `summary` is what summary.json holds.
   virtual void model_finished(const nlohmann::ordered_json& /*summary*/) {}
@@ -84,6 +99,10 @@ class CaptureObserver {
 // Checks the job, then captures every model in turn; returns each model's summary (also written to
 // <store>/summary.json once its store is complete). Throws actcap::Error.
 std::vector<nlohmann::ordered_json> run_capture(const CaptureJob& job, CaptureObserver& observer);
+
+// How run_capture loads the job's models (device, dtype, determinism): for callers that load them beforehand
+// (CaptureJob::loaded_models). Throws actcap::Error for an unknown device or dtype.
+LoadOptions capture_load_options(const CaptureJob& job);
 
 // The summary file a finished capture adds to its store (not part of the store's format: verify and resume
 // ignore it; it is removed when a store is resumed or overwritten, and rewritten when that run completes).

@@ -74,7 +74,7 @@ open); bf16 stores give uint16 arrays of the raw bits (as_float32() converts). I
           [](Store& s) {
             if (!s.metadata) {
               py::list metadata;
-              for (const auto& line : s.reader->metadata()) metadata.append(to_python(line));
+              for (const auto& line : s.reader->metadata()) metadata.append(to_python(line.to_json()));
               s.metadata = metadata;
             }
             return s.metadata;

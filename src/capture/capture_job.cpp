@@ -10,6 +10,7 @@
 #include "capture/prompt_encoder.h"
 #include "capture/recorder.h"
 #include "capture/sites.h"
+#include "capture/store_format.h"
 #include "capture/store_writer.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -222,15 +223,8 @@ nlohmann::ordered_json capture_model(ModelRun& run, const InputSet& inputs, cons
     if (!run.tokenizer) fail("--drop-special: {} has no tokenizer.json to say which tokens are special", run.model->dir());
     store_options.drop_token_ids = run.tokenizer->special_token_ids();
   }
-  // A summary left by an earlier run would describe a store this run changes: it goes before --overwrite (which
-  // removes only the store's own files) and once --resume holds the store (not while another run writes it).
-  const fs::path summary_path = fs::path(run.out_dir) / kSummaryFile;
   std::optional<StoreWriter> store;  // none without write_store: the records go to the observer only
-  if (job.write_store) {
-    if (job.overwrite) fs::remove(summary_path);
-    store.emplace(store_options, provenance(run, inputs, job));
-    if (job.resume) fs::remove(summary_path);
-  }
+  if (job.write_store) store.emplace(store_options, provenance(run, inputs, job));
   const std::set<int64_t> nothing_stored;
   const std::set<int64_t>& completed = store ? store->completed_records() : nothing_stored;
 
@@ -350,7 +344,7 @@ nlohmann::ordered_json capture_model(ModelRun& run, const InputSet& inputs, cons
                                    {"tokens_per_second", seconds > 0 ? double(tokens_this_run) / seconds : 0.0}};
   if (accuracy.graded() > 0) result["accuracy"] = accuracy.summary();
   // Added only once the store is complete, so an interrupted run never leaves a summary that looks final.
-  write_file_atomic(summary_path.string(), result.dump(2) + "\n");
+  write_file_atomic((fs::path(run.out_dir) / store::kSummaryFile).string(), result.dump(2) + "\n");
   return result;
 }
 

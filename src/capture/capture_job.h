@@ -104,8 +104,4 @@ std::vector<nlohmann::ordered_json> run_capture(const CaptureJob& job, CaptureOb
 // (CaptureJob::loaded_models). Throws actcap::Error for an unknown device or dtype.
 LoadOptions capture_load_options(const CaptureJob& job);
 
-// The summary file a finished capture adds to its store (not part of the store's format: verify and resume
-// ignore it; it is removed when a store is resumed or overwritten, and rewritten when that run completes).
-inline constexpr const char* kSummaryFile = "summary.json";
-
 }  // namespace actcap

@@ -33,6 +33,9 @@ inline constexpr std::string_view kManifestFile = "manifest.json";
 inline constexpr std::string_view kRecordsFile = "records.jsonl";
 inline constexpr std::string_view kMetadataFile = "metadata.jsonl";
 inline constexpr std::string_view kLockFile = ".lock";
+// The capture's summary, added once the store is complete; not part of the hashed format. The writer removes it
+// (under the lock) whenever it is about to change the store, so it never describes another state of the store.
+inline constexpr std::string_view kSummaryFile = "summary.json";
 inline constexpr std::string_view kRowIndexTensor = "row_index";  // token_stream: I64 [N, 2] (record, position)
 // Each shard's safetensors __metadata__ names the number of records it holds, so that a resumed run can tell a
 // complete shard's index lines from a torn tail.

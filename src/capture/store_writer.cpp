@@ -44,7 +44,8 @@ void fsync_dir(const std::string& dir) {
 // The files a store writes, by name (temporaries included; the lock too).
 bool is_store_file(const std::string& name) {
   return name == store::kManifestFile || name == store::kRecordsFile || name == store::kMetadataFile ||
-         name == store::kLockFile || store::shard_index_of(name) || store::is_temporary_file(name);
+         name == store::kLockFile || name == store::kSummaryFile || store::shard_index_of(name) ||
+         store::is_temporary_file(name);
 }
 
 // An append-only index file, hashed as it grows: whole lines are appended and synced; a failed append is cut
@@ -509,6 +510,7 @@ StoreWriter::StoreWriter(StoreOptions options, nlohmann::json manifest) : impl_(
            "another folder)",
            w.dir);
     w.remove_temporaries();
+    fs::remove(w.path(store::kSummaryFile));
     if (existing) {
       w.recover(completed_);
       w.write_manifest(false);  // names the kept index lines (and upgrades a version-1 store)

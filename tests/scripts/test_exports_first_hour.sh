@@ -143,8 +143,19 @@ text = json.dumps(header).encode()
 text += b" " * (-(8 + len(text)) % 8)
 data = struct.pack("<Q", len(text)) + text + raw[8 + n:]
 open(shard, "wb").write(data)
+# Re-sealed as docs/STORE.md says (shard, index and manifest hashes), so that only the shape is wrong.
+sha = hashlib.sha256(data).hexdigest()
+lines = [json.loads(line) for line in open("out/overflow/metadata.jsonl")]
+for line in lines:
+    line["shard_sha256"] = sha
+index = "".join(json.dumps(line, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n" for line in lines).encode()
+open("out/overflow/metadata.jsonl", "wb").write(index)
 m = json.load(open("out/overflow/manifest.json"))
-m["shards"][0].update(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
+m["shards"][0].update(sha256=sha, bytes=len(data))
+m.update(metadata_sha256=hashlib.sha256(index).hexdigest(), metadata_bytes=len(index))
+m.pop("manifest_sha256")
+canonical = json.dumps(m, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+m["manifest_sha256"] = hashlib.sha256(canonical.encode()).hexdigest()
 json.dump(m, open("out/overflow/manifest.json", "w"))
 PY
 expect_error "a shape that overflows" "4611686018427387904" npy-overflow \

@@ -117,6 +117,12 @@ TensorView Checkpoint::view(const std::string& name, const Shape& expected) {
          shape_string(expected));
   if (view.dtype != DType::F32 && view.dtype != DType::F16 && view.dtype != DType::BF16 && view.dtype != DType::F64)
     fail("{}: tensor '{}' has dtype {}, expected F32, F16 or BF16", file.path(), name, dtype_name(view.dtype));
+  if (reinterpret_cast<uintptr_t>(view.data) % dtype_size(view.dtype) != 0) {
+    // A data section or offset that is not a multiple of the element size (the format does not forbid it):
+    // typed loads from the map would be misaligned, so such a tensor is copied. Aligned ones stay zero-copy.
+    upcast_.push_back(Tensor::copy_of(view));
+    return upcast_.back().view();
+  }
   return view;
 }
 

@@ -67,12 +67,17 @@ Value Value::from_bool(bool value) {
   return v;
 }
 Value Value::from_string(std::string value) {
+  if (value.size() > kMaxStringBytes)
+    failure("String of " + std::to_string(value.size()) + " bytes exceeds the limit of " +
+            std::to_string(kMaxStringBytes));
   Value v;
   v.kind = Kind::String;
   v.string = std::move(value);
   return v;
 }
 Value Value::from_array(Array items, Kind kind) {
+  if (items.size() > kMaxItems)
+    failure("List of " + std::to_string(items.size()) + " items exceeds the limit of " + std::to_string(kMaxItems));
   Value v;
   v.kind = kind;
   v.array = std::make_shared<Array>(std::move(items));
@@ -228,6 +233,9 @@ std::string to_json(const Value& value, const JsonOptions& options, int depth, b
     case Kind::Namespace:
     case Kind::Object: {
       if (indenting && *options.indent < 0) failure("Invalid count value: " + js_number_to_string(*options.indent));
+      if (indenting && *options.indent > double(kMaxStringBytes)) failure("tojson indent is too large");
+      // Values can refer to themselves (a namespace attribute set to the namespace).
+      if (depth > 1000) failure("tojson: value nested too deeply (or circular)");
       std::string indent_unit = indenting ? std::string(static_cast<size_t>(*options.indent), ' ') : "";
       std::string base_padding = "\n";
       for (int i = 0; i < depth; ++i) base_padding += indent_unit;

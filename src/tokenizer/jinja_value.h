@@ -4,6 +4,7 @@
 // and `tojson` follow its toString()/toJSON()).
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -23,6 +24,13 @@ struct TemplateFailure : std::runtime_error {
 };
 
 [[noreturn]] inline void failure(const std::string& message) { throw TemplateFailure(message); }
+
+// Rendering limits, in the spirit of Jinja's sandbox (whose MAX_RANGE is 100000): a template cannot make a
+// string, list or range larger than these, or do more than kMaxRenderSteps evaluations, so a hostile or buggy
+// template fails with a clear error instead of exhausting memory or time. Real chat templates stay far below.
+constexpr size_t kMaxStringBytes = size_t(16) << 20;
+constexpr size_t kMaxItems = 100000;
+constexpr uint64_t kMaxRenderSteps = 10'000'000;
 
 enum class Kind { Integer, Float, String, Boolean, Object, KeywordArguments, Namespace, Array, Tuple, Function, Null, Undefined };
 

@@ -159,6 +159,56 @@ TEST(ChatTemplate, RaiseExceptionCarriesTheTemplatesMessage) {
             "chat template raised an error at line 2, column 6: Only one message, please");
 }
 
+// Limits: recursion and nesting used to overflow the stack (a segfault), range(1e9) allocated 3.4 GB; now each
+// is a one-line error naming the place in the template.
+TEST(ChatTemplate, RecursiveMacroIsBounded) {
+  EXPECT_EQ(error_of("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}"),
+            "chat template error at line 1, column 22: Recursion too deep (more than 1000 nested evaluations)");
+  // Legitimate recursion stays fine.
+  EXPECT_EQ(render("{% macro f(n) %}{% if n > 0 %}{{ n }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(20) }}"),
+            "2019181716151413121110987654321");
+}
+
+TEST(ChatTemplate, DeepNestingIsRefusedWhileParsing) {
+  const std::string chain = "{{ 1" + [] {
+    std::string s;
+    for (int i = 0; i < 100000; ++i) s += "+1";
+    return s;
+  }() + " }}";
+  EXPECT_NE(error_of(chain).find("Template nested too deeply (more than 500 levels)"), std::string::npos);
+  EXPECT_NE(error_of("{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}")
+                .find("Template nested too deeply"),
+            std::string::npos);
+  std::string blocks;
+  for (int i = 0; i < 2000; ++i) blocks += "{% if true %}";
+  EXPECT_NE(error_of(blocks).find("Template nested too deeply"), std::string::npos);
+  EXPECT_EQ(render("{{ " + std::string(50, '(') + "1" + std::string(50, ')') + " }}"), "1");
+}
+
+TEST(ChatTemplate, HugeRangesStringsAndLoopsAreBounded) {
+  EXPECT_EQ(error_of("{% for i in range(1000000000) %}{% endfor %}"),
+            "chat template error at line 1, column 13: range() exceeds the limit of 100000 items");
+  EXPECT_NE(error_of("{{ range(0, 1, 0.000001) | length }}").find("range() exceeds the limit"), std::string::npos);
+  EXPECT_NE(error_of("{% set big = range(100000) | join(',') %}{% for i in range(100000) %}{{ big }}{% endfor %}")
+                .find("Output exceeds the limit of 16777216 bytes"),
+            std::string::npos);
+  EXPECT_EQ(render("{{ range(100000) | length }}"), "100000");
+  EXPECT_NE(error_of("{% set ns = namespace(s='xxxxxxxxxxxxxxxx') %}{% for i in range(40) %}"
+                     "{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s | length }}")
+                .find("exceeds the limit of 16777216"),
+            std::string::npos);
+  EXPECT_NE(error_of("{% set ns = namespace(a=[1]) %}{% for i in range(40) %}"
+                     "{% set ns.a = ns.a + ns.a %}{% endfor %}{{ ns.a | length }}")
+                .find("List of 131072 items exceeds the limit of 100000"),
+            std::string::npos);
+  EXPECT_NE(error_of("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}")
+                .find("more than 10000000 evaluation steps"),
+            std::string::npos);
+  EXPECT_NE(error_of("{{ 'x' | indent(1000000000000) }}").find("indent width is too large"), std::string::npos);
+  EXPECT_NE(error_of("{% set ns = namespace() %}{% set ns.me = [ns] %}").find("Cannot assign a namespace into itself"),
+            std::string::npos);
+}
+
 TEST(ChatTemplate, RejectsBadInput) {
   EXPECT_THROW(actcap::render_chat_template("\xff", messages(), false, ordered_json::object()), actcap::Error);
   EXPECT_THROW(actcap::render_chat_template("x", messages(), false, ordered_json::array()), actcap::Error);

@@ -381,16 +381,17 @@ const Test* find_test(const std::string& name) {
 // ---------------------------------------------------------------------------------------------------------
 
 // Whether `value` contains (or is) `target`, through lists and mappings.
-bool reaches(const Value& value, const Object* target, std::unordered_set<const void*>& seen) {
+bool reaches(const Value& value, const Object* target, std::unordered_set<const void*>& seen, int depth = 0) {
+  if (depth > kMaxValueDepth) failure("Value nested deeper than " + std::to_string(kMaxValueDepth) + " levels");
   if (value.object) {
     if (value.object.get() == target) return true;
     if (!seen.insert(value.object.get()).second) return false;
     for (const auto& [key, item] : value.object->entries)
-      if (reaches(item, target, seen)) return true;
+      if (reaches(item, target, seen, depth + 1)) return true;
   }
   if (value.array && seen.insert(value.array.get()).second)
     for (const auto& item : *value.array)
-      if (reaches(item, target, seen)) return true;
+      if (reaches(item, target, seen, depth + 1)) return true;
   return false;
 }
 

@@ -31,6 +31,8 @@ struct TemplateFailure : std::runtime_error {
 constexpr size_t kMaxStringBytes = size_t(16) << 20;
 constexpr size_t kMaxItems = 100000;
 constexpr uint64_t kMaxRenderSteps = 10'000'000;
+// Deeper values (JSON input, or lists built in a loop) are refused by every recursive walk over them.
+constexpr int kMaxValueDepth = 1000;
 
 enum class Kind { Integer, Float, String, Boolean, Object, KeywordArguments, Namespace, Array, Tuple, Function, Null, Undefined };
 
@@ -50,6 +52,15 @@ struct Object {
 using Function = std::function<Value(std::vector<Value>& arguments, const std::shared_ptr<Environment>& caller)>;
 
 struct Value {
+  Value() = default;
+  Value(const Value&) = default;
+  Value(Value&&) noexcept = default;
+  Value& operator=(const Value&) = default;
+  Value& operator=(Value&&) noexcept = default;
+  // Frees nested lists and mappings iteratively: a template can nest values (in a loop) far deeper than the
+  // stack could unwind recursively.
+  ~Value();
+
   Kind kind = Kind::Undefined;
   double number = 0;  // Integer, Float
   bool boolean = false;
@@ -79,7 +90,7 @@ struct Value {
 
 // JSON input (messages, tools, ...) as @huggingface/jinja sees it after JSON.parse: integral numbers become
 // integers and object keys follow JS property order (array-index keys first, ascending).
-Value from_json(const nlohmann::ordered_json& json);
+Value from_json(const nlohmann::ordered_json& json, int depth = 0);
 
 bool truthy(const Value& value);
 // RuntimeValue.toString(): what `{{ value }}` prints.

@@ -209,6 +209,29 @@ TEST(ChatTemplate, HugeRangesStringsAndLoopsAreBounded) {
             std::string::npos);
 }
 
+// Values nested 100000 deep in a loop used to overflow the stack when freed (and when printed).
+TEST(ChatTemplate, DeeplyNestedValuesAreFreedAndRefusedWhenPrinted) {
+  EXPECT_EQ(render("{% for i in range(100000) %}{% set a = [a] if a is defined else [] %}{% endfor %}done"), "done");
+  EXPECT_EQ(render("{% set ns = namespace(tail=namespace()) %}{% for i in range(100000) %}{% set n = namespace() %}"
+                   "{% set ns.tail.x = n %}{% set ns.tail = n %}{% endfor %}done"),
+            "done");
+  EXPECT_NE(error_of("{% for i in range(2000) %}{% set a = [a] if a is defined else [] %}"
+                     "{% if loop.last %}{{ a }}{% endif %}{% endfor %}")
+                .find("nested deeper than 1000 levels"),
+            std::string::npos);
+  EXPECT_NE(error_of("{% set ns = namespace(a=[]) %}{% for i in range(2000) %}{% set ns.a = [ns.a] %}{% endfor %}")
+                .find("nested deeper than 1000 levels"),
+            std::string::npos);
+  ordered_json deep = ordered_json::array();
+  for (int i = 0; i < 5000; ++i) deep = ordered_json::array({deep});
+  try {
+    actcap::render_chat_template("{{ messages }}", deep, false, ordered_json::object());
+    ADD_FAILURE() << "rendered 5000-deep input";
+  } catch (const actcap::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("nested deeper than 1000 levels"), std::string::npos) << e.what();
+  }
+}
+
 TEST(ChatTemplate, RejectsBadInput) {
   EXPECT_THROW(actcap::render_chat_template("\xff", messages(), false, ordered_json::object()), actcap::Error);
   EXPECT_THROW(actcap::render_chat_template("x", messages(), false, ordered_json::array()), actcap::Error);

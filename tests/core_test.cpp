@@ -57,6 +57,27 @@ TEST(DType, F16RoundsLikeIeee) {
   }
 }
 
+// Tensors read from a file need not be aligned to their element size: conversion reads them byte-wise
+// (misaligned typed loads are undefined behaviour, caught by the sanitizer build).
+TEST(DType, ConvertsMisalignedBuffers) {
+  alignas(8) uint8_t buffer[1 + 3 * 8] = {};
+  const uint16_t bf16[3] = {0x3f80, 0xc000, 0x4040};  // 1, -2, 3
+  std::memcpy(buffer + 1, bf16, sizeof bf16);
+  float out[3];
+  convert_to_f32(buffer + 1, DType::BF16, out, 3);
+  EXPECT_EQ(out[0], 1.0f);
+  EXPECT_EQ(out[1], -2.0f);
+  EXPECT_EQ(out[2], 3.0f);
+  const double f64[2] = {0.5, -4.0};
+  std::memcpy(buffer + 1, f64, sizeof f64);
+  convert_to_f32(buffer + 1, DType::F64, out, 2);
+  EXPECT_EQ(out[1], -4.0f);
+  convert_from_f32(out, DType::F16, buffer + 1, 2);
+  uint16_t half[2];
+  std::memcpy(half, buffer + 1, sizeof half);
+  EXPECT_EQ(f16_to_f32(half[0]), 0.5f);
+}
+
 TEST(ThreadPool, ChunksCoverRangeOnceForAnyThreadCount) {
   for (int threads : {1, 2, 5}) {
     ThreadPool pool(threads);

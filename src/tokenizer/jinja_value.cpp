@@ -43,6 +43,30 @@ void Object::set(const std::string& key, Value value) {
   entries.emplace_back(key, std::move(value));
 }
 
+namespace {
+thread_local uint64_t render_bytes = 0;
+
+void charge_render_bytes(size_t bytes) {
+  render_bytes += bytes;
+  if (render_bytes > kMaxRenderBytes)
+    failure("Template creates more than " + std::to_string(kMaxRenderBytes) + " bytes of strings");
+}
+}  // namespace
+
+void reset_render_bytes() { render_bytes = 0; }
+
+Value::Value(const Value& other)
+    : kind(other.kind), number(other.number), boolean(other.boolean), array(other.array), object(other.object),
+      function(other.function) {
+  charge_render_bytes(other.string.size());
+  string = other.string;
+}
+
+Value& Value::operator=(const Value& other) {
+  if (this != &other) *this = Value(other);
+  return *this;
+}
+
 Value Value::null() {
   Value v;
   v.kind = Kind::Null;
@@ -70,6 +94,7 @@ Value Value::from_string(std::string value) {
   if (value.size() > kMaxStringBytes)
     failure("String of " + std::to_string(value.size()) + " bytes exceeds the limit of " +
             std::to_string(kMaxStringBytes));
+  charge_render_bytes(value.size());
   Value v;
   v.kind = Kind::String;
   v.string = std::move(value);

@@ -51,11 +51,16 @@ struct Object {
 // Arguments are positional values, followed by one KeywordArguments value when keywords were given.
 using Function = std::function<Value(std::vector<Value>& arguments, const std::shared_ptr<Environment>& caller)>;
 
+// String bytes created while rendering, copies included (copying a list copies its strings), are counted
+// against kMaxRenderBytes: a list of one large string doubled in a loop fails instead of filling memory.
+constexpr uint64_t kMaxRenderBytes = uint64_t(1) << 30;
+void reset_render_bytes();  // at the start of each render (per thread)
+
 struct Value {
   Value() = default;
-  Value(const Value&) = default;
+  Value(const Value& other);
   Value(Value&&) noexcept = default;
-  Value& operator=(const Value&) = default;
+  Value& operator=(const Value& other);
   Value& operator=(Value&&) noexcept = default;
   // Frees nested lists and mappings iteratively: a template can nest values (in a loop) far deeper than the
   // stack could unwind recursively.

@@ -201,6 +201,11 @@ TEST(ChatTemplate, HugeRangesStringsAndLoopsAreBounded) {
                      "{% set ns.a = ns.a + ns.a %}{% endfor %}{{ ns.a | length }}")
                 .find("List of 131072 items exceeds the limit of 100000"),
             std::string::npos);
+  // Copies count: one 0.5 MB string doubled as a list would reach tens of gigabytes before the list limit.
+  EXPECT_NE(error_of("{% set big = range(100000) | join('') %}{% set ns = namespace(a=[big]) %}"
+                     "{% for i in range(20) %}{% set ns.a = ns.a + ns.a %}{% endfor %}")
+                .find("Template creates more than 1073741824 bytes of strings"),
+            std::string::npos);
   EXPECT_NE(error_of("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}")
                 .find("more than 10000000 evaluation steps"),
             std::string::npos);

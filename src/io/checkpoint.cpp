@@ -20,7 +20,7 @@ Checkpoint::Checkpoint(const std::string& dir) : dir_(dir) {
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(read_file(index.string()));
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range (1e999)
       fail("{}: malformed JSON ({})", index.string(), e.what());
     }
     if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())

@@ -236,7 +236,7 @@ json parse_json(const std::string& text, const std::string& origin) {
     json j = json::parse(text);
     if (!j.is_object()) fail("{}: expected a JSON object", origin);
     return j;
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     fail("{}: malformed JSON ({})", origin, e.what());
   }
 }

@@ -885,7 +885,7 @@ class Interpreter {
       const Array& items = *operand.array;
       if (name == "sort") {
         auto [args, keywords] = arguments();
-        auto option = [&](size_t i, const char* key, Value fallback) {
+        auto option = [&, &args = args, &keywords = keywords](size_t i, const char* key, Value fallback) {
           return i < args.size() ? args[i] : keyword(keywords, key).value_or(fallback);
         };
         Value reverse = option(0, "reverse", Value::from_bool(false));
@@ -948,7 +948,7 @@ class Interpreter {
     if (operand.is(Kind::String)) {
       if (name == "indent") {
         auto [args, keywords] = arguments();
-        auto option = [&](size_t i, const char* key, Value fallback) {
+        auto option = [&, &args = args, &keywords = keywords](size_t i, const char* key, Value fallback) {
           return i < args.size() ? args[i] : keyword(keywords, key).value_or(fallback);
         };
         Value width = option(0, "width", Value::integer(4));

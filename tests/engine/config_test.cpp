@@ -150,6 +150,14 @@ TEST(EngineConfig, InconsistentConfigsAreRejected) {
     test::expect_one_line_error([&] { parse(json); }, {"m/config.json", fragment});
 }
 
+// A number beyond double's range (found by fuzz_config) is nlohmann's out_of_range, which used to escape as an
+// uncaught exception.
+TEST(EngineConfig, OutOfRangeNumbersAreMalformedJson) {
+  test::expect_one_line_error([] { parse("111E11111"); }, {"m/config.json", "malformed JSON"});
+  test::expect_one_line_error([] { parse(R"({"model_type": "llama", )" + LLAMA_KEYS + "}", "[1E1111]"); },
+                              {"m/generation_config.json", "malformed JSON"});
+}
+
 // Token ids are int32: larger or negative ones used to be truncated silently.
 TEST(EngineConfig, TokenIdsBeyondInt32AreRejected) {
   const std::string llama = R"({"model_type": "llama", )" + LLAMA_KEYS;

@@ -187,6 +187,13 @@ TEST_F(EngineBadInput, LayerCountBeyondTheCheckpoint) {
   EXPECT_TRUE(contains(message, "'model.layers.999999999.input_layernorm.weight'")) << message;
 }
 
+TEST_F(EngineBadInput, IndexWithAnOutOfRangeNumber) {
+  fs::remove(dir_ / "model.safetensors");
+  write_file_atomic(path("model.safetensors.index.json"), R"({"metadata": {"total_size": 1e999}, "weight_map": {}})");
+  const auto message = load_error();
+  EXPECT_TRUE(contains(message, path("model.safetensors.index.json")) && contains(message, "malformed JSON")) << message;
+}
+
 TEST(EngineBadConfig, Gpt2LayerCountBeyondTheCheckpoint) {
   const fs::path dir = test::temp_dir("gpt2_layers");
   for (const char* f : {"config.json", "model.safetensors"})

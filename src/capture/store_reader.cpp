@@ -45,10 +45,10 @@ StoreReader::StoreReader(const std::string& dir, StoreReadOptions options) : dir
   if (!fs::is_directory(dir)) fail("{}: not a folder", dir);
   manifest_ = json::parse(read_file(manifest_path), nullptr, false);
   if (manifest_.is_discarded() || !manifest_.is_object()) fail("{}: not valid JSON", manifest_path);
-  if (manifest_.value("format", "") != store::kFormat) fail("{}: not an actcap store manifest", manifest_path);
-  if (manifest_.value("format_version", 0) != store::kFormatVersion)
-    fail("{}: unsupported format_version {}", manifest_path, manifest_.value("format_version", json()).dump());
-  try {
+  try {  // value() throws a type_error for a key of another type (found by fuzz_store_reader)
+    if (manifest_.value("format", "") != store::kFormat) fail("{}: not an actcap store manifest", manifest_path);
+    if (manifest_.value("format_version", 0) != store::kFormatVersion)
+      fail("{}: unsupported format_version {}", manifest_path, manifest_.value("format_version", json()).dump());
     layout_ = parse_store_layout(manifest_.at("layout").get<std::string>());
     dtype_ = parse_dtype(manifest_.at("dtype").get<std::string>());
     sites_ = manifest_.at("sites").get<std::vector<std::string>>();

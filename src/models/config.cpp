@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <vector>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -187,17 +188,17 @@ void validate(const ModelConfig& m, const std::string& origin) {
   const auto key = [&](const char* llama_name, const char* gpt2_name, const char* opt_name) {
     return gpt2 ? gpt2_name : opt ? opt_name : llama_name;
   };
-  const std::pair<const char*, int64_t> sizes[] = {
+  std::vector<std::pair<const char*, int64_t>> sizes = {
       {"vocab_size", m.vocab_size},
       {key("hidden_size", "n_embd", "hidden_size"), m.hidden_size},
       {key("num_hidden_layers", "n_layer", "num_hidden_layers"), m.num_hidden_layers},
       {key("num_attention_heads", "n_head", "num_attention_heads"), m.num_attention_heads},
       {"num_key_value_heads", m.num_key_value_heads},
       {"head_dim", m.head_dim},
-      {key("intermediate_size", "n_inner", "ffn_dim"), m.intermediate_size},
-      {"word_embed_proj_dim", opt ? m.word_embed_proj_dim : 1},
-      {key("max_position_embeddings", "n_positions", "max_position_embeddings"),
-       gpt2 || opt ? m.max_position_embeddings : 1}};
+      {key("intermediate_size", "n_inner", "ffn_dim"), m.intermediate_size}};
+  if (opt) sizes.emplace_back("word_embed_proj_dim", m.word_embed_proj_dim);
+  // Learned position tables need a size; for rotary models 0 (absent) means no limit.
+  if (gpt2 || opt) sizes.emplace_back(key("", "n_positions", "max_position_embeddings"), m.max_position_embeddings);
   for (auto [name, value] : sizes) {
     if (value <= 0) fail("{}: \"{}\" must be positive, got {}", origin, name, value);
     if (value > kMaxSize) fail("{}: \"{}\" is {}, above the supported maximum {}", origin, name, value, kMaxSize);

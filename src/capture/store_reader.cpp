@@ -47,7 +47,7 @@ StoreReader::StoreReader(const std::string& dir, StoreReadOptions options) : dir
   if (manifest_.is_discarded() || !manifest_.is_object()) fail("{}: not valid JSON", manifest_path);
   try {  // value() throws a type_error for a key of another type (found by fuzz_store_reader)
     if (manifest_.value("format", "") != store::kFormat) fail("{}: not an actcap store manifest", manifest_path);
-    if (manifest_.value("format_version", 0) != store::kFormatVersion)
+    if (manifest_.value("format_version", json()) != store::kFormatVersion)
       fail("{}: unsupported format_version {}", manifest_path, manifest_.value("format_version", json()).dump());
     layout_ = parse_store_layout(manifest_.at("layout").get<std::string>());
     dtype_ = parse_dtype(manifest_.at("dtype").get<std::string>());
@@ -55,7 +55,8 @@ StoreReader::StoreReader(const std::string& dir, StoreReadOptions options) : dir
     for (const auto& shard : manifest_.at("shards")) {
       shard_files_.push_back(shard.at("file").get<std::string>());
       shard.at("sha256").get<std::string>();
-      shard.at("bytes").get<uint64_t>();
+      // Checked first: converting a float such as 1e300 to an integer is undefined (found by fuzz_store_reader).
+      if (!shard.at("bytes").is_number_unsigned()) fail("{}: shard {} has no byte count", manifest_path, shard_files_.back());
       if (!shard_by_file_.emplace(shard_files_.back(), shard_files_.size() - 1).second)
         fail("{}: shard {} is listed twice", manifest_path, shard_files_.back());
     }
@@ -108,9 +109,11 @@ TensorView StoreReader::view(int64_t record, const std::string& site) const {
   TensorView rows = file.view(site);
   int64_t begin = 0, end = 0;
   try {
-    begin = m.at("token_span").at(0).get<int64_t>();
-    end = m.at("token_span").at(1).get<int64_t>();
-  } catch (const json::exception&) {
+    const json& span = m.at("token_span");
+    if (!span.at(0).is_number_integer() || !span.at(1).is_number_integer()) throw std::invalid_argument("not integers");
+    begin = span.at(0).get<int64_t>();
+    end = span.at(1).get<int64_t>();
+  } catch (const std::exception&) {
     fail("{}: record {} has a malformed token_span", dir_, record);
   }
   if (rows.shape.empty() || begin < 0 || begin > end || end > rows.shape[0])

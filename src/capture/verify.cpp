@@ -1,5 +1,6 @@
 #include "capture/verify.h"
 
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -116,11 +117,17 @@ void check(const std::string& dir, StoreCheck& result) {
       if (index.dtype != DType::I64 || index.shape.size() != 2 || index.shape[1] != 2 || span[1] > index.shape[0])
         fail("{}: {} {} {} cannot hold token_span {}", shard.path(), store::kRowIndexTensor, dtype_name(index.dtype),
              shape_string(index.shape), m["token_span"].dump());
-      const auto* rows = static_cast<const int64_t*>(index.data);
+      // After 2-byte tensors the row index need not be 8-byte aligned: read it bytewise (a misaligned int64 load
+      // is undefined behaviour, caught by the sanitizer build).
+      const auto rows = [data = static_cast<const uint8_t*>(index.data)](int64_t i) {
+        int64_t value;
+        std::memcpy(&value, data + 8 * i, 8);
+        return value;
+      };
       for (int64_t row = span[0]; row < span[1]; ++row)
-        if (rows[2 * row] != record || rows[2 * row + 1] != positions[size_t(row - span[0])])
+        if (rows(2 * row) != record || rows(2 * row + 1) != positions[size_t(row - span[0])])
           fail("{}: {} row {} is ({}, {}), the index says ({}, {})", shard.path(), store::kRowIndexTensor, row,
-               rows[2 * row], rows[2 * row + 1], record, positions[size_t(row - span[0])]);
+               rows(2 * row), rows(2 * row + 1), record, positions[size_t(row - span[0])]);
     }
     if (!m.contains("offsets") || !m["offsets"].is_object() || m["offsets"].size() != sites.size())
       fail("{}: offsets must name every site", where);

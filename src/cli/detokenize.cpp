@@ -39,19 +39,30 @@ std::vector<int32_t> parse_ids(const std::string& text, const std::string& where
   return ids;
 }
 
+// HF's decode skips unknown ids silently; asked for explicitly, an id the tokenizer lacks is a mistake.
+void check_known(const Tokenizer& tokenizer, const std::vector<int32_t>& ids, const std::string& where) {
+  for (int32_t id : ids)
+    if (!tokenizer.id_to_token(id))
+      fail("{}: token id {} is not in the vocabulary ({} tokens)", where, id, tokenizer.vocab_size());
+}
+
 void run(const DetokenizeOptions& options) {
   if (options.jsonl.empty() == options.ids.empty()) fail("detokenize: give either IDS or --jsonl FILE");
   Tokenizer tokenizer = Tokenizer::load(options.model);
   std::string out;
   if (options.jsonl.empty()) {
-    out = tokenizer.decode(parse_ids(options.ids, "detokenize IDS"), options.skip_special) + "\n";
+    auto ids = parse_ids(options.ids, "detokenize IDS");
+    check_known(tokenizer, ids, "detokenize IDS");
+    out = tokenizer.decode(ids, options.skip_special) + "\n";
   } else {
     std::ifstream in(options.jsonl, std::ios::binary);
     if (!in) fail("{}: cannot open", options.jsonl);
     std::string line;
     for (size_t number = 1; std::getline(in, line); ++number) {
       if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-      auto ids = parse_ids(line, fmt::format("{}:{}", options.jsonl, number));
+      const std::string where = fmt::format("{}:{}", options.jsonl, number);
+      auto ids = parse_ids(line, where);
+      check_known(tokenizer, ids, where);
       out += nlohmann::json(tokenizer.decode(ids, options.skip_special)).dump() + "\n";
     }
   }

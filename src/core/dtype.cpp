@@ -1,5 +1,7 @@
 #include "core/dtype.h"
 
+#include <cstring>
+
 #include "core/error.h"
 
 namespace actcap {
@@ -85,26 +87,38 @@ uint16_t f32_to_f16(float f) {
   return uint16_t(sign | ((rounded - 0x38000000u) >> 13));
 }
 
+namespace {
+
+// Element i of a buffer that need not be aligned to T (a safetensors data section may start anywhere): memcpy
+// is the defined way to load it, and compiles to a plain load.
+template <typename T>
+T load(const void* src, size_t i) {
+  T value;
+  std::memcpy(&value, static_cast<const uint8_t*>(src) + i * sizeof(T), sizeof(T));
+  return value;
+}
+
+template <typename T>
+void store(void* dst, size_t i, T value) {
+  std::memcpy(static_cast<uint8_t*>(dst) + i * sizeof(T), &value, sizeof(T));
+}
+
+}  // namespace
+
 void convert_to_f32(const void* src, DType from, float* dst, size_t n) {
   switch (from) {
     case DType::F32:
       std::memcpy(dst, src, n * 4);
       return;
-    case DType::BF16: {
-      auto* s = static_cast<const uint16_t*>(src);
-      for (size_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(s[i]);
+    case DType::BF16:
+      for (size_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(load<uint16_t>(src, i));
       return;
-    }
-    case DType::F16: {
-      auto* s = static_cast<const uint16_t*>(src);
-      for (size_t i = 0; i < n; ++i) dst[i] = f16_to_f32(s[i]);
+    case DType::F16:
+      for (size_t i = 0; i < n; ++i) dst[i] = f16_to_f32(load<uint16_t>(src, i));
       return;
-    }
-    case DType::F64: {
-      auto* s = static_cast<const double*>(src);
-      for (size_t i = 0; i < n; ++i) dst[i] = float(s[i]);
+    case DType::F64:
+      for (size_t i = 0; i < n; ++i) dst[i] = float(load<double>(src, i));
       return;
-    }
     default:
       fail("cannot convert {} to F32", dtype_name(from));
   }
@@ -115,16 +129,12 @@ void convert_from_f32(const float* src, DType to, void* dst, size_t n) {
     case DType::F32:
       std::memcpy(dst, src, n * 4);
       return;
-    case DType::BF16: {
-      auto* d = static_cast<uint16_t*>(dst);
-      for (size_t i = 0; i < n; ++i) d[i] = f32_to_bf16(src[i]);
+    case DType::BF16:
+      for (size_t i = 0; i < n; ++i) store(dst, i, f32_to_bf16(src[i]));
       return;
-    }
-    case DType::F16: {
-      auto* d = static_cast<uint16_t*>(dst);
-      for (size_t i = 0; i < n; ++i) d[i] = f32_to_f16(src[i]);
+    case DType::F16:
+      for (size_t i = 0; i < n; ++i) store(dst, i, f32_to_f16(src[i]));
       return;
-    }
     default:
       fail("cannot convert F32 to {}", dtype_name(to));
   }

@@ -2,16 +2,29 @@
 
 #include <algorithm>
 #include <memory>
+#include <system_error>
 #include <utility>
+
+#include "core/error.h"
 
 namespace actcap {
 
 ThreadPool::ThreadPool(int threads) {
-  if (threads <= 0) threads = int(std::max(1u, std::thread::hardware_concurrency()));
-  for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+  if (threads < 0 || threads > kMaxThreads)
+    fail("thread count {} is out of range (0 = all hardware threads, at most {})", threads, kMaxThreads);
+  if (threads == 0) threads = int(std::clamp(std::thread::hardware_concurrency(), 1u, unsigned(kMaxThreads)));
+  workers_.reserve(size_t(threads - 1));
+  try {
+    for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+  } catch (const std::system_error& e) {
+    stop_workers();  // the destructor does not run for a constructor that throws
+    fail("cannot start thread {} of {}: {}", workers_.size() + 1, threads, e.what());
+  }
 }
 
-ThreadPool::~ThreadPool() {
+ThreadPool::~ThreadPool() { stop_workers(); }
+
+void ThreadPool::stop_workers() {
   {
     std::lock_guard lock(mutex_);
     stop_ = true;

@@ -13,7 +13,12 @@ namespace actcap {
 
 class ThreadPool {
  public:
-  explicit ThreadPool(int threads);  // 0 = all hardware threads
+  // At most this many threads: more only thrashes, and tens of thousands exhaust the system's thread limit.
+  static constexpr int kMaxThreads = 1024;
+
+  // 0 = all hardware threads. Throws actcap::Error for a count outside [0, kMaxThreads], or when the system
+  // refuses to start a thread (the threads already started are stopped first).
+  explicit ThreadPool(int threads);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
@@ -30,6 +35,7 @@ class ThreadPool {
 
  private:
   void worker_loop();
+  void stop_workers();
   void run_chunks();
 
   std::vector<std::thread> workers_;

@@ -20,7 +20,7 @@ Checkpoint::Checkpoint(const std::string& dir) : dir_(dir) {
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(read_file(index.string()));
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range (1e999)
       fail("{}: malformed JSON ({})", index.string(), e.what());
     }
     if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
@@ -117,6 +117,12 @@ TensorView Checkpoint::view(const std::string& name, const Shape& expected) {
          shape_string(expected));
   if (view.dtype != DType::F32 && view.dtype != DType::F16 && view.dtype != DType::BF16 && view.dtype != DType::F64)
     fail("{}: tensor '{}' has dtype {}, expected F32, F16 or BF16", file.path(), name, dtype_name(view.dtype));
+  if (reinterpret_cast<uintptr_t>(view.data) % dtype_size(view.dtype) != 0) {
+    // A data section or offset that is not a multiple of the element size (the format does not forbid it):
+    // typed loads from the map would be misaligned, so such a tensor is copied. Aligned ones stay zero-copy.
+    upcast_.push_back(Tensor::copy_of(view));
+    return upcast_.back().view();
+  }
   return view;
 }
 

@@ -43,6 +43,17 @@ MappedFile::~MappedFile() {
   if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
 }
 
+namespace {
+
+// A shape dimension or data offset: a non-negative integer (512.5 or -1 are malformed, not rounded or wrapped).
+uint64_t non_negative_integer(const nlohmann::json& v, const char* what) {
+  if (!v.is_number_unsigned() || v.get<uint64_t>() > uint64_t(INT64_MAX))
+    throw Error(fmt::format("{} holds {}, not a non-negative integer", what, v.dump()));
+  return v.get<uint64_t>();
+}
+
+}  // namespace
+
 SafetensorsFile::SafetensorsFile(const std::string& path) : file_(std::make_shared<MappedFile>(path)) {
   const size_t size = file_->size();
   if (size < 8) fail("{}: not a safetensors file (only {} bytes)", path, size);
@@ -69,18 +80,23 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(std::make_shar
       continue;
     }
     try {
+      if (!value.is_object()) throw Error("not an object");
       SafetensorsEntry e;
       e.dtype = parse_dtype(value.at("dtype").get<std::string>());
-      e.shape = value.at("shape").get<Shape>();
-      auto offsets = value.at("data_offsets").get<std::vector<uint64_t>>();
-      if (offsets.size() != 2) throw Error("data_offsets must have two entries");
-      e.begin = offsets[0];
-      e.end = offsets[1];
-      for (int64_t d : e.shape)
-        if (d < 0) throw Error("negative dimension");
+      const auto& shape = value.at("shape");
+      const auto& offsets = value.at("data_offsets");
+      if (!shape.is_array()) throw Error("shape is not a list");
+      for (const auto& d : shape) e.shape.push_back(int64_t(non_negative_integer(d, "shape")));
+      if (!offsets.is_array() || offsets.size() != 2) throw Error("data_offsets must have two entries");
+      e.begin = non_negative_integer(offsets[0], "data_offsets");
+      e.end = non_negative_integer(offsets[1], "data_offsets");
       if (e.begin > e.end || e.end > data_size)
         throw Error(fmt::format("data_offsets [{}, {}] outside the data section of {} bytes", e.begin, e.end, data_size));
-      uint64_t expected = uint64_t(num_elements(e.shape)) * dtype_size(e.dtype);
+      // Checked products: a shape such as [2^62, 4, 1] must not wrap around to a small size.
+      uint64_t expected = dtype_size(e.dtype);
+      for (int64_t d : e.shape)
+        if (__builtin_mul_overflow(expected, uint64_t(d), &expected))
+          throw Error(fmt::format("shape {} is too large", shape_string(e.shape)));
       if (e.end - e.begin != expected)
         throw Error(fmt::format("{} bytes for {} {}, expected {}", e.end - e.begin, dtype_name(e.dtype),
                                 shape_string(e.shape), expected));

@@ -2,7 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
+#include <vector>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -11,6 +14,9 @@ namespace actcap {
 namespace {
 
 using nlohmann::json;
+
+// Larger sizes are no real model's and would overflow the products the engine forms from them.
+constexpr int64_t kMaxSize = int64_t(1) << 31;
 
 // Reads typed keys of one JSON object, naming the file in every error.
 class Reader {
@@ -40,6 +46,9 @@ class Reader {
               : std::is_integral_v<T>          ? v.is_number_integer()
                                                : v.is_number();
     if (!ok) fail("{}: \"{}\" has the wrong type ({})", origin_, key, v.dump());
+    if constexpr (std::is_same_v<T, int64_t>)
+      if (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX))
+        fail("{}: \"{}\" is too large ({})", origin_, key, v.dump());
     return v.get<T>();
   }
   const json& object_;
@@ -82,15 +91,19 @@ RopeConfig parse_rope(const Reader& config) {
   return rope;
 }
 
-std::vector<int32_t> parse_eos(const json& value, const std::string& origin) {
+// Token ids are int32 everywhere in the engine: a larger (or negative) id is an error, never truncated.
+int32_t parse_token_id(const json& v, const char* key, const std::string& origin) {
+  if (!v.is_number_integer()) fail("{}: \"{}\" must hold integer token ids, got {}", origin, key, v.dump());
+  if (v.is_number_unsigned() ? v.get<uint64_t>() > uint64_t(INT32_MAX) : v.get<int64_t>() < 0)
+    fail("{}: \"{}\" holds {}, which is not a token id (0 to {})", origin, key, v.dump(), INT32_MAX);
+  return v.get<int32_t>();
+}
+
+std::vector<int32_t> parse_token_ids(const json& value, const char* key, const std::string& origin) {
   std::vector<int32_t> ids;
   if (value.is_null()) return ids;
-  if (value.is_number_integer()) return {value.get<int32_t>()};
-  if (!value.is_array()) fail("{}: \"eos_token_id\" must be an integer or a list, got {}", origin, value.dump());
-  for (const auto& v : value) {
-    if (!v.is_number_integer()) fail("{}: \"eos_token_id\" must hold integers, got {}", origin, value.dump());
-    ids.push_back(v.get<int32_t>());
-  }
+  if (!value.is_array()) return {parse_token_id(value, key, origin)};
+  for (const auto& v : value) ids.push_back(parse_token_id(v, key, origin));
   return ids;
 }
 
@@ -110,11 +123,11 @@ void parse_llama_family(const Reader& c, ModelConfig& m) {
   m.mlp_bias = c.get<bool>("mlp_bias", false);
   m.tie_word_embeddings = c.get<bool>("tie_word_embeddings", false);
 
-  int64_t window = c.get<int64_t>("sliding_window", 0);
-  m.sliding_window.assign(size_t(std::max<int64_t>(0, m.num_hidden_layers)), 0);
-  if (m.model_type == "llama" || window <= 0) return;
+  const int64_t window = c.get<int64_t>("sliding_window", 0);
+  if (window < 0) fail("{}: \"sliding_window\" must be positive or null, got {}", c.origin(), window);
+  if (m.model_type == "llama" || window == 0) return;
   if (m.model_type == "mistral") {
-    std::fill(m.sliding_window.begin(), m.sliding_window.end(), window);
+    m.sliding_window = window;
     return;
   }
   // qwen2 / qwen3: layer_types (transformers 5) or use_sliding_window + max_window_layers (transformers 4)
@@ -122,12 +135,16 @@ void parse_llama_family(const Reader& c, ModelConfig& m) {
     const json& types = c.at("layer_types");
     if (!types.is_array() || int64_t(types.size()) != m.num_hidden_layers)
       fail("{}: \"layer_types\" must list one type per layer", c.origin());
-    for (size_t i = 0; i < types.size(); ++i)
-      if (types[i] == "sliding_attention") m.sliding_window[i] = window;
-    if (!c.get<bool>("use_sliding_window", true)) std::fill(m.sliding_window.begin(), m.sliding_window.end(), 0);
+    for (const json& type : types) {
+      if (type != "sliding_attention" && type != "full_attention")
+        fail("{}: \"layer_types\" holds {} (full_attention or sliding_attention)", c.origin(), type.dump());
+      m.sliding_layers.push_back(type == "sliding_attention");
+    }
+    if (c.get<bool>("use_sliding_window", true)) m.sliding_window = window;
   } else if (c.get<bool>("use_sliding_window", false)) {
-    int64_t first = c.get<int64_t>("max_window_layers", 0);
-    for (int64_t i = first; i < m.num_hidden_layers; ++i) m.sliding_window[size_t(i)] = window;
+    m.sliding_window = window;
+    // As transformers: layer i slides when i >= max_window_layers, so a negative value means every layer.
+    m.first_sliding_layer = std::max<int64_t>(0, c.get<int64_t>("max_window_layers", 0));
   }
 }
 
@@ -137,14 +154,13 @@ void parse_gpt2(const Reader& c, ModelConfig& m) {
   m.num_attention_heads = c.get<int64_t>("n_head");
   m.num_key_value_heads = m.num_attention_heads;
   if (m.num_attention_heads > 0) m.head_dim = m.hidden_size / m.num_attention_heads;
-  m.intermediate_size = c.get<int64_t>("n_inner", 4 * m.hidden_size);
+  m.intermediate_size = c.has("n_inner") ? c.get<int64_t>("n_inner") : 4 * std::clamp<int64_t>(m.hidden_size, 0, kMaxSize);
   m.max_position_embeddings = c.get<int64_t>("n_positions");
   m.norm_eps = c.get<double>("layer_norm_epsilon", 1e-5);
   m.activation = parse_activation(c.get<std::string>("activation_function", "gelu_new"), c.origin());
   m.tie_word_embeddings = c.get<bool>("tie_word_embeddings", true);
   m.scale_attn_weights = c.get<bool>("scale_attn_weights", true);
   m.scale_attn_by_inverse_layer_idx = c.get<bool>("scale_attn_by_inverse_layer_idx", false);
-  m.sliding_window.assign(size_t(std::max<int64_t>(0, m.num_hidden_layers)), 0);
 }
 
 void parse_opt(const Reader& c, ModelConfig& m) {
@@ -164,7 +180,56 @@ void parse_opt(const Reader& c, ModelConfig& m) {
   m.enable_bias = c.get<bool>("enable_bias", true);
   if (!c.get<bool>("layer_norm_elementwise_affine", true))
     fail("{}: layer_norm_elementwise_affine=false is not supported", c.origin());
-  m.sliding_window.assign(size_t(std::max<int64_t>(0, m.num_hidden_layers)), 0);
+}
+
+// What transformers rejects (or turns into NaN / out-of-range indexing), with the config.json key named.
+void validate(const ModelConfig& m, const std::string& origin) {
+  const bool gpt2 = m.model_type == "gpt2", opt = m.model_type == "opt";
+  const auto key = [&](const char* llama_name, const char* gpt2_name, const char* opt_name) {
+    return gpt2 ? gpt2_name : opt ? opt_name : llama_name;
+  };
+  std::vector<std::pair<const char*, int64_t>> sizes = {
+      {"vocab_size", m.vocab_size},
+      {key("hidden_size", "n_embd", "hidden_size"), m.hidden_size},
+      {key("num_hidden_layers", "n_layer", "num_hidden_layers"), m.num_hidden_layers},
+      {key("num_attention_heads", "n_head", "num_attention_heads"), m.num_attention_heads},
+      {"num_key_value_heads", m.num_key_value_heads},
+      {"head_dim", m.head_dim},
+      {key("intermediate_size", "n_inner", "ffn_dim"), m.intermediate_size}};
+  if (opt) sizes.emplace_back("word_embed_proj_dim", m.word_embed_proj_dim);
+  // Learned position tables need a size; for rotary models 0 (absent) means no limit.
+  if (gpt2 || opt) sizes.emplace_back(key("", "n_positions", "max_position_embeddings"), m.max_position_embeddings);
+  for (auto [name, value] : sizes) {
+    if (value <= 0) fail("{}: \"{}\" must be positive, got {}", origin, name, value);
+    if (value > kMaxSize) fail("{}: \"{}\" is {}, above the supported maximum {}", origin, name, value, kMaxSize);
+  }
+  if (m.max_position_embeddings < 0 || m.max_position_embeddings > kMaxSize)
+    fail("{}: \"max_position_embeddings\" must be between 0 and {}, got {}", origin, kMaxSize,
+         m.max_position_embeddings);
+  if ((gpt2 || opt) && m.hidden_size % m.num_attention_heads != 0)
+    fail("{}: \"{}\" ({}) is not divisible by \"{}\" ({})", origin, key("", "n_embd", "hidden_size"),
+         m.hidden_size, key("", "n_head", "num_attention_heads"), m.num_attention_heads);
+  if (m.num_attention_heads % m.num_key_value_heads != 0)
+    fail("{}: \"num_attention_heads\" ({}) is not a multiple of \"num_key_value_heads\" ({})", origin,
+         m.num_attention_heads, m.num_key_value_heads);
+  if (!gpt2 && !opt && m.head_dim % 2 != 0)
+    fail("{}: \"head_dim\" {} must be even for rotary embeddings", origin, m.head_dim);
+  if (!std::isfinite(m.norm_eps) || m.norm_eps < 0)
+    fail("{}: \"{}\" must be a non-negative number, got {}", origin,
+         key("rms_norm_eps", "layer_norm_epsilon", "layer_norm_epsilon"), m.norm_eps);
+  if (gpt2 || opt) return;
+  const RopeConfig& r = m.rope;
+  if (!std::isfinite(r.theta) || r.theta <= 0) fail("{}: \"rope_theta\" must be positive, got {}", origin, r.theta);
+  if (r.type == "default") return;
+  // transformers: "factor field must be a float >= 1"
+  if (!std::isfinite(r.factor) || r.factor < 1) fail("{}: rope \"factor\" must be >= 1, got {}", origin, r.factor);
+  if (r.type != "llama3") return;
+  if (!(r.low_freq_factor > 0) || !std::isfinite(r.high_freq_factor) || r.high_freq_factor <= r.low_freq_factor)
+    fail("{}: rope \"high_freq_factor\" ({}) must be greater than \"low_freq_factor\" ({}), both positive", origin,
+         r.high_freq_factor, r.low_freq_factor);
+  if (r.original_max_position_embeddings <= 0)
+    fail("{}: rope \"original_max_position_embeddings\" must be positive, got {}", origin,
+         r.original_max_position_embeddings);
 }
 
 json parse_json(const std::string& text, const std::string& origin) {
@@ -172,12 +237,17 @@ json parse_json(const std::string& text, const std::string& origin) {
     json j = json::parse(text);
     if (!j.is_object()) fail("{}: expected a JSON object", origin);
     return j;
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     fail("{}: malformed JSON ({})", origin, e.what());
   }
 }
 
 }  // namespace
+
+int64_t ModelConfig::sliding_window_at(int64_t layer) const {
+  if (!sliding_layers.empty()) return sliding_layers[size_t(layer)] ? sliding_window : 0;
+  return layer >= first_sliding_layer ? sliding_window : 0;
+}
 
 ModelConfig ModelConfig::parse(const std::string& config_json, const std::string& generation_config_json,
                                const std::string& origin) {
@@ -197,24 +267,18 @@ ModelConfig ModelConfig::parse(const std::string& config_json, const std::string
   } else {
     fail("{}: model_type \"{}\" is not supported (gpt2, llama, mistral, opt, qwen2, qwen3)", origin, m.model_type);
   }
-  for (auto [name, value] : {std::pair{"vocab_size", m.vocab_size}, {"hidden_size", m.hidden_size},
-                             {"num_hidden_layers", m.num_hidden_layers}, {"num_attention_heads", m.num_attention_heads},
-                             {"num_key_value_heads", m.num_key_value_heads}, {"head_dim", m.head_dim},
-                             {"intermediate_size", m.intermediate_size}})
-    if (value <= 0) fail("{}: {} must be positive, got {}", origin, name, value);
-  if (m.num_attention_heads % m.num_key_value_heads != 0)
-    fail("{}: num_attention_heads ({}) is not a multiple of num_key_value_heads ({})", origin, m.num_attention_heads,
-         m.num_key_value_heads);
-  if (m.head_dim % 2 != 0 && m.model_type != "gpt2" && m.model_type != "opt")
-    fail("{}: head_dim {} must be even for rotary embeddings", origin, m.head_dim);
-
-  if (j.contains("eos_token_id")) m.eos_token_ids = parse_eos(j["eos_token_id"], origin);
+  validate(m, origin);
+  if (j.contains("eos_token_id")) m.eos_token_ids = parse_token_ids(j["eos_token_id"], "eos_token_id", origin);
+  if (j.contains("bos_token_id") && !j["bos_token_id"].is_null())
+    m.bos_token_id = parse_token_id(j["bos_token_id"], "bos_token_id", origin);
   if (!generation_config_json.empty()) {
     std::string gen_origin =
         (std::filesystem::path(origin).parent_path() / "generation_config.json").string();
     json g = parse_json(generation_config_json, gen_origin);
     if (g.contains("eos_token_id") && !g["eos_token_id"].is_null())
-      m.eos_token_ids = parse_eos(g["eos_token_id"], gen_origin);
+      m.eos_token_ids = parse_token_ids(g["eos_token_id"], "eos_token_id", gen_origin);
+    if (g.contains("bos_token_id") && !g["bos_token_id"].is_null())
+      parse_token_id(g["bos_token_id"], "bos_token_id", gen_origin);
   }
   return m;
 }

@@ -40,9 +40,12 @@ struct ModelConfig {
   bool attention_bias = false;   // q/k/v/o biases (llama family); qwen2 always has q/k/v biases
   bool mlp_bias = false;
   bool tie_word_embeddings = false;
-  // Per layer: 0 = full causal attention, otherwise the sliding window (a key j is visible from query i when
-  // i - window < j <= i).
-  std::vector<int64_t> sliding_window;
+  // Sliding-window attention (a key j is visible from query i when i - window < j <= i), kept as a rule rather
+  // than one entry per layer, so that parsing allocates nothing sized by num_hidden_layers before the checkpoint
+  // has confirmed that many layers.
+  int64_t sliding_window = 0;          // 0 = none
+  int64_t first_sliding_layer = 0;     // qwen2 / qwen3 max_window_layers (transformers 4)
+  std::vector<bool> sliding_layers;    // layer_types (transformers 5), when given: one entry per layer
   // gpt2
   bool scale_attn_weights = true;
   bool scale_attn_by_inverse_layer_idx = false;
@@ -53,6 +56,10 @@ struct ModelConfig {
   bool enable_bias = true;
   // Generation stops at any of these (generation_config.json, else config.json).
   std::vector<int32_t> eos_token_ids;
+  std::optional<int32_t> bos_token_id;  // config.json's
+
+  // The window of layer `layer` (0 = full causal attention).
+  int64_t sliding_window_at(int64_t layer) const;
 
   // Reads DIR/config.json and DIR/generation_config.json (optional). Throws actcap::Error naming the file.
   static ModelConfig load(const std::string& dir);

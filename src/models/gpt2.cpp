@@ -18,6 +18,7 @@ class Gpt2Model : public Model {
     const std::string prefix = has_weight("transformer.wte.weight") || !has_weight("wte.weight") ? "transformer." : "";
     wte_ = weight(prefix + "wte.weight", {V, d});
     wpe_ = weight(prefix + "wpe.weight", {c.max_position_embeddings, d});
+    check_layer_count(prefix + "h.", "ln_1.weight", "n_layer");
     for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
       const std::string p = prefix + "h." + std::to_string(i) + ".";
       Layer L;

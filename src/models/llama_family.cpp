@@ -18,6 +18,7 @@ LlamaFamilyModel::LlamaFamilyModel(const ModelSource& source, ModelConfig config
   const int64_t d = c.hidden_size, V = c.vocab_size, hd = c.head_dim;
   const int64_t qdim = c.num_attention_heads * hd, kvdim = c.num_key_value_heads * hd;
   embed_tokens_ = weight("model.embed_tokens.weight", {V, d});
+  check_layer_count("model.layers.", "input_layernorm.weight", "num_hidden_layers");
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     const std::string p = "model.layers." + std::to_string(i) + ".";
     Layer L;
@@ -98,7 +99,7 @@ const void* LlamaFamilyModel::run(Pass& pass) {
     store_rows(pass, &KVCache::keys, int(i), k, kvdim, kvdim);
     store_rows(pass, &KVCache::values, int(i), v, kvdim, kvdim);
 
-    const ops::AttentionShape shape{H, Hkv, hd, float(1.0 / std::sqrt(double(hd))), c.sliding_window[size_t(i)]};
+    const ops::AttentionShape shape{H, Hkv, hd, float(1.0 / std::sqrt(double(hd))), c.sliding_window_at(i)};
     attend(pass, int(i), shape, q, z, b + "attn.hook_pattern");
     emit(pass, b + "attn.hook_z", z, {qdim});
 

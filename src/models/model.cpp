@@ -100,6 +100,15 @@ std::vector<std::string> Model::layered_site_names(const std::vector<std::string
   return sites;
 }
 
+void Model::check_layer_count(const std::string& layer_prefix, const std::string& first_weight,
+                              const char* key) const {
+  const int64_t layers = config_.num_hidden_layers;
+  const std::string last = layer_prefix + std::to_string(layers - 1) + "." + first_weight;
+  if (!checkpoint_->contains(last))
+    fail("{}: \"{}\" is {}, but {} has no tensor '{}'", (std::filesystem::path(dir_) / "config.json").string(), key,
+         layers, checkpoint_->describe(), last);
+}
+
 const void* Model::weight(const std::string& name, const Shape& shape) {
   return backend_->weight(checkpoint_->view(name, shape));
 }

@@ -115,6 +115,9 @@ class Model {
   // The weight `name` of the expected shape, in backend memory (errors name the checkpoint file and tensor).
   const void* weight(const std::string& name, const Shape& shape);
   bool has_weight(const std::string& name) const { return checkpoint_->contains(name); }
+  // Fails naming config.json's `key` when the checkpoint lacks the last layer's `first_weight` (e.g. n_layer
+  // 1e9): called before anything is allocated per layer.
+  void check_layer_count(const std::string& layer_prefix, const std::string& first_weight, const char* key) const;
   // Scratch slots 0 .. MODEL_SLOTS - 1 are the architectures'; the ones after are Model's own.
   static constexpr int MODEL_SLOTS = 16;
   // A reusable backend buffer of at least `elements` elements for scratch slot `slot` (its contents survive

@@ -25,6 +25,7 @@ class OptModel : public Model {
       project_in_ = ops::Linear{weight(p + "project_in.weight", {d, wp}), nullptr, wp, d, false};
       project_out_ = ops::Linear{weight(p + "project_out.weight", {wp, d}), nullptr, d, wp, false};
     }
+    check_layer_count(p + "layers.", "self_attn.q_proj.weight", "num_hidden_layers");
     for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
       const std::string l = p + "layers." + std::to_string(i) + ".";
       Layer L;

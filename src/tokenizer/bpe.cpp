@@ -5,6 +5,7 @@
 #include <queue>
 
 #include "core/error.h"
+#include "tokenizer/token_id.h"
 #include "tokenizer/unicode.h"
 
 namespace actcap::tokenizer {
@@ -28,15 +29,12 @@ BpeModel::BpeModel(const nlohmann::json& model) {
     fail("tokenizer.json: BPE dropout is not supported (non-deterministic)");
 
   const auto& vocab = model.at("vocab");
+  if (!vocab.is_object()) fail("tokenizer.json: the BPE vocab must be an object of token: id");
   vocab_.reserve(vocab.size());
-  int32_t max_id = -1;
-  for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-    int32_t id = it.value().get<int32_t>();
-    vocab_.emplace(it.key(), id);
-    max_id = std::max(max_id, id);
-  }
-  vocab_r_.assign(static_cast<size_t>(max_id + 1), nullptr);
-  for (const auto& [token, id] : vocab_) vocab_r_[static_cast<size_t>(id)] = &token;
+  for (auto it = vocab.begin(); it != vocab.end(); ++it)
+    vocab_.emplace(it.key(), parse_token_id(it.value(), fmt::format("vocab token '{}'", it.key())));
+  vocab_r_.reserve(vocab_.size());
+  for (const auto& [token, id] : vocab_) vocab_r_.emplace(id, &token);
 
   continuing_subword_prefix_ = optional_string(model, "continuing_subword_prefix");
   end_of_word_suffix_ = optional_string(model, "end_of_word_suffix");
@@ -90,8 +88,8 @@ std::optional<int32_t> BpeModel::token_to_id(std::string_view token) const {
 }
 
 const std::string* BpeModel::id_to_token(int32_t id) const {
-  if (id < 0 || static_cast<size_t>(id) >= vocab_r_.size()) return nullptr;
-  return vocab_r_[static_cast<size_t>(id)];
+  auto it = vocab_r_.find(id);
+  return it == vocab_r_.end() ? nullptr : it->second;
 }
 
 void BpeModel::tokenize(std::string_view word, std::vector<int32_t>& out) const {

@@ -36,7 +36,7 @@ class BpeModel {
   void merge_word(std::string_view word, std::vector<int32_t>& out) const;
 
   Vocab vocab_;
-  std::vector<const std::string*> vocab_r_;
+  std::unordered_map<int32_t, const std::string*> vocab_r_;  // a map: ids may be sparse
   // (left id << 32 | right id) -> (rank, merged id)
   std::unordered_map<uint64_t, std::pair<int32_t, int32_t>> merges_;
   std::optional<int32_t> unk_id_;

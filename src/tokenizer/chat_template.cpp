@@ -18,6 +18,7 @@ std::string render_chat_template(const std::string& template_source, const nlohm
   if (!extra_context.is_null() && !extra_context.is_object())
     fail("chat template: the extra context must be a JSON object, got {}", extra_context.type_name());
   try {
+    jinja::reset_render_bytes();
     auto program = jinja::parse(jinja::tokenize(template_source), template_source.size());
     std::vector<std::pair<std::string, jinja::Value>> context;
     if (extra_context.is_object()) {

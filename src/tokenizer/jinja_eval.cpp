@@ -8,6 +8,7 @@
 #include <functional>
 #include <optional>
 #include <set>
+#include <unordered_set>
 
 #include "tokenizer/jinja_string.h"
 
@@ -379,11 +380,35 @@ const Test* find_test(const std::string& name) {
 
 // ---------------------------------------------------------------------------------------------------------
 
+// Whether `value` contains (or is) `target`, through lists and mappings.
+bool reaches(const Value& value, const Object* target, std::unordered_set<const void*>& seen, int depth = 0) {
+  if (depth > kMaxValueDepth) failure("Value nested deeper than " + std::to_string(kMaxValueDepth) + " levels");
+  if (value.object) {
+    if (value.object.get() == target) return true;
+    if (!seen.insert(value.object.get()).second) return false;
+    for (const auto& [key, item] : value.object->entries)
+      if (reaches(item, target, seen, depth + 1)) return true;
+  }
+  if (value.array && seen.insert(value.array.get()).second)
+    for (const auto& item : *value.array)
+      if (reaches(item, target, seen, depth + 1)) return true;
+  return false;
+}
+
 class Interpreter {
  public:
   Value evaluate(const Node* node, const Scope& env) {
     if (!node) return Value::undefined();
     try {
+      // Macros can call themselves: bound the recursion (the parser already bounds the tree's own depth).
+      step();
+      if (depth_ >= kMaxRenderDepth)
+        failure("Recursion too deep (more than " + std::to_string(kMaxRenderDepth) + " nested evaluations)");
+      ++depth_;
+      struct Leave {
+        int& depth;
+        ~Leave() { --depth; }
+      } leave{depth_};
       return evaluate_node(*node, env);
     } catch (TemplateFailure& error) {
       if (error.offset == SIZE_MAX) error.offset = node->offset;
@@ -397,7 +422,7 @@ class Interpreter {
       Value value = evaluate(statement.get(), env);
       if (value.is(Kind::Null) || value.is(Kind::Undefined)) continue;
       try {
-        result += display_string(value);
+        append_output(result, display_string(value));
       } catch (TemplateFailure& error) {
         if (error.offset == SIZE_MAX) error.offset = statement->offset;
         throw;
@@ -407,6 +432,20 @@ class Interpreter {
   }
 
  private:
+  static constexpr int kMaxRenderDepth = 2 * kMaxTemplateDepth;
+  uint64_t steps_ = 0;
+  int depth_ = 0;
+
+  // One unit of work (an evaluation, a loop iteration): bounds the time a template can take.
+  void step() {
+    if (++steps_ > kMaxRenderSteps)
+      failure("Template takes more than " + std::to_string(kMaxRenderSteps) + " evaluation steps");
+  }
+  static void append_output(std::string& out, const std::string& piece) {
+    out += piece;
+    if (out.size() > kMaxStringBytes) failure("Output exceeds the limit of " + std::to_string(kMaxStringBytes) + " bytes");
+  }
+
   Value evaluate_node(const Node& node, const Scope& env) {
     switch (node.kind) {
       case NodeKind::Program: return Value::from_string(evaluate_block(node.body, env));
@@ -846,7 +885,7 @@ class Interpreter {
       const Array& items = *operand.array;
       if (name == "sort") {
         auto [args, keywords] = arguments();
-        auto option = [&](size_t i, const char* key, Value fallback) {
+        auto option = [&, &args = args, &keywords = keywords](size_t i, const char* key, Value fallback) {
           return i < args.size() ? args[i] : keyword(keywords, key).value_or(fallback);
         };
         Value reverse = option(0, "reverse", Value::from_bool(false));
@@ -909,12 +948,13 @@ class Interpreter {
     if (operand.is(Kind::String)) {
       if (name == "indent") {
         auto [args, keywords] = arguments();
-        auto option = [&](size_t i, const char* key, Value fallback) {
+        auto option = [&, &args = args, &keywords = keywords](size_t i, const char* key, Value fallback) {
           return i < args.size() ? args[i] : keyword(keywords, key).value_or(fallback);
         };
         Value width = option(0, "width", Value::integer(4));
         if (!width.is(Kind::Integer)) failure("width must be a number");
         if (width.number < 0) failure("Invalid count value: " + js_number_to_string(width.number));
+        if (width.number > double(kMaxStringBytes)) failure("indent width is too large");
         Value first = option(1, "first", Value::from_bool(false));
         Value blank = option(2, "blank", Value::from_bool(false));
         return Value::from_string(indent(operand.string, std::string(static_cast<size_t>(width.number), ' '),
@@ -958,6 +998,9 @@ class Interpreter {
       Value object = evaluate(target.x.get(), env);
       if (!object.is(Kind::Namespace)) failure("cannot assign attribute on non-namespace object");
       if (target.y->kind != NodeKind::Identifier) failure("Cannot assign to member with non-identifier property");
+      std::unordered_set<const void*> seen;
+      // Values are shared, reference-counted: a namespace holding itself would never be freed.
+      if (reaches(value, object.object.get(), seen)) failure("Cannot assign a namespace into itself");
       object.object->set(target.y->text, std::move(value));
     } else {
       failure("Invalid LHS inside assignment expression");
@@ -998,6 +1041,7 @@ class Interpreter {
     const Node& target = *node.x;
     Array items;
     for (const auto& current : all) {
+      step();
       if (target.kind == NodeKind::TupleLiteral) {
         if (!current.is(Kind::Array)) failure("Cannot unpack non-iterable type: " + type_of(current));
         if (target.items.size() != current.array->size())
@@ -1013,6 +1057,7 @@ class Interpreter {
     std::string result;
     bool no_iteration = true;
     for (size_t i = 0; i < items.size(); ++i) {
+      step();
       Object loop;
       double n = static_cast<double>(items.size()), index = static_cast<double>(i);
       loop.entries = {{"index", Value::integer(index + 1)},
@@ -1027,7 +1072,7 @@ class Interpreter {
       scope->set("loop", Value::from_object(std::move(loop)));
       bind_loop_variable(target, items[i], scope);
       try {
-        result += evaluate_block(node.body, scope);
+        append_output(result, evaluate_block(node.body, scope));
       } catch (const ContinueSignal&) {
         continue;
       } catch (const BreakSignal&) {
@@ -1035,7 +1080,7 @@ class Interpreter {
       }
       no_iteration = false;
     }
-    if (no_iteration) result += evaluate_block(node.alternate, scope);
+    if (no_iteration) append_output(result, evaluate_block(node.alternate, scope));
     return Value::from_string(std::move(result));
   }
 
@@ -1122,8 +1167,10 @@ class Interpreter {
   Value evaluate_call_statement(const Node& node, const Scope& env) {
     auto special = special_arguments(node.items, node.body);
     const Node* statement = &node;
-    Value caller = Value::from_function([this, statement, special, env](Arguments& args, const Scope&) {
-      auto scope = std::make_shared<Environment>(env);
+    // A weak reference: `caller` stored into a namespace of `env` must not keep `env` alive in a cycle.
+    Value caller = Value::from_function([this, statement, special, weak_env = std::weak_ptr(env)](Arguments& args,
+                                                                                                  const Scope&) {
+      auto scope = std::make_shared<Environment>(weak_env.lock());
       bind_macro_arguments("None", statement->items, special, args, scope);
       return Value::from_string(evaluate_block(statement->body, scope));
     });
@@ -1211,10 +1258,10 @@ Value range_function(Arguments& args, const Scope&) {
   if (step == 0) failure("range() step must not be zero");
   Array items;
   auto number = [](double v) { return std::floor(v) == v ? Value::integer(v) : Value::floating(v); };
-  if (step > 0) {
-    for (double i = start; i < stop; i += step) items.push_back(number(i));
-  } else {
-    for (double i = start; i > stop; i += step) items.push_back(number(i));
+  // Bounded: a huge range (or one whose step is lost to rounding) fails instead of filling memory.
+  for (double i = start; step > 0 ? i < stop : i > stop; i += step) {
+    if (items.size() == kMaxItems) failure("range() exceeds the limit of " + std::to_string(kMaxItems) + " items");
+    items.push_back(number(i));
   }
   return Value::from_array(std::move(items));
 }

@@ -37,6 +37,27 @@ class Parser {
   [[noreturn]] void fail(const std::string& message) const { fail(message, offset()); }
   NodePtr node(NodeKind kind, size_t at) const { return std::make_unique<Node>(kind, at); }
 
+  // Counts the depth of the tree being built: one level per nested call of a recursive rule, one per link of an
+  // operator chain (whose tree deepens with every link).
+  int depth_ = 0;
+  class Depth {
+   public:
+    explicit Depth(Parser& parser, int levels = 1) : parser_(parser) { add(levels); }
+    ~Depth() { parser_.depth_ -= added_; }
+    Depth(const Depth&) = delete;
+    Depth& operator=(const Depth&) = delete;
+    void add(int levels = 1) {
+      added_ += levels;
+      parser_.depth_ += levels;
+      if (parser_.depth_ > kMaxTemplateDepth)
+        parser_.fail("Template nested too deeply (more than " + std::to_string(kMaxTemplateDepth) + " levels)");
+    }
+
+   private:
+    Parser& parser_;
+    int added_ = 0;
+  };
+
   const Token& expect(TokenType type, std::string_view error) {
     if (current_ >= tokens_.size()) {
       fail("Parser Error: " + std::string(error) + ". end of template !== " + token_type_name(type) + ".");
@@ -80,6 +101,7 @@ class Parser {
   }
 
   NodePtr parse_any() {
+    Depth depth(*this);
     if (current_ >= tokens_.size()) fail("Unexpected end of template: a block is not closed");
     const Token& token = tokens_[current_];
     switch (token.type) {
@@ -200,6 +222,7 @@ class Parser {
   }
 
   NodePtr parse_if(size_t at) {
+    Depth depth(*this);
     auto result = node(NodeKind::If, at);
     result->x = parse_expression();
     expect(TokenType::CloseStatement, "Expected closing statement token");
@@ -217,6 +240,7 @@ class Parser {
   }
 
   NodePtr parse_expression_sequence(bool primary) {
+    Depth depth(*this);
     size_t at = offset();
     auto parse_one = [&] { return primary ? parse_primary() : parse_expression(); };
     std::vector<NodePtr> expressions;
@@ -254,6 +278,7 @@ class Parser {
   NodePtr parse_expression() { return parse_if_expression(); }
 
   NodePtr parse_if_expression() {
+    Depth depth(*this);
     auto a = parse_logical_or();
     if (is_identifier({"if"})) {
       size_t at = offset();
@@ -284,8 +309,10 @@ class Parser {
   }
 
   NodePtr parse_logical_or() {
+    Depth depth(*this, 0);
     auto left = parse_logical_and();
     while (is_identifier({"or"})) {
+      depth.add();
       size_t at = offset();
       ++current_;
       left = binary("or", std::move(left), parse_logical_and(), at);
@@ -294,8 +321,10 @@ class Parser {
   }
 
   NodePtr parse_logical_and() {
+    Depth depth(*this, 0);
     auto left = parse_logical_not();
     while (is_identifier({"and"})) {
+      depth.add();
       size_t at = offset();
       ++current_;
       left = binary("and", std::move(left), parse_logical_not(), at);
@@ -304,6 +333,7 @@ class Parser {
   }
 
   NodePtr parse_logical_not() {
+    Depth depth(*this);
     NodePtr right;
     while (is_identifier({"not"})) {
       size_t at = offset();
@@ -317,6 +347,7 @@ class Parser {
   }
 
   NodePtr parse_comparison() {
+    Depth depth(*this, 0);
     auto left = parse_additive();
     while (true) {
       size_t at = offset();
@@ -332,14 +363,17 @@ class Parser {
       } else {
         break;
       }
+      depth.add();
       left = binary(op, std::move(left), parse_additive(), at);
     }
     return left;
   }
 
   NodePtr parse_additive() {
+    Depth depth(*this, 0);
     auto left = parse_multiplicative();
     while (is({TokenType::AdditiveBinaryOperator})) {
+      depth.add();
       size_t at = offset();
       std::string op = tokens_[current_++].value;
       left = binary(op, std::move(left), parse_multiplicative(), at);
@@ -354,6 +388,7 @@ class Parser {
   }
 
   NodePtr parse_call(NodePtr callee) {
+    Depth depth(*this);
     auto call = node(NodeKind::Call, callee->offset);
     call->x = std::move(callee);
     parse_args(call->items, false);
@@ -451,7 +486,9 @@ class Parser {
   }
 
   NodePtr parse_member(NodePtr object) {
+    Depth depth(*this, 0);
     while (is({TokenType::Dot}) || is({TokenType::OpenSquareBracket})) {
+      depth.add();
       size_t at = offset();
       bool computed = tokens_[current_++].type == TokenType::OpenSquareBracket;
       NodePtr property;
@@ -473,8 +510,10 @@ class Parser {
   }
 
   NodePtr parse_multiplicative() {
+    Depth depth(*this, 0);
     auto left = parse_power();
     while (is({TokenType::MultiplicativeBinaryOperator})) {
+      depth.add();
       size_t at = offset();
       std::string op = tokens_[current_++].value;
       left = binary(op, std::move(left), parse_power(), at);
@@ -483,8 +522,10 @@ class Parser {
   }
 
   NodePtr parse_power() {
+    Depth depth(*this, 0);
     auto left = parse_test();
     while (is({TokenType::ExponentiationBinaryOperator})) {
+      depth.add();
       size_t at = offset();
       ++current_;
       left = binary("**", std::move(left), parse_test(), at);
@@ -493,8 +534,10 @@ class Parser {
   }
 
   NodePtr parse_test() {
+    Depth depth(*this, 0);
     auto operand = parse_filter();
     while (is_identifier({"is"})) {
+      depth.add();
       size_t at = offset();
       ++current_;
       bool negate = is_identifier({"not"});
@@ -511,8 +554,10 @@ class Parser {
   }
 
   NodePtr parse_filter() {
+    Depth depth(*this, 0);
     auto operand = parse_unary_sign();
     while (is({TokenType::Pipe})) {
+      depth.add();
       size_t at = offset();
       ++current_;
       auto filter = parse_primary();
@@ -527,6 +572,7 @@ class Parser {
   }
 
   NodePtr parse_unary_sign() {
+    Depth depth(*this);
     if (current_ < tokens_.size()) {
       const Token& token = tokens_[current_];
       if ((token.type == TokenType::UnaryOperator || token.type == TokenType::AdditiveBinaryOperator) &&

@@ -36,7 +36,12 @@ struct Node {
   Node(NodeKind k, size_t at) : kind(k), offset(at) {}
 };
 
-// Throws TemplateFailure (with its offset) on a syntax error.
+// Templates nested deeper than this (blocks, parentheses, operator chains such as a+a+...+a all deepen the tree)
+// are refused: parsing, rendering and freeing such a tree would overflow the stack. Real chat templates stay
+// far below it.
+constexpr int kMaxTemplateDepth = 200;
+
+// Throws TemplateFailure (with its offset) on a syntax error or a tree deeper than kMaxTemplateDepth.
 std::unique_ptr<Node> parse(const std::vector<Token>& tokens, size_t source_size);
 
 }  // namespace actcap::jinja

@@ -43,6 +43,30 @@ void Object::set(const std::string& key, Value value) {
   entries.emplace_back(key, std::move(value));
 }
 
+namespace {
+thread_local uint64_t render_bytes = 0;
+
+void charge_render_bytes(size_t bytes) {
+  render_bytes += bytes;
+  if (render_bytes > kMaxRenderBytes)
+    failure("Template creates more than " + std::to_string(kMaxRenderBytes) + " bytes of strings");
+}
+}  // namespace
+
+void reset_render_bytes() { render_bytes = 0; }
+
+Value::Value(const Value& other)
+    : kind(other.kind), number(other.number), boolean(other.boolean), array(other.array), object(other.object),
+      function(other.function) {
+  charge_render_bytes(other.string.size());
+  string = other.string;
+}
+
+Value& Value::operator=(const Value& other) {
+  if (this != &other) *this = Value(other);
+  return *this;
+}
+
 Value Value::null() {
   Value v;
   v.kind = Kind::Null;
@@ -67,12 +91,18 @@ Value Value::from_bool(bool value) {
   return v;
 }
 Value Value::from_string(std::string value) {
+  if (value.size() > kMaxStringBytes)
+    failure("String of " + std::to_string(value.size()) + " bytes exceeds the limit of " +
+            std::to_string(kMaxStringBytes));
+  charge_render_bytes(value.size());
   Value v;
   v.kind = Kind::String;
   v.string = std::move(value);
   return v;
 }
 Value Value::from_array(Array items, Kind kind) {
+  if (items.size() > kMaxItems)
+    failure("List of " + std::to_string(items.size()) + " items exceeds the limit of " + std::to_string(kMaxItems));
   Value v;
   v.kind = kind;
   v.array = std::make_shared<Array>(std::move(items));
@@ -100,7 +130,28 @@ static bool array_index_key(const std::string& key, double& index) {
   return index < 4294967295.0;
 }
 
-Value from_json(const nlohmann::ordered_json& json) {
+Value::~Value() {
+  if (!array && !object) return;
+  // Children of a list or mapping freed here are moved to `pending` and freed by the outermost destructor's
+  // loop, one level at a time, instead of recursively.
+  thread_local std::vector<Value> pending;
+  thread_local bool draining = false;
+  if (array && array.use_count() == 1)
+    for (Value& item : *array) pending.push_back(std::move(item));
+  if (object && object.use_count() == 1)
+    for (auto& entry : object->entries) pending.push_back(std::move(entry.second));
+  if (draining) return;
+  draining = true;
+  while (!pending.empty()) {
+    Value next = std::move(pending.back());
+    pending.pop_back();
+  }
+  draining = false;
+}
+
+Value from_json(const nlohmann::ordered_json& json, int depth) {
+  if (depth > kMaxValueDepth)
+    failure("chat template input nested deeper than " + std::to_string(kMaxValueDepth) + " levels");
   switch (json.type()) {
     case nlohmann::ordered_json::value_t::null: return Value::null();
     case nlohmann::ordered_json::value_t::boolean: return Value::from_bool(json.get<bool>());
@@ -115,7 +166,7 @@ Value from_json(const nlohmann::ordered_json& json) {
     case nlohmann::ordered_json::value_t::array: {
       Array items;
       items.reserve(json.size());
-      for (const auto& item : json) items.push_back(from_json(item));
+      for (const auto& item : json) items.push_back(from_json(item, depth + 1));
       return Value::from_array(std::move(items));
     }
     case nlohmann::ordered_json::value_t::object: {
@@ -131,8 +182,8 @@ Value from_json(const nlohmann::ordered_json& json) {
       }
       std::sort(indexed.begin(), indexed.end());
       Object object;
-      for (const auto& [index, key] : indexed) object.entries.emplace_back(key, from_json(json.at(key)));
-      for (const auto& key : named) object.entries.emplace_back(key, from_json(json.at(key)));
+      for (const auto& [index, key] : indexed) object.entries.emplace_back(key, from_json(json.at(key), depth + 1));
+      for (const auto& key : named) object.entries.emplace_back(key, from_json(json.at(key), depth + 1));
       return Value::from_object(std::move(object));
     }
     default: failure("chat template input holds a JSON value of an unsupported type");
@@ -228,6 +279,8 @@ std::string to_json(const Value& value, const JsonOptions& options, int depth, b
     case Kind::Namespace:
     case Kind::Object: {
       if (indenting && *options.indent < 0) failure("Invalid count value: " + js_number_to_string(*options.indent));
+      if (indenting && *options.indent > double(kMaxStringBytes)) failure("tojson indent is too large");
+      if (depth > kMaxValueDepth) failure("tojson: value nested deeper than " + std::to_string(kMaxValueDepth) + " levels");
       std::string indent_unit = indenting ? std::string(static_cast<size_t>(*options.indent), ' ') : "";
       std::string base_padding = "\n";
       for (int i = 0; i < depth; ++i) base_padding += indent_unit;

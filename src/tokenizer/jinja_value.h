@@ -4,6 +4,7 @@
 // and `tojson` follow its toString()/toJSON()).
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -24,6 +25,15 @@ struct TemplateFailure : std::runtime_error {
 
 [[noreturn]] inline void failure(const std::string& message) { throw TemplateFailure(message); }
 
+// Rendering limits, in the spirit of Jinja's sandbox (whose MAX_RANGE is 100000): a template cannot make a
+// string, list or range larger than these, or do more than kMaxRenderSteps evaluations, so a hostile or buggy
+// template fails with a clear error instead of exhausting memory or time. Real chat templates stay far below.
+constexpr size_t kMaxStringBytes = size_t(16) << 20;
+constexpr size_t kMaxItems = 100000;
+constexpr uint64_t kMaxRenderSteps = 10'000'000;
+// Deeper values (JSON input, or lists built in a loop) are refused by every recursive walk over them.
+constexpr int kMaxValueDepth = 1000;
+
 enum class Kind { Integer, Float, String, Boolean, Object, KeywordArguments, Namespace, Array, Tuple, Function, Null, Undefined };
 
 // The runtime's type names, as its error messages spell them ("IntegerValue", "UndefinedValue", ...).
@@ -41,7 +51,21 @@ struct Object {
 // Arguments are positional values, followed by one KeywordArguments value when keywords were given.
 using Function = std::function<Value(std::vector<Value>& arguments, const std::shared_ptr<Environment>& caller)>;
 
+// String bytes created while rendering, copies included (copying a list copies its strings), are counted
+// against kMaxRenderBytes: a list of one large string doubled in a loop fails instead of filling memory.
+constexpr uint64_t kMaxRenderBytes = uint64_t(1) << 30;
+void reset_render_bytes();  // at the start of each render (per thread)
+
 struct Value {
+  Value() = default;
+  Value(const Value& other);
+  Value(Value&&) noexcept = default;
+  Value& operator=(const Value& other);
+  Value& operator=(Value&&) noexcept = default;
+  // Frees nested lists and mappings iteratively: a template can nest values (in a loop) far deeper than the
+  // stack could unwind recursively.
+  ~Value();
+
   Kind kind = Kind::Undefined;
   double number = 0;  // Integer, Float
   bool boolean = false;
@@ -71,7 +95,7 @@ struct Value {
 
 // JSON input (messages, tools, ...) as @huggingface/jinja sees it after JSON.parse: integral numbers become
 // integers and object keys follow JS property order (array-index keys first, ascending).
-Value from_json(const nlohmann::ordered_json& json);
+Value from_json(const nlohmann::ordered_json& json, int depth = 0);
 
 bool truthy(const Value& value);
 // RuntimeValue.toString(): what `{{ value }}` prints.

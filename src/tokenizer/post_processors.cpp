@@ -3,6 +3,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "tokenizer/token_id.h"
 
 namespace actcap::tokenizer {
 namespace {
@@ -51,7 +52,8 @@ std::unique_ptr<PostProcessor> template_processing(const nlohmann::json& spec) {
       const std::string name = piece["SpecialToken"].at("id").get<std::string>();
       if (!special.contains(name)) fail("tokenizer.json: TemplateProcessing special token '{}' is not defined", name);
       auto& target = seen_a ? suffix : prefix;
-      for (const auto& id : special[name].at("ids")) target.push_back(id.get<int32_t>());
+      for (const auto& id : special[name].at("ids"))
+        target.push_back(parse_token_id(id, fmt::format("TemplateProcessing special token '{}'", name)));
     } else {
       fail("tokenizer.json: TemplateProcessing piece is neither Sequence nor SpecialToken");
     }
@@ -72,7 +74,8 @@ std::unique_ptr<PostProcessor> make_post_processor(const nlohmann::json& spec) {
   if (type == "TemplateProcessing") return template_processing(spec);
   if (type == "RobertaProcessing" || type == "BertProcessing") {
     // {"cls": [token, id], "sep": [token, id]}: <cls> A <sep>
-    int32_t cls = spec.at("cls").at(1).get<int32_t>(), sep = spec.at("sep").at(1).get<int32_t>();
+    int32_t cls = parse_token_id(spec.at("cls").at(1), type + " cls");
+    int32_t sep = parse_token_id(spec.at("sep").at(1), type + " sep");
     return std::make_unique<WrapProcessor>(std::vector<int32_t>{cls}, std::vector<int32_t>{sep});
   }
   if (type == "ByteLevel") return std::make_unique<NoIdChange>();

@@ -16,6 +16,7 @@
 #include "tokenizer/normalizers.h"
 #include "tokenizer/post_processors.h"
 #include "tokenizer/pre_tokenizers.h"
+#include "tokenizer/token_id.h"
 #include "tokenizer/unicode.h"
 
 namespace actcap {
@@ -39,6 +40,13 @@ struct TokenizerData {
 
 namespace {
 
+// nlohmann's message without its "[json.exception.type_error.302] " prefix.
+std::string json_error_text(const nlohmann::json::exception& e) {
+  std::string message = e.what();
+  if (message.rfind("[json.exception.", 0) == 0) message.erase(0, message.find("] ") + 2);
+  return message;
+}
+
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) fail("{}: cannot open", path);
@@ -52,7 +60,7 @@ nlohmann::json parse_json(const std::string& path) {
   try {
     return nlohmann::json::parse(read_file(path));
   } catch (const nlohmann::json::exception& e) {
-    fail("{}: invalid JSON: {}", path, e.what());
+    fail("{}: invalid JSON: {}", path, json_error_text(e));
   }
 }
 
@@ -83,11 +91,15 @@ void load_tokenizer_json(TokenizerData& d, const nlohmann::json& j) {
     if (token->content.empty() || d.added_by_content.count(token->content)) continue;  // as HF: ignored
     // HF's AddedVocabulary ignores the stored id: a content already in the vocab keeps the model's id, others
     // are numbered from the vocab size on, after the largest added id.
+    if (spec.contains("id")) parse_token_id(spec["id"], fmt::format("added token '{}'", token->content));
     if (auto model_id = d.model->token_to_id(token->content)) {
       token->id = *model_id;
     } else {
-      const auto vocab_size = static_cast<int32_t>(d.model->vocab_size());
-      token->id = max_added_id < 0 ? vocab_size : (max_added_id >= vocab_size || vocab_size == 0 ? max_added_id + 1 : vocab_size);
+      const auto vocab_size = static_cast<int64_t>(d.model->vocab_size());
+      const int64_t id = max_added_id < 0 ? vocab_size
+                         : (max_added_id >= vocab_size || vocab_size == 0 ? int64_t(max_added_id) + 1 : vocab_size);
+      if (id > INT32_MAX) fail("tokenizer.json: added token '{}' would get id {}, beyond {}", token->content, id, INT32_MAX);
+      token->id = static_cast<int32_t>(id);
     }
     max_added_id = std::max(max_added_id, token->id);
     token->single_word = spec.value("single_word", false);
@@ -152,10 +164,24 @@ void apply_tokenizer_config(TokenizerData& d, const nlohmann::json& config) {
   d.post_processor = make_bos_eos_template(std::move(prefix), std::move(suffix));
 }
 
+// Runs `f`, turning a JSON type or key error in `file` into an Error naming it.
+template <typename F>
+void interpreting(const char* file, F&& f) {
+  try {
+    f();
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: {}", file, json_error_text(e));
+  }
+}
+
 std::shared_ptr<TokenizerData> build(const nlohmann::json& tokenizer_json, const nlohmann::json* config) {
   auto d = std::make_shared<TokenizerData>();
-  load_tokenizer_json(*d, tokenizer_json);
-  if (config) apply_tokenizer_config(*d, *config);
+  if (!tokenizer_json.is_object()) fail("tokenizer.json: not a JSON object");
+  interpreting("tokenizer.json", [&] { load_tokenizer_json(*d, tokenizer_json); });
+  if (config) {
+    if (!config->is_object()) fail("tokenizer_config.json: not a JSON object");
+    interpreting("tokenizer_config.json", [&] { apply_tokenizer_config(*d, *config); });
+  }
   if (d->bos_token && d->post_processor) {
     if (auto bos = lookup(*d, *d->bos_token)) {
       std::vector<int32_t> probe;
@@ -172,7 +198,7 @@ auto with_file(const std::string& path, F&& f) {
   try {
     return f();
   } catch (const nlohmann::json::exception& e) {
-    fail("{}: {}", path, e.what());
+    fail("{}: {}", path, json_error_text(e));
   } catch (const Error& e) {
     std::string message = e.what();
     if (message.rfind(path, 0) == 0) throw;
@@ -201,10 +227,12 @@ Tokenizer Tokenizer::load(const std::string& model_dir) {
   nlohmann::json config = nlohmann::json::object();
   if (fs::exists(dir / "special_tokens_map.json")) {
     const nlohmann::json map = tokenizer::parse_json((dir / "special_tokens_map.json").string());
+    if (!map.is_object()) fail("{}: not a JSON object", (dir / "special_tokens_map.json").string());
     for (auto it = map.begin(); it != map.end(); ++it) config[it.key()] = it.value();
   }
   if (fs::exists(dir / "tokenizer_config.json")) {
     const nlohmann::json settings = tokenizer::parse_json((dir / "tokenizer_config.json").string());
+    if (!settings.is_object()) fail("{}: not a JSON object", (dir / "tokenizer_config.json").string());
     for (auto it = settings.begin(); it != settings.end(); ++it)
       if (!it.value().is_null() || !config.contains(it.key())) config[it.key()] = it.value();
   }
@@ -289,6 +317,13 @@ std::optional<std::string> Tokenizer::id_to_token(int32_t id) const {
   if (auto it = data_->added_by_id.find(id); it != data_->added_by_id.end()) return it->second->content;
   if (const std::string* token = data_->model->id_to_token(id)) return *token;
   return std::nullopt;
+}
+
+size_t Tokenizer::vocab_size() const {
+  size_t size = data_->model->vocab_size();
+  for (const auto& token : data_->added_tokens)
+    if (!data_->model->id_to_token(token->id)) ++size;
+  return size;
 }
 
 std::vector<int32_t> Tokenizer::special_token_ids() const {

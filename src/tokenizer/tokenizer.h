@@ -34,6 +34,8 @@ class Tokenizer {
 
   std::optional<int32_t> token_to_id(std::string_view token) const;
   std::optional<std::string> id_to_token(int32_t id) const;
+  // The number of tokens, added tokens included (HF's get_vocab_size(with_added_tokens=True)).
+  size_t vocab_size() const;
   // The ids of the special tokens (the ones skip_special_tokens leaves out), ascending.
   std::vector<int32_t> special_token_ids() const;
   // Whether the ids added by add_special_tokens start with the BOS token (to spot a chat template adding its own).

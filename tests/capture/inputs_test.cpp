@@ -123,6 +123,9 @@ TEST_F(CaptureInputs, RejectsBadInputBeforeReadingAnyRecord) {
   expect_error({{InputSource::Kind::PromptsFile, empty}}, "empty.txt: holds no prompts");
   auto bad_json = write("bad.jsonl", "{\"text\": \"ok\"}\n{\"text\": \n");
   expect_error({{InputSource::Kind::Jsonl, bad_json}}, "bad.jsonl:2: not valid JSON");
+  // A number beyond double's range is nlohmann's out_of_range, not parse_error: it used to escape (terminate).
+  auto huge_number = write("huge.jsonl", "{\"text\": \"x\", \"n\": 1e999}\n");
+  expect_error({{InputSource::Kind::Jsonl, huge_number}}, "huge.jsonl:1: not valid JSON");
   auto both = write("both.jsonl", "{\"text\": \"x\", \"input_ids\": [1]}\n");
   expect_error({{InputSource::Kind::Jsonl, both}}, "both.jsonl:1: give exactly one of");
   auto bad_ids = write("ids.jsonl", "{\"input_ids\": [1, -2]}\n");

@@ -4,6 +4,7 @@
 #include "core/error.h"
 #include "models/config.h"
 #include "ops/rope_frequencies.h"
+#include "../test_util.h"
 
 namespace actcap {
 namespace {
@@ -70,21 +71,109 @@ TEST(EngineConfig, HeadDimGqaBiasesAndActivations) {
   EXPECT_THROW(parse(R"({"model_type": "llama", )" + LLAMA_KEYS + R"(, "hidden_size": "64"})"), Error);
 }
 
+std::vector<int64_t> windows(const ModelConfig& m) {
+  std::vector<int64_t> out;
+  for (int64_t i = 0; i < m.num_hidden_layers; ++i) out.push_back(m.sliding_window_at(i));
+  return out;
+}
+
 TEST(EngineConfig, SlidingWindowPerLayer) {
   auto mistral = parse(R"({"model_type": "mistral", )" + LLAMA_KEYS + R"(, "sliding_window": 16})");
-  EXPECT_EQ(mistral.sliding_window, (std::vector<int64_t>{16, 16, 16, 16}));
+  EXPECT_EQ(windows(mistral), (std::vector<int64_t>{16, 16, 16, 16}));
   auto none = parse(R"({"model_type": "mistral", )" + LLAMA_KEYS + R"(, "sliding_window": null})");
-  EXPECT_EQ(none.sliding_window, (std::vector<int64_t>{0, 0, 0, 0}));
+  EXPECT_EQ(windows(none), (std::vector<int64_t>{0, 0, 0, 0}));
   auto qwen2 = parse(R"({"model_type": "qwen2", )" + LLAMA_KEYS +
                      R"(, "sliding_window": 8, "use_sliding_window": true, "max_window_layers": 2})");
-  EXPECT_EQ(qwen2.sliding_window, (std::vector<int64_t>{0, 0, 8, 8}));
+  EXPECT_EQ(windows(qwen2), (std::vector<int64_t>{0, 0, 8, 8}));
   EXPECT_TRUE(qwen2.attention_bias);
   auto off = parse(R"({"model_type": "qwen2", )" + LLAMA_KEYS +
                    R"(, "sliding_window": 8, "use_sliding_window": false, "max_window_layers": 2})");
-  EXPECT_EQ(off.sliding_window, (std::vector<int64_t>{0, 0, 0, 0}));
+  EXPECT_EQ(windows(off), (std::vector<int64_t>{0, 0, 0, 0}));
   auto typed = parse(R"({"model_type": "qwen3", )" + LLAMA_KEYS + R"(, "sliding_window": 8, "use_sliding_window": true,
       "layer_types": ["full_attention", "sliding_attention", "full_attention", "sliding_attention"]})");
-  EXPECT_EQ(typed.sliding_window, (std::vector<int64_t>{0, 8, 0, 8}));
+  EXPECT_EQ(windows(typed), (std::vector<int64_t>{0, 8, 0, 8}));
+}
+
+// Used to write before the per-layer table (a segfault). transformers slides layer i when i >= max_window_layers.
+TEST(EngineConfig, NegativeMaxWindowLayersSlidesEveryLayer) {
+  auto qwen2 = parse(R"({"model_type": "qwen2", )" + LLAMA_KEYS +
+                     R"(, "sliding_window": 8, "use_sliding_window": true, "max_window_layers": -1000000})");
+  EXPECT_EQ(windows(qwen2), (std::vector<int64_t>{8, 8, 8, 8}));
+}
+
+// A config naming a billion layers allocates nothing per layer while parsing (the checkpoint is checked next).
+TEST(EngineConfig, HugeLayerCountAllocatesNothingWhileParsing) {
+  auto m = parse(R"({"model_type": "qwen2", "vocab_size": 100, "hidden_size": 64, "intermediate_size": 128,
+      "num_hidden_layers": 1000000000, "num_attention_heads": 4, "sliding_window": 8, "use_sliding_window": true})");
+  EXPECT_EQ(m.sliding_window_at(999999999), 8);
+}
+
+// What transformers rejects, or what would silently give NaN or wrong activations: one line naming the file and
+// the key.
+TEST(EngineConfig, InconsistentConfigsAreRejected) {
+  const std::string gpt2 = R"({"model_type": "gpt2", "vocab_size": 50, "n_layer": 2, "n_positions": 16, )";
+  const std::string llama = R"({"model_type": "llama", )" + LLAMA_KEYS;
+  const std::pair<std::string, std::string> cases[] = {
+      {gpt2 + R"("n_embd": 30, "n_head": 4})", "\"n_embd\" (30) is not divisible by \"n_head\" (4)"},
+      {gpt2 + R"("n_embd": 32, "n_head": 0})", "\"n_head\" must be positive"},
+      {gpt2 + R"("n_embd": -32, "n_head": 2})", "\"n_embd\" must be positive"},
+      {gpt2 + R"("n_embd": 32, "n_head": 2, "layer_norm_epsilon": -1e-5})", "\"layer_norm_epsilon\""},
+      {gpt2 + R"("n_embd": 32, "n_head": 2, "n_inner": 0})", "\"n_inner\" must be positive"},
+      {R"({"model_type": "gpt2", "vocab_size": 50, "n_layer": 2, "n_positions": 0, "n_embd": 32, "n_head": 2})",
+       "\"n_positions\" must be positive"},
+      {R"({"model_type": "opt", "vocab_size": 50, "hidden_size": 30, "ffn_dim": 64, "num_hidden_layers": 2,
+           "num_attention_heads": 4, "max_position_embeddings": 16})", "\"hidden_size\" (30) is not divisible"},
+      {llama + R"(, "rope_theta": 0})", "\"rope_theta\" must be positive"},
+      {llama + R"(, "rope_theta": -10000.0})", "\"rope_theta\" must be positive"},
+      {llama + R"(, "rope_scaling": {"rope_type": "llama3", "factor": 0, "low_freq_factor": 1, "high_freq_factor": 4,
+           "original_max_position_embeddings": 8192}})", "rope \"factor\" must be >= 1"},
+      {llama + R"(, "rope_scaling": {"rope_type": "llama3", "factor": 8, "low_freq_factor": 4, "high_freq_factor": 4,
+           "original_max_position_embeddings": 8192}})", "\"high_freq_factor\""},
+      {llama + R"(, "rope_scaling": {"rope_type": "llama3", "factor": 8, "low_freq_factor": 1, "high_freq_factor": 4,
+           "original_max_position_embeddings": 0}})", "\"original_max_position_embeddings\" must be positive"},
+      {llama + R"(, "rope_scaling": {"type": "linear", "factor": 0.5}})", "rope \"factor\" must be >= 1"},
+      {llama + R"(, "rms_norm_eps": -1e-6})", "\"rms_norm_eps\" must be a non-negative number"},
+      {llama + R"(, "num_key_value_heads": 3})", "is not a multiple of \"num_key_value_heads\" (3)"},
+      {llama + R"(, "num_key_value_heads": 0})", "\"num_key_value_heads\" must be positive"},
+      {llama + R"(, "head_dim": 15})", "\"head_dim\" 15 must be even"},
+      {llama + R"(, "head_dim": -16})", "\"head_dim\" must be positive"},
+      {llama + R"(, "max_position_embeddings": -1})", "\"max_position_embeddings\""},
+      {llama + R"(, "sliding_window": -4})", "\"sliding_window\" must be positive or null"},
+      {R"({"model_type": "qwen3", )" + LLAMA_KEYS + R"(, "sliding_window": 8,
+           "layer_types": ["full_attention", "sliding", "full_attention", "full_attention"]})", "\"layer_types\""},
+      {R"({"model_type": "llama", "vocab_size": 100, "hidden_size": 4294967296, "intermediate_size": 128,
+           "num_hidden_layers": 4, "num_attention_heads": 4})", "above the supported maximum"},
+      {R"({"model_type": "llama", "vocab_size": 18446744073709551615, "hidden_size": 64, "intermediate_size": 128,
+           "num_hidden_layers": 4, "num_attention_heads": 4})", "\"vocab_size\" is too large"},
+  };
+  for (const auto& [json, fragment] : cases)
+    test::expect_one_line_error([&] { parse(json); }, {"m/config.json", fragment});
+}
+
+// A number beyond double's range (found by fuzz_config) is nlohmann's out_of_range, which used to escape as an
+// uncaught exception.
+TEST(EngineConfig, OutOfRangeNumbersAreMalformedJson) {
+  test::expect_one_line_error([] { parse("111E11111"); }, {"m/config.json", "malformed JSON"});
+  test::expect_one_line_error([] { parse(R"({"model_type": "llama", )" + LLAMA_KEYS + "}", "[1E1111]"); },
+                              {"m/generation_config.json", "malformed JSON"});
+}
+
+// Token ids are int32: larger or negative ones used to be truncated silently.
+TEST(EngineConfig, TokenIdsBeyondInt32AreRejected) {
+  const std::string llama = R"({"model_type": "llama", )" + LLAMA_KEYS;
+  test::expect_one_line_error([&] { parse(llama + R"(, "eos_token_id": 2147483648})"); },
+                              {"m/config.json", "\"eos_token_id\" holds 2147483648"});
+  test::expect_one_line_error([&] { parse(llama + R"(, "eos_token_id": [1, -2]})"); },
+                              {"m/config.json", "\"eos_token_id\" holds -2"});
+  test::expect_one_line_error([&] { parse(llama + R"(, "bos_token_id": 4294967297})"); },
+                              {"m/config.json", "\"bos_token_id\" holds 4294967297"});
+  test::expect_one_line_error([&] { parse(llama + "}", R"({"eos_token_id": 2147483648})"); },
+                              {"m/generation_config.json", "\"eos_token_id\""});
+  test::expect_one_line_error([&] { parse(llama + "}", R"({"bos_token_id": 9999999999})"); },
+                              {"m/generation_config.json", "\"bos_token_id\""});
+  auto m = parse(llama + R"(, "bos_token_id": 2147483647, "eos_token_id": 2147483647})");
+  EXPECT_EQ(m.bos_token_id, 2147483647);
+  EXPECT_EQ(m.eos_token_ids, (std::vector<int32_t>{2147483647}));
 }
 
 TEST(EngineConfig, Gpt2AndOptKeysAndGenerationConfigEos) {

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <cstring>
 #include <fstream>
 
 #include "capture/recorder.h"
@@ -13,6 +14,7 @@
 #include "engine_test_util.h"
 #include "io/safetensors.h"
 #include "models/model.h"
+#include "../test_util.h"
 
 namespace actcap {
 namespace {
@@ -171,6 +173,62 @@ TEST_F(EngineBadInput, ShardedCheckpointLoadsLikeTheSingleFile) {
   fs::remove(dir_ / "model-00002-of-00002.safetensors");
   const auto message = load_error();
   EXPECT_TRUE(contains(message, path("model-00002-of-00002.safetensors"))) << message;
+}
+
+// A config naming far more layers than the checkpoint holds fails naming the key, before allocating per layer
+// (n_layer 1e9 used to allocate 7.8 GB first).
+TEST_F(EngineBadInput, LayerCountBeyondTheCheckpoint) {
+  std::string config = read_file(path("config.json"));
+  config.replace(config.find("\"num_hidden_layers\": 2"), 22, "\"num_hidden_layers\": 1000000000");
+  write_file_atomic(path("config.json"), config);
+  const auto message = load_error();
+  EXPECT_TRUE(contains(message, path("config.json"))) << message;
+  EXPECT_TRUE(contains(message, "\"num_hidden_layers\" is 1000000000")) << message;
+  EXPECT_TRUE(contains(message, "'model.layers.999999999.input_layernorm.weight'")) << message;
+}
+
+TEST_F(EngineBadInput, IndexWithAnOutOfRangeNumber) {
+  fs::remove(dir_ / "model.safetensors");
+  write_file_atomic(path("model.safetensors.index.json"), R"({"metadata": {"total_size": 1e999}, "weight_map": {}})");
+  const auto message = load_error();
+  EXPECT_TRUE(contains(message, path("model.safetensors.index.json")) && contains(message, "malformed JSON")) << message;
+}
+
+TEST(EngineBadConfig, Gpt2LayerCountBeyondTheCheckpoint) {
+  const fs::path dir = test::temp_dir("gpt2_layers");
+  for (const char* f : {"config.json", "model.safetensors"})
+    fs::copy_file(fs::path(ACTCAP_TEST_DATA) / "reference/gpt2" / f, dir / f);
+  std::string config = read_file((dir / "config.json").string());
+  config.replace(config.find("\"n_layer\": 2"), 12, "\"n_layer\": 1000000000");
+  write_file_atomic((dir / "config.json").string(), config);
+  test::expect_one_line_error([&] { Model::load(dir.string()); },
+                              {(dir / "config.json").string(), "\"n_layer\" is 1000000000", "h.999999999.ln_1.weight"});
+  fs::remove_all(dir);
+}
+
+// A data section that starts off the 4-byte grid (legal in the format) used to mean misaligned float loads
+// (undefined behaviour, caught by the sanitizer build): such tensors are copied, with identical results.
+TEST_F(EngineBadInput, MisalignedWeightsGiveTheSameActivations) {
+  std::vector<int32_t> ids = testing::token_sequence(5, 2);
+  for (auto& id : ids) id %= 512;
+  auto capture = [&](Model& model) {
+    const SiteSelection all = SiteSelection::all(model);
+    Recorder recorder;
+    KVCache cache = model.new_cache();
+    model.forward(ids, cache, CaptureTarget{&all, &recorder});
+    return recorder.take(0, 5, 5);
+  };
+  const auto expected = capture(*Model::load(dir_.string()));
+
+  std::string bytes = read_file(path("model.safetensors"));
+  uint64_t header_len = 0;
+  std::memcpy(&header_len, bytes.data(), 8);
+  bytes.insert(8 + header_len, "  ");  // JSON whitespace: every tensor now starts 2 bytes off
+  header_len += 2;
+  std::memcpy(bytes.data(), &header_len, 8);
+  write_file_atomic(path("model.safetensors"), bytes);
+  ASSERT_EQ(SafetensorsFile(path("model.safetensors")).data_offset() % 4, 2u);
+  testing::expect_bitwise_equal(expected, capture(*Model::load(dir_.string())));
 }
 
 TEST(EngineProvenance, HashesNameTheFiles) {

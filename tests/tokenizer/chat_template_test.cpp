@@ -159,6 +159,84 @@ TEST(ChatTemplate, RaiseExceptionCarriesTheTemplatesMessage) {
             "chat template raised an error at line 2, column 6: Only one message, please");
 }
 
+// Limits: recursion and nesting used to overflow the stack (a segfault), range(1e9) allocated 3.4 GB; now each
+// is a one-line error naming the place in the template.
+TEST(ChatTemplate, RecursiveMacroIsBounded) {
+  EXPECT_EQ(error_of("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}"),
+            "chat template error at line 1, column 22: Recursion too deep (more than 400 nested evaluations)");
+  // Legitimate recursion stays fine.
+  EXPECT_EQ(render("{% macro f(n) %}{% if n > 0 %}{{ n }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(20) }}"),
+            "2019181716151413121110987654321");
+}
+
+TEST(ChatTemplate, DeepNestingIsRefusedWhileParsing) {
+  const std::string chain = "{{ 1" + [] {
+    std::string s;
+    for (int i = 0; i < 100000; ++i) s += "+1";
+    return s;
+  }() + " }}";
+  EXPECT_NE(error_of(chain).find("Template nested too deeply (more than 200 levels)"), std::string::npos);
+  EXPECT_NE(error_of("{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}")
+                .find("Template nested too deeply"),
+            std::string::npos);
+  std::string blocks;
+  for (int i = 0; i < 2000; ++i) blocks += "{% if true %}";
+  EXPECT_NE(error_of(blocks).find("Template nested too deeply"), std::string::npos);
+  EXPECT_EQ(render("{{ " + std::string(30, '(') + "1" + std::string(30, ')') + " }}"), "1");
+}
+
+TEST(ChatTemplate, HugeRangesStringsAndLoopsAreBounded) {
+  EXPECT_EQ(error_of("{% for i in range(1000000000) %}{% endfor %}"),
+            "chat template error at line 1, column 13: range() exceeds the limit of 100000 items");
+  EXPECT_NE(error_of("{{ range(0, 1, 0.000001) | length }}").find("range() exceeds the limit"), std::string::npos);
+  EXPECT_NE(error_of("{% set big = range(100000) | join(',') %}{% for i in range(100000) %}{{ big }}{% endfor %}")
+                .find("Output exceeds the limit of 16777216 bytes"),
+            std::string::npos);
+  EXPECT_EQ(render("{{ range(100000) | length }}"), "100000");
+  EXPECT_NE(error_of("{% set ns = namespace(s='xxxxxxxxxxxxxxxx') %}{% for i in range(40) %}"
+                     "{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s | length }}")
+                .find("exceeds the limit of 16777216"),
+            std::string::npos);
+  EXPECT_NE(error_of("{% set ns = namespace(a=[1]) %}{% for i in range(40) %}"
+                     "{% set ns.a = ns.a + ns.a %}{% endfor %}{{ ns.a | length }}")
+                .find("List of 131072 items exceeds the limit of 100000"),
+            std::string::npos);
+  // Copies count: one 0.5 MB string doubled as a list would reach tens of gigabytes before the list limit.
+  EXPECT_NE(error_of("{% set big = range(100000) | join('') %}{% set ns = namespace(a=[big]) %}"
+                     "{% for i in range(20) %}{% set ns.a = ns.a + ns.a %}{% endfor %}")
+                .find("Template creates more than 1073741824 bytes of strings"),
+            std::string::npos);
+  EXPECT_NE(error_of("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}")
+                .find("more than 10000000 evaluation steps"),
+            std::string::npos);
+  EXPECT_NE(error_of("{{ 'x' | indent(1000000000000) }}").find("indent width is too large"), std::string::npos);
+  EXPECT_NE(error_of("{% set ns = namespace() %}{% set ns.me = [ns] %}").find("Cannot assign a namespace into itself"),
+            std::string::npos);
+}
+
+// Values nested 100000 deep in a loop used to overflow the stack when freed (and when printed).
+TEST(ChatTemplate, DeeplyNestedValuesAreFreedAndRefusedWhenPrinted) {
+  EXPECT_EQ(render("{% for i in range(100000) %}{% set a = [a] if a is defined else [] %}{% endfor %}done"), "done");
+  EXPECT_EQ(render("{% set ns = namespace(tail=namespace()) %}{% for i in range(100000) %}{% set n = namespace() %}"
+                   "{% set ns.tail.x = n %}{% set ns.tail = n %}{% endfor %}done"),
+            "done");
+  EXPECT_NE(error_of("{% for i in range(2000) %}{% set a = [a] if a is defined else [] %}"
+                     "{% if loop.last %}{{ a }}{% endif %}{% endfor %}")
+                .find("nested deeper than 1000 levels"),
+            std::string::npos);
+  EXPECT_NE(error_of("{% set ns = namespace(a=[]) %}{% for i in range(2000) %}{% set ns.a = [ns.a] %}{% endfor %}")
+                .find("nested deeper than 1000 levels"),
+            std::string::npos);
+  ordered_json deep = ordered_json::array();
+  for (int i = 0; i < 5000; ++i) deep = ordered_json::array({deep});
+  try {
+    actcap::render_chat_template("{{ messages }}", deep, false, ordered_json::object());
+    ADD_FAILURE() << "rendered 5000-deep input";
+  } catch (const actcap::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("nested deeper than 1000 levels"), std::string::npos) << e.what();
+  }
+}
+
 TEST(ChatTemplate, RejectsBadInput) {
   EXPECT_THROW(actcap::render_chat_template("\xff", messages(), false, ordered_json::object()), actcap::Error);
   EXPECT_THROW(actcap::render_chat_template("x", messages(), false, ordered_json::array()), actcap::Error);

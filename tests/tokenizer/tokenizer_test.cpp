@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "core/error.h"
 #include "tokenizer/tokenizer.h"
@@ -159,6 +160,82 @@ TEST(TokenizerErrors, UnsupportedComponentIsNamed) {
   path = write_temp("tokenizer.json", tokenizer_json.dump());
   EXPECT_THROW(Tokenizer::from_files(path, ""), Error);
   EXPECT_THROW(Tokenizer::load("/nonexistent/model"), Error);
+}
+
+// Ids must be int32 token ids: a negative vocab id used to write before the id table, larger ones were
+// truncated. Each is a one-line error naming tokenizer.json and the token.
+TEST(TokenizerErrors, TokenIdsOutsideInt32AreRejected) {
+  const auto error_with = [](const std::function<void(nlohmann::json&)>& edit) {
+    auto tokenizer_json = read_json(kDemo + "/tokenizer.json");
+    edit(tokenizer_json);
+    const std::string path = write_temp("tokenizer.json", tokenizer_json.dump());
+    try {
+      Tokenizer::from_files(path, "");
+    } catch (const Error& e) {
+      std::string message = e.what();
+      EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+      EXPECT_NE(message.find("tokenizer.json"), std::string::npos) << message;
+      return message;
+    }
+    return std::string("(loaded)");
+  };
+  EXPECT_NE(error_with([](nlohmann::json& j) { j["model"]["vocab"]["zzneg"] = -5; })
+                .find("vocab token 'zzneg' has id -5, which is not a token id"),
+            std::string::npos);
+  EXPECT_NE(error_with([](nlohmann::json& j) { j["model"]["vocab"]["zzbig"] = 2147483648ull; })
+                .find("vocab token 'zzbig' has id 2147483648"),
+            std::string::npos);
+  EXPECT_NE(error_with([](nlohmann::json& j) { j["model"]["vocab"]["zzfloat"] = 3.5; }).find("has id 3.5"),
+            std::string::npos);
+  EXPECT_NE(error_with([](nlohmann::json& j) {
+              j["added_tokens"].push_back({{"id", 4294967296ull}, {"content", "<new>"}});
+            }).find("added token '<new>' has id 4294967296"),
+            std::string::npos);
+  EXPECT_NE(error_with([](nlohmann::json& j) {
+              j["post_processor"] = {{"type", "RobertaProcessing"}, {"cls", {"<s>", -1}}, {"sep", {"</s>", 2}}};
+            }).find("RobertaProcessing cls has id -1"),
+            std::string::npos);
+  // The largest id is fine, and sparse ids allocate nothing in between.
+  EXPECT_EQ(error_with([](nlohmann::json& j) { j["model"]["vocab"]["zzmax"] = 2147483647; }), "(loaded)");
+  auto tokenizer_json = read_json(kDemo + "/tokenizer.json");
+  tokenizer_json["model"]["vocab"]["zzmax"] = 2147483647;
+  Tokenizer sparse = Tokenizer::from_files(write_temp("tokenizer.json", tokenizer_json.dump()), "");
+  EXPECT_EQ(sparse.id_to_token(2147483647), "zzmax");
+  // An added token numbered after id 2^31 - 1 would overflow.
+  EXPECT_NE(error_with([](nlohmann::json& j) {
+              j["model"]["vocab"]["zzmax"] = 2147483647;
+              j["added_tokens"] = nlohmann::json::array();
+              j["added_tokens"].push_back({{"id", 0}, {"content", "zzmax"}});
+              j["added_tokens"].push_back({{"id", 0}, {"content", "<beyond>"}});
+            }).find("added token '<beyond>' would get id 2147483648"),
+            std::string::npos);
+}
+
+// Malformed files used to surface nlohmann's raw exception text ("[json.exception.type_error.302] ...").
+TEST(TokenizerErrors, MalformedTokenizerJsonIsOneClearLine) {
+  const std::pair<std::string, std::string> cases[] = {
+      {R"({"version": "1.0", "model": {"type": "BPE", "vocab": {"a": 0}}})", "tokenizer.json: key 'merges' not found"},
+      {R"({"version": "1.0", "model": {"type": "BPE", "vocab": [1, 2], "merges": []}})",
+       "tokenizer.json: the BPE vocab must be an object"},
+      {R"({"version": "1.0", "model": {"type": "BPE", "vocab": {"a": 0}, "merges": [5]}})",
+       "tokenizer.json: BPE merge #0 is neither"},
+      {R"({"version": "1.0", "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "added_tokens": [{"content": 5}]})",
+       "tokenizer.json: type must be string, but is number"},
+      {R"([1, 2])", "tokenizer.json: not a JSON object"},
+      {R"({"version": 1})", "tokenizer.json: type must be string"},
+  };
+  for (const auto& [text, fragment] : cases) {
+    const std::string path = write_temp("tokenizer.json", text);
+    try {
+      Tokenizer::from_files(path, "");
+      ADD_FAILURE() << "loaded " << text;
+    } catch (const Error& e) {
+      const std::string message = e.what();
+      EXPECT_NE(message.find(fragment), std::string::npos) << message;
+      EXPECT_EQ(message.find("json.exception"), std::string::npos) << message;
+      EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+    }
+  }
 }
 
 // A 100,000-character word must not take quadratic time (the whole test would time out).

@@ -1,6 +1,9 @@
 #include "capture/store_format.h"
 
 #include <algorithm>
+#include <limits>
+#include <map>
+#include <type_traits>
 
 #include "core/error.h"
 #include "core/sha256.h"
@@ -30,10 +33,43 @@ const char* const kManifestKeys[] = {"format",  "format_version", "layout",     
 
 std::string dump_compact(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
+// The number type inside a JSON value read as T (vectors and maps of numbers included).
+template <typename T>
+struct element {
+  using type = T;
+};
+template <typename T>
+struct element<std::vector<T>> {
+  using type = typename element<T>::type;
+};
+template <typename K, typename T>
+struct element<std::map<K, T>> {
+  using type = typename element<T>::type;
+};
+
+// Whether every number in `v` is an integer that I holds. nlohmann's get<I>() casts a float such as 1e300 to an
+// integer (undefined behaviour) and narrows silently (found by fuzzing the store reader).
+template <typename I>
+bool integers_fit(const json& v) {
+  if (v.is_array() || v.is_object())
+    return std::all_of(v.begin(), v.end(), [](const json& e) { return integers_fit<I>(e); });
+  if (v.is_number_unsigned()) return v.get<uint64_t>() <= uint64_t(std::numeric_limits<I>::max());
+  if (v.is_number_integer()) {
+    const int64_t x = v.get<int64_t>();
+    return x >= 0 ? uint64_t(x) <= uint64_t(std::numeric_limits<I>::max())
+                  : std::is_signed_v<I> && x >= int64_t(std::numeric_limits<I>::min());
+  }
+  return false;
+}
+
 template <typename T>
 T get(const json& j, const char* key, const std::string& where) {
   auto it = j.find(key);
   if (it == j.end()) fail("{}: no \"{}\"", where, key);
+  using Number = typename element<T>::type;
+  if constexpr (std::is_integral_v<Number> && !std::is_same_v<Number, bool>)
+    if (!integers_fit<Number>(*it))
+      fail("{}: \"{}\" is {}, not of the expected type", where, key, dump_compact(*it).substr(0, 80));
   try {
     return it->get<T>();
   } catch (const json::exception&) {
@@ -185,10 +221,12 @@ bool Manifest::is_format_key(std::string_view key) {
 Manifest Manifest::parse(std::string_view text, const std::string& path) {
   json j = json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) fail("{}: not valid JSON", path);
-  if (j.value("format", "") != kFormat) fail("{}: not an actcap store manifest", path);
+  const auto format = j.find("format");  // of any type (value() would throw on a non-string)
+  if (format == j.end() || !format->is_string() || *format != kFormat) fail("{}: not an actcap store manifest", path);
   Manifest m;
   const json version = j.value("format_version", json());
-  if (!version.is_number_integer() || version.get<int>() < kOldestReadableVersion || version.get<int>() > kFormatVersion)
+  if (!integers_fit<int>(version) || !version.is_number() || version.get<int>() < kOldestReadableVersion ||
+      version.get<int>() > kFormatVersion)
     fail("{}: unsupported format_version {} (this actcap reads {} to {})", path, dump_compact(version),
          kOldestReadableVersion, kFormatVersion);
   m.format_version = version.get<int>();

@@ -35,4 +35,15 @@ void expect_one_line_error(Action&& action, std::initializer_list<std::string_vi
   }
 }
 
+// The message of the actcap::Error that `action` throws, or "no error".
+template <class Action>
+std::string error_of(Action&& action) {
+  try {
+    action();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
 }  // namespace actcap::test

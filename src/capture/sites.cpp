@@ -14,19 +14,6 @@
 namespace actcap {
 namespace {
 
-std::vector<std::string> split(const std::string& text, char separator) {
-  std::vector<std::string> parts;
-  size_t begin = 0;
-  for (;;) {
-    size_t end = text.find(separator, begin);
-    std::string part = text.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
-    part.erase(0, part.find_first_not_of(" \t"));
-    part.erase(part.find_last_not_of(" \t") + 1);
-    parts.push_back(part);
-    if (end == std::string::npos) return parts;
-    begin = end + 1;
-  }
-}
 
 // A layer number, negative ones counting from the end as in Python (-1 = the last block).
 int parse_layer(const std::string& text, int num_layers, const std::string& spec) {
@@ -51,7 +38,7 @@ std::set<int> parse_layers(const std::string& spec, int num_layers) {
     for (int i : recommended_layers(num_layers)) layers.insert(i);
     return layers;
   }
-  for (const std::string& part : split(spec, ',')) {
+  for (const std::string& part : split_list(spec)) {
     // A range's dash is the first one after the first character ("-3--1" is the range from -3 to -1).
     size_t dash = part.size() > 1 ? part.find('-', 1) : std::string::npos;
     if (dash == std::string::npos) {
@@ -91,6 +78,45 @@ SiteSelection::Positions parse_positions(const std::string& text) {
 
 }  // namespace
 
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> parts;
+  size_t begin = 0;
+  for (;;) {
+    const size_t end = text.find(',', begin);
+    std::string part = text.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+    part.erase(0, part.find_first_not_of(" \t"));
+    part.erase(part.find_last_not_of(" \t") + 1);
+    parts.push_back(part);
+    if (end == std::string::npos) return parts;
+    begin = end + 1;
+  }
+}
+
+std::vector<std::string> match_site_globs(const std::string& patterns, const std::vector<std::string>& names,
+                                          const std::string& whose, const std::string& listing) {
+  std::vector<bool> picked(names.size(), false);
+  for (const std::string& glob : split_list(patterns)) {
+    if (glob.empty()) fail("--sites \"{}\": empty pattern", patterns);
+    bool matched = false;
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (glob == "all" || fnmatch(glob.c_str(), names[i].c_str(), 0) == 0) {
+        picked[i] = true;
+        matched = true;
+      }
+    }
+    if (matched) continue;
+    if (auto near = nearest_name(glob, pattern_candidates(names)))
+      fail("--sites: \"{}\" matches no site of {} (did you mean \"{}\"? {} lists them)", glob, whose, *near, listing);
+    if (names.empty()) fail("--sites: \"{}\" matches no site of {}: it has none", glob, whose);
+    fail("--sites: \"{}\" matches no site of {} (e.g. {}, {}, {}; {} lists them)", glob, whose, names.front(),
+         names[names.size() / 2], names.back(), listing);
+  }
+  std::vector<std::string> selected;
+  for (size_t i = 0; i < names.size(); ++i)
+    if (picked[i]) selected.push_back(names[i]);
+  return selected;
+}
+
 std::optional<int> block_of_site(const std::string& site, int num_layers) {
   auto number_after = [&](size_t at) {
     size_t end = site.find('.', at);
@@ -126,34 +152,17 @@ SiteSelection SiteSelection::parse(const std::string& patterns, const std::strin
   SiteSelection selection;
   selection.positions = parse_positions(positions);
 
-  std::vector<std::string> globs = split(patterns.empty() ? "hidden_states.*" : patterns, ',');
-  std::vector<bool> picked(names.size(), false);
-  for (const std::string& glob : globs) {
-    if (glob.empty()) fail("--sites \"{}\": empty pattern", patterns);
-    bool matched = false;
-    for (size_t i = 0; i < names.size(); ++i) {
-      if (glob == "all" || fnmatch(glob.c_str(), names[i].c_str(), 0) == 0) {
-        picked[i] = true;
-        matched = true;
-      }
-    }
-    if (!matched) {
-      if (auto near = nearest_name(glob, pattern_candidates(names)))
-        fail("--sites: \"{}\" matches no site of this {} model (did you mean \"{}\"? `actcap sites --model DIR` "
-             "lists them)", glob, model.config().model_type, *near);
-      fail("--sites: \"{}\" matches no site of this {} model (e.g. {}, {}, {}; `actcap sites --model DIR` lists "
-           "them)", glob, model.config().model_type, names.front(), names[names.size() / 2], names.back());
-    }
-  }
+  const std::vector<std::string> matched =
+      match_site_globs(patterns.empty() ? "hidden_states.*" : patterns, names,
+                       fmt::format("this {} model", model.config().model_type), "`actcap sites --model DIR`");
   std::optional<std::set<int>> layer_set;
   if (!layers.empty()) layer_set = parse_layers(layers, num_layers);
-  for (size_t i = 0; i < names.size(); ++i) {
-    if (!picked[i]) continue;
+  for (const std::string& site : matched) {
     if (layer_set) {
-      std::optional<int> layer = block_of_site(names[i], num_layers);
+      std::optional<int> layer = block_of_site(site, num_layers);
       if (layer && !layer_set->count(*layer)) continue;
     }
-    selection.sites.push_back(names[i]);
+    selection.sites.push_back(site);
   }
   if (selection.sites.empty())
     fail("--sites \"{}\" with --layers \"{}\" selects no site", patterns, layers);

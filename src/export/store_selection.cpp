@@ -1,29 +1,14 @@
 #include "export/store_selection.h"
 
-#include <fnmatch.h>
-
 #include <algorithm>
 #include <set>
 
+#include "capture/sites.h"
 #include "core/error.h"
 
 namespace actcap {
 
 namespace {
-
-std::vector<std::string> split_commas(const std::string& text) {
-  std::vector<std::string> parts;
-  size_t begin = 0;
-  for (;;) {
-    const size_t end = text.find(',', begin);
-    std::string part = text.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
-    part.erase(0, part.find_first_not_of(" \t"));
-    part.erase(part.find_last_not_of(" \t") + 1);
-    parts.push_back(part);
-    if (end == std::string::npos) return parts;
-    begin = end + 1;
-  }
-}
 
 bool all_digits(const std::string& text) {
   return !text.empty() && text.size() <= 18 && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
@@ -38,25 +23,14 @@ std::vector<int64_t> store_record_numbers(const StoreReader& store) {
 }  // namespace
 
 std::vector<std::string> select_sites(const StoreReader& store, const std::vector<std::string>& globs) {
-  const std::vector<std::string>& sites = store.sites();
-  std::vector<bool> picked(sites.size(), false);
-  for (const std::string& argument : globs) {
-    for (const std::string& glob : split_commas(argument)) {
-      if (glob.empty()) fail("--sites \"{}\": empty pattern", argument);
-      bool matched = false;
-      for (size_t i = 0; i < sites.size(); ++i)
-        if (glob == "all" || fnmatch(glob.c_str(), sites[i].c_str(), 0) == 0) picked[i] = matched = true;
-      if (!matched) {
-        std::string some;
-        for (size_t i = 0; i < std::min<size_t>(sites.size(), 4); ++i) some += (i ? ", " : "") + sites[i];
-        fail("{}: --sites \"{}\" matches none of the store's {} sites ({}{}; `actcap ls` lists them)", store.dir(),
-             glob, sites.size(), some, sites.size() > 4 ? ", ..." : "");
-      }
-    }
-  }
+  std::set<std::string> picked;
+  for (const std::string& argument : globs)
+    for (const std::string& site : match_site_globs(argument, store.sites(), "the store " + store.dir(),
+                                                    fmt::format("`actcap ls {}`", store.dir())))
+      picked.insert(site);
   std::vector<std::string> selected;
-  for (size_t i = 0; i < sites.size(); ++i)
-    if (picked[i]) selected.push_back(sites[i]);
+  for (const std::string& site : store.sites())
+    if (picked.count(site)) selected.push_back(site);
   return selected;
 }
 
@@ -81,7 +55,7 @@ std::vector<int64_t> select_records(const StoreReader& store, const std::string&
   if (numbers.empty()) fail("{}: the store holds no records", store.dir());
   if (spec == "all") return numbers;
   std::set<int64_t> wanted;
-  for (const std::string& part : split_commas(spec)) {
+  for (const std::string& part : split_list(spec)) {
     const size_t dash = part.find('-');
     const std::string first = part.substr(0, dash), last = dash == std::string::npos ? first : part.substr(dash + 1);
     if (!all_digits(first) || !all_digits(last))

@@ -10,7 +10,7 @@ namespace actcap {
 
 // The store's sites matched by any of `globs` (fnmatch patterns; "all" = every site), in the store's forward
 // order. Each element of `globs` may hold several patterns separated by commas. Throws actcap::Error naming the
-// store for a pattern that matches no site, listing some of the sites it holds.
+// store for a pattern that matches no site, suggesting the nearest (capture/sites.h: match_site_globs).
 std::vector<std::string> select_sites(const StoreReader& store, const std::vector<std::string>& globs);
 
 // Records from "all" or a list such as "0,2,5-7", in increasing order without repeats. Throws actcap::Error for

@@ -87,7 +87,7 @@ TEST_F(ExportSelection, SitesByGlobInForwardOrder) {
   EXPECT_EQ(select_sites(*store_, {"blocks.*", "hidden_states.0"}), (std::vector<std::string>{"hidden_states.0", kPattern}));
   EXPECT_EQ(select_sites(*store_, {"blocks.*,hidden*"}).size(), 2u);
   EXPECT_EQ(select_sites(*store_, {"all"}).size(), 2u);
-  test::expect_one_line_error([&] { select_sites(*store_, {"logits"}); }, {"\"logits\" matches none", "hidden_states.0"});
+  test::expect_one_line_error([&] { select_sites(*store_, {"logits"}); }, {"\"logits\" matches no site of the store", "hidden_states.0"});
 }
 
 TEST_F(ExportSelection, AttentionPatternRowsAreQueriesWithKeysPadded) {

@@ -99,7 +99,7 @@ expect_error "--scale-factor -5" "--scale-factor -5" bad $A export integers out/
 expect_error "--quantize 101" "--quantize 101" bad $A export integers out/blocks --quantize 101 --out bad
 expect_error "--scale-bits 31" "--scale-bits 31" bad $A export zkllm out/readme --scale-bits 31 --out bad
 expect_error "zkllm of a site it has no file for" "has no zkLLM file" bad $A export zkllm out/readme --sites logits --out bad
-expect_error "--sites matching nothing" "matches none of the store's" bad $A export npy out/blocks --sites 'x*' --out bad
+expect_error "--sites matching nothing" "matches no site of the store" bad $A export npy out/blocks --sites 'x*' --out bad
 expect_error "--num-dims 0" "--num-dims 0" bad $A export hypercube ints --num-dims 0 --out bad
 expect_error "--min-dim 1" "--min-dim 1" bad $A export hypercube ints --min-dim 1 --out bad
 expect_error "--flat -5" "--flat -5" bad $A hypercube locate cube --flat -5

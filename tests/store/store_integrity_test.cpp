@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/sha256.h"
 #include "store_test_util.h"
+#include "../test_util.h"
 
 namespace actcap {
 namespace {
@@ -23,15 +24,7 @@ void rewrite(const std::string& path, const std::string& contents) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << contents;
 }
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using test::error_of;
 
 int run_quietly(const std::string& arguments) {
   const int status = std::system((std::string(ACTCAP_BINARY) + " " + arguments + " >/dev/null 2>&1").c_str());

@@ -9,21 +9,14 @@
 #include "capture/verify.h"
 #include "core/error.h"
 #include "store_test_util.h"
+#include "../test_util.h"
 
 namespace actcap {
 namespace {
 
 using namespace store_test;
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using test::error_of;
 
 StoreOptions resuming(const std::string& dir) {
   StoreOptions o = options_for(dir);

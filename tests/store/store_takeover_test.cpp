@@ -6,6 +6,7 @@
 #include "capture/verify.h"
 #include "core/error.h"
 #include "store_test_util.h"
+#include "../test_util.h"
 
 namespace actcap {
 namespace {
@@ -13,15 +14,7 @@ namespace {
 using namespace store_test;
 using json = nlohmann::json;
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using test::error_of;
 
 StoreOptions with(StoreOptions o, bool resume, bool overwrite) {
   o.resume = resume;

@@ -46,9 +46,10 @@ actcap::cli::CommandRegistration reg(
           std::printf("%s\n", out.dump(2).c_str());
           return;
         }
-        std::printf("%s: %s store, %zu records, %zu shards, %llu bytes, dtype %s\n", dir->c_str(), layout.c_str(),
-                    store.records().size(), store.num_shards(), static_cast<unsigned long long>(shard_bytes),
-                    dtype.c_str());
+        const size_t records = store.records().size(), shards = store.num_shards();
+        std::printf("%s: %s store, %zu record%s, %zu shard%s, %llu bytes, dtype %s\n", dir->c_str(), layout.c_str(),
+                    records, records == 1 ? "" : "s", shards, shards == 1 ? "" : "s",
+                    static_cast<unsigned long long>(shard_bytes), dtype.c_str());
         size_t width = 4;
         for (const auto& info : infos) width = std::max(width, info.site.size());
         std::printf("%-*s  %-16s  %-5s  %12s  %14s\n", int(width), "site", "shape", "dtype", "rows", "bytes");

@@ -30,7 +30,9 @@ TEST(CaptureProgress, WindowedRateIsSteadyWhenRecordsArriveInBatches) {
   double done = 0, lowest = 1e9, highest = 0;
   for (int batch = 1; batch <= 40; ++batch) {
     for (int record = 0; record < 10; ++record) rate.add(2.0 * batch + 1e-6 * record, done += 100);
-    if (batch == 1) EXPECT_NEAR(rate.rate(2.0), 500, 1);  // the whole run so far
+    if (batch == 1) {
+      EXPECT_NEAR(rate.rate(2.0), 500, 1);  // the whole run so far
+    }
     for (double t : {2.0 * batch + 0.001, 2.0 * batch + 1.0, 2.0 * batch + 1.999})
       if (batch >= 10) lowest = std::min(lowest, rate.rate(t)), highest = std::max(highest, rate.rate(t));
   }

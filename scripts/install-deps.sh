@@ -31,6 +31,13 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-if [ -f tests/oracle/package.json ] && [ ! -d tests/oracle/node_modules ]; then
+# Installed again whenever a dependency in package.json (exact versions) is missing or of another version.
+oracle_installed() {
+  (cd tests/oracle && node -e '
+    const deps = require("./package.json").dependencies;
+    for (const [name, version] of Object.entries(deps))
+      if (require("./node_modules/" + name + "/package.json").version !== version) process.exit(1);' 2>/dev/null)
+}
+if [ -f tests/oracle/package.json ] && ! oracle_installed; then
   (cd tests/oracle && npm ci --no-audit --no-fund --loglevel=error)
 fi

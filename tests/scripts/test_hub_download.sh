@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Models by name: `actcap download` and `--model org/name` against a loopback stand-in for the Hugging Face hub
+# (tests/scripts/hub_server.py) serving the tiny-gpt2 reference checkpoint. Checks the cache layout
+# huggingface_hub writes, resume after kill -9 (Range, identical bytes), corrupt bytes, 401/404/500, offline
+# mode, and a capture from an empty cache whose manifest names the repo, revision and commit.
+set -uo pipefail
+ACTCAP=${1:?usage: test_hub_download.sh ACTCAP_BINARY}
+DATA=${ACTCAP_TEST_DATA:?}
+source "${ACTCAP_SOURCE_DIR:?}/tests/scripts/common.sh"
+SERVER="$ACTCAP_SOURCE_DIR/tests/scripts/hub_server.py"
+SOURCE=$DATA/reference/tiny-gpt2
+
+# The repo as the hub holds it: the checkpoint, plus files a capture never needs.
+mkdir -p "$WORK/repo"
+for f in config.json generation_config.json model.safetensors tokenizer.json tokenizer_config.json; do
+  cp "$SOURCE/$f" "$WORK/repo/$f"
+done
+echo "pickled weights that must never be downloaded" >"$WORK/repo/pytorch_model.bin"
+echo "# tiny" >"$WORK/repo/README.md"
+COMMIT=$($PY -c 'import hashlib; print(hashlib.sha1(b"tiny/gpt2").hexdigest())')
+
+SERVER_PID=""
+# start_server ARGS...: (re)starts the server with a fresh log; sets HF_ENDPOINT.
+start_server() {
+  stop_server
+  rm -f "$WORK/port" "$WORK/log.jsonl"
+  $PY "$SERVER" --port-file "$WORK/port" --log "$WORK/log.jsonl" --repo "tiny/gpt2=$WORK/repo" "$@" &
+  SERVER_PID=$!
+  for _ in $(seq 100); do [ -f "$WORK/port" ] && break; sleep 0.05; done
+  export HF_ENDPOINT="http://127.0.0.1:$(cat "$WORK/port")"
+}
+stop_server() {
+  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; fi
+  SERVER_PID=""
+}
+trap 'stop_server; rm -rf "$WORK"' EXIT
+requests() { grep -c . "$WORK/log.jsonl" 2>/dev/null || echo 0; }
+fresh_cache() { rm -rf "$WORK/hf"; export HF_HOME="$WORK/hf"; unset HF_HUB_CACHE HF_HUB_OFFLINE HF_TOKEN; }
+CACHE_REPO() { echo "$HF_HOME/hub/models--tiny--gpt2"; }
+
+# 1. Download into an empty cache: huggingface_hub's layout, hashes checked, no .bin or README.
+start_server
+fresh_cache
+if out=$("$ACTCAP" download tiny/gpt2 2>"$WORK/err.txt"); then
+  repo=$(CACHE_REPO)
+  snapshot="$repo/snapshots/$COMMIT"
+  [ "$out" = "$snapshot" ] && pass "download prints the snapshot" || fail "download printed '$out', not $snapshot"
+  [ "$(cat "$repo/refs/main")" = "$COMMIT" ] && [ "$(wc -c <"$repo/refs/main")" = 40 ] &&
+    pass "refs/main holds the commit without a newline" || fail "refs/main: '$(cat "$repo/refs/main")'"
+  sha=$(sha256sum "$SOURCE/model.safetensors" | cut -c1-64)
+  [ "$(readlink "$snapshot/model.safetensors")" = "../../blobs/$sha" ] &&
+    pass "LFS file: relative link to blobs/<sha256>" || fail "model.safetensors -> $(readlink "$snapshot/model.safetensors")"
+  gitsha=$($PY -c 'import hashlib,sys; d=open(sys.argv[1],"rb").read(); print(hashlib.sha1(b"blob %d\0" % len(d) + d).hexdigest())' "$SOURCE/config.json")
+  [ "$(readlink "$snapshot/config.json")" = "../../blobs/$gitsha" ] &&
+    pass "regular file: relative link to blobs/<git sha1>" || fail "config.json -> $(readlink "$snapshot/config.json")"
+  for f in config.json generation_config.json model.safetensors tokenizer.json tokenizer_config.json; do
+    cmp -s "$snapshot/$f" "$SOURCE/$f" || fail "$f differs from the served file"
+  done
+  ls "$snapshot" | grep -qE 'pytorch_model.bin|README' && fail "downloaded files a capture does not need: $(ls "$snapshot")"
+  ls "$repo/blobs" | grep -q incomplete && fail "left an .incomplete blob"
+  pass "download: $(ls "$snapshot" | tr '\n' ' ')"
+else
+  fail "download: $(cat "$WORK/err.txt")"
+fi
+
+# 2. A second download, sites, tokenize, and --model org/name use the cache: only the revision is asked again
+#    by download; the others ask nothing.
+"$ACTCAP" download tiny/gpt2 >/dev/null 2>&1
+grep -q '"GET", "path": "/cdn' <(tail -n +$(($(requests) - 5)) "$WORK/log.jsonl") && fail "second download fetched the weights again"
+before=$(requests)
+"$ACTCAP" tokenize --model tiny/gpt2 "Hello world" >"$WORK/ids.txt" 2>&1 || fail "tokenize tiny/gpt2: $(cat "$WORK/ids.txt")"
+"$ACTCAP" sites --model tiny/gpt2@main >/dev/null 2>&1 || fail "sites tiny/gpt2@main"
+"$ACTCAP" sites --model "tiny/gpt2@$COMMIT" >/dev/null 2>&1 || fail "sites tiny/gpt2@<commit>"
+"$ACTCAP" sites --model "$(CACHE_REPO)" >/dev/null 2>&1 || fail "sites with the cache repo folder"
+[ "$(requests)" = "$before" ] && pass "cached model used without a request ($(cat "$WORK/ids.txt"))" ||
+  fail "$(($(requests) - before)) requests for a cached model"
+[ "$(cat "$WORK/ids.txt")" = "$("$ACTCAP" tokenize --model "$SOURCE" "Hello world")" ] ||
+  fail "tokenize by name differs from the folder"
+
+# 3. --include: only the matching files.
+fresh_cache
+"$ACTCAP" download tiny/gpt2 --include '*.json' >/dev/null 2>&1 || fail "download --include"
+[ "$(ls "$(CACHE_REPO)/snapshots/$COMMIT" | tr '\n' ' ')" = "config.json generation_config.json tokenizer.json tokenizer_config.json " ] &&
+  pass "--include '*.json'" || fail "--include '*.json' gave $(ls "$(CACHE_REPO)/snapshots/$COMMIT")"
+
+# 4. Offline: the cache only, never the network.
+before=$(requests)
+HF_HUB_OFFLINE=1 expect_error "offline, incomplete in the cache" "HF_HUB_OFFLINE" "$WORK/none" \
+  "$ACTCAP" sites --model tiny/gpt2
+HF_HUB_OFFLINE=1 expect_error "offline download" "HF_HUB_OFFLINE" "$WORK/none" "$ACTCAP" download tiny/gpt2
+"$ACTCAP" download tiny/gpt2 >/dev/null 2>&1
+before=$(requests)
+HF_HUB_OFFLINE=1 "$ACTCAP" sites --model tiny/gpt2 >/dev/null 2>&1 || fail "offline sites from a full cache"
+[ "$(requests)" = "$before" ] && pass "offline: no request" || fail "offline mode made $(($(requests) - before)) requests"
+HF_HUB_OFFLINE=1 HF_ENDPOINT=http://127.0.0.1:9 expect_error "offline, unknown model" "not in the hub cache" "$WORK/none" \
+  "$ACTCAP" sites --model other/model
+
+# 5. Errors: 404 (model, revision), 401 (gated, with and without the token), 500 (retried, then failed).
+expect_error "404 model" "no/such@main: not found" "$WORK/none" "$ACTCAP" download no/such
+expect_error "404 revision" "no such revision" "$WORK/none" "$ACTCAP" download tiny/gpt2@nope
+start_server --gated tiny/gpt2 --token hf_secret
+fresh_cache
+expect_error "401 gated" "HF_TOKEN" "$(CACHE_REPO)/snapshots/$COMMIT/config" "$ACTCAP" download tiny/gpt2
+HF_TOKEN=hf_secret "$ACTCAP" download tiny/gpt2 >/dev/null 2>&1 && pass "gated: HF_TOKEN accepted" || fail "gated with HF_TOKEN"
+fresh_cache
+printf 'hf_secret\n' >"$WORK/token" && mkdir -p "$HF_HOME" && mv "$WORK/token" "$HF_HOME/token"
+"$ACTCAP" download tiny/gpt2 >/dev/null 2>&1 && pass "gated: \$HF_HOME/token accepted" || fail "gated with the token file"
+start_server --status tiny/gpt2=500
+fresh_cache
+expect_error "500" "HTTP 500 after retries" "$WORK/none" "$ACTCAP" download tiny/gpt2
+[ "$(requests)" -ge 3 ] && pass "500 retried ($(requests) requests)" || fail "500 asked only $(requests) times"
+expect_error "network failure" "cannot reach" "$WORK/none" env HF_ENDPOINT=http://127.0.0.1:9 "$ACTCAP" download tiny/gpt2
+
+# 6. Corrupt bytes: rejected, nothing linked, no blob left.
+start_server --corrupt model.safetensors
+fresh_cache
+expect_error "corrupt bytes" "corrupt (SHA-256" "$(CACHE_REPO)/snapshots/$COMMIT/model" "$ACTCAP" download tiny/gpt2
+ls "$(CACHE_REPO)/blobs/" | grep -q "^$(sha256sum "$SOURCE/model.safetensors" | cut -c1-64)" &&
+  fail "a corrupt blob was kept: $(ls "$(CACHE_REPO)/blobs/")"
+
+# 7. kill -9 mid-file, then resume with Range: identical bytes, the rest only.
+start_server --throttle 1000000
+fresh_cache
+"$ACTCAP" download tiny/gpt2 --include model.safetensors >/dev/null 2>&1 &
+pid=$!
+sha=$(sha256sum "$SOURCE/model.safetensors" | cut -c1-64)
+partial="$(CACHE_REPO)/blobs/$sha.incomplete"
+for _ in $(seq 200); do [ -f "$partial" ] && [ "$(stat -c %s "$partial")" -gt 1000000 ] && break; sleep 0.05; done
+kill -9 $pid; wait $pid 2>/dev/null
+size=$(stat -c %s "$partial" 2>/dev/null || echo 0)
+total=$(stat -c %s "$SOURCE/model.safetensors")
+if [ "$size" -gt 0 ] && [ "$size" -lt "$total" ]; then
+  pass "killed mid-file with $size of $total bytes in $(basename "$partial")"
+  "$ACTCAP" download tiny/gpt2 --include model.safetensors >/dev/null 2>&1 || fail "resume after kill -9"
+  cmp -s "$(CACHE_REPO)/snapshots/$COMMIT/model.safetensors" "$SOURCE/model.safetensors" &&
+    pass "resumed file identical" || fail "resumed file differs"
+  last=$(grep '/cdn/' "$WORK/log.jsonl" | tail -1)
+  [[ $last == *"\"range\": \"bytes=$size-\""* ]] && pass "resumed with Range: bytes=$size-" ||
+    fail "the resumed request was $last"
+  served=$($PY -c 'import json,sys; print(sum(json.loads(l)["sent"] for l in open(sys.argv[1]) if "/cdn/" in l))' "$WORK/log.jsonl")
+  [ "$served" -lt $((total + total / 2)) ] && pass "served $served bytes for a $total-byte file" ||
+    fail "served $served bytes: restarted from zero"
+else
+  fail "kill -9 did not land mid-file ($size of $total bytes)"
+fi
+
+# 8. capture --model org/name from an empty cache; the manifest names repo, revision and commit.
+start_server
+fresh_cache
+if "$ACTCAP" capture --model tiny/gpt2@v1.0 --prompt "Hello world" --sites 'blocks.0.hook_resid_post' \
+  --out "$WORK/store" >"$WORK/capture.txt" 2>&1; then
+  $PY - "$WORK/store/manifest.json" "$COMMIT" <<'EOF' && pass "capture from an empty cache; manifest.model.hub" || fail "manifest hub"
+import json, sys
+hub = json.load(open(sys.argv[1]))["model"]["hub"]
+assert hub == {"repo_id": "tiny/gpt2", "revision": "v1.0", "commit": sys.argv[2]}, hub
+EOF
+  "$ACTCAP" verify "$WORK/store" >/dev/null 2>&1 || fail "verify the captured store"
+else
+  fail "capture --model tiny/gpt2@v1.0: $(tail -3 "$WORK/capture.txt")"
+fi
+[ -f "$HF_HOME/hub/models--tiny--gpt2/refs/v1.0" ] || fail "refs/v1.0 not written"
+
+finish "hub downloads: all checks passed"

@@ -7,36 +7,7 @@ set -uo pipefail
 ACTCAP=${1:?usage: test_hub_download.sh ACTCAP_BINARY}
 DATA=${ACTCAP_TEST_DATA:?}
 source "${ACTCAP_SOURCE_DIR:?}/tests/scripts/common.sh"
-SERVER="$ACTCAP_SOURCE_DIR/tests/scripts/hub_server.py"
-SOURCE=$DATA/reference/tiny-gpt2
-
-# The repo as the hub holds it: the checkpoint, plus files a capture never needs.
-mkdir -p "$WORK/repo"
-for f in config.json generation_config.json model.safetensors tokenizer.json tokenizer_config.json; do
-  cp "$SOURCE/$f" "$WORK/repo/$f"
-done
-echo "pickled weights that must never be downloaded" >"$WORK/repo/pytorch_model.bin"
-echo "# tiny" >"$WORK/repo/README.md"
-COMMIT=$($PY -c 'import hashlib; print(hashlib.sha1(b"tiny/gpt2").hexdigest())')
-
-SERVER_PID=""
-# start_server ARGS...: (re)starts the server with a fresh log; sets HF_ENDPOINT.
-start_server() {
-  stop_server
-  rm -f "$WORK/port" "$WORK/log.jsonl"
-  $PY "$SERVER" --port-file "$WORK/port" --log "$WORK/log.jsonl" --repo "tiny/gpt2=$WORK/repo" "$@" &
-  SERVER_PID=$!
-  for _ in $(seq 100); do [ -f "$WORK/port" ] && break; sleep 0.05; done
-  export HF_ENDPOINT="http://127.0.0.1:$(cat "$WORK/port")"
-}
-stop_server() {
-  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; fi
-  SERVER_PID=""
-}
-trap 'stop_server; rm -rf "$WORK"' EXIT
-requests() { grep -c . "$WORK/log.jsonl" 2>/dev/null || echo 0; }
-fresh_cache() { rm -rf "$WORK/hf"; export HF_HOME="$WORK/hf"; unset HF_HUB_CACHE HF_HUB_OFFLINE HF_TOKEN; }
-CACHE_REPO() { echo "$HF_HOME/hub/models--tiny--gpt2"; }
+source "$ACTCAP_SOURCE_DIR/tests/scripts/hub_common.sh"
 
 # 1. Download into an empty cache: huggingface_hub's layout, hashes checked, no .bin or README.
 start_server

@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <fnmatch.h>
 #include <openssl/evp.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -347,6 +349,15 @@ void fetch_file(const std::string& repo_id, const fs::path& repo, const std::str
                 const HubSettings& settings, std::atomic<uint64_t>& progress) {
   const fs::path blob = repo / "blobs" / file.etag;
   const std::string what = repo_id + "/" + file.path;
+  // One writer per blob across processes, on huggingface_hub's lock file (.locks/<repo folder>/<etag>.lock).
+  const fs::path lock_path = repo.parent_path() / ".locks" / repo.filename() / (file.etag + ".lock");
+  fs::create_directories(lock_path.parent_path());
+  const int lock = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0664);
+  if (lock < 0 || ::flock(lock, LOCK_EX) != 0) fail("{}: cannot lock", lock_path.string());
+  struct Unlock {
+    int fd;
+    ~Unlock() { ::close(fd); }
+  } unlock{lock};
   if (!fs::exists(blob)) {
     fs::create_directories(blob.parent_path());
     const std::string partial = blob.string() + ".incomplete";

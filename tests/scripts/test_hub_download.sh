@@ -47,6 +47,22 @@ before=$(requests)
   fail "$(($(requests) - before)) requests for a cached model"
 [ "$(cat "$WORK/ids.txt")" = "$("$ACTCAP" tokenize --model "$SOURCE" "Hello world")" ] ||
   fail "tokenize by name differs from the folder"
+"$ACTCAP" detokenize --model tiny/gpt2 "[15496,995]" >/dev/null 2>&1 || fail "detokenize tiny/gpt2"
+echo '[{"role": "user", "content": "hi"}]' >"$WORK/messages.json"
+# tiny-gpt2 has no chat template: the error shows the config was found in the snapshot.
+expect_error "chat-template --tokenizer-config org/name" "snapshots/$COMMIT/tokenizer_config.json: has no chat_template" \
+  "$WORK/none" "$ACTCAP" chat-template --tokenizer-config tiny/gpt2 --messages-file "$WORK/messages.json"
+MODULE=$(dirname "$ACTCAP")/python
+if [ -d "$MODULE/actcap" ] && $PY -c 'import numpy' 2>/dev/null; then
+  PYTHONPATH=$MODULE $PY -c 'import actcap, sys; m = actcap.Model("tiny/gpt2"); assert m.path.endswith(sys.argv[1]), m.path' \
+    "snapshots/$COMMIT" 2>"$WORK/err.txt" && pass "actcap.Model(\"tiny/gpt2\")" || fail "actcap.Model: $(tail -1 "$WORK/err.txt")"
+fi
+
+# A progress line with bytes and rate on a TTY (script gives the command one).
+fresh_cache
+script -qec "$ACTCAP download tiny/gpt2" /dev/null >"$WORK/tty.txt" 2>&1 || fail "download on a TTY"
+grep -qE 'tiny/gpt2: .*MiB / .*MiB, .*/s' "$WORK/tty.txt" && pass "progress line on a TTY" ||
+  fail "no progress line on a TTY: $(tr '\r' '\n' <"$WORK/tty.txt" | tail -2)"
 
 # 3. --include: only the matching files.
 fresh_cache

@@ -308,9 +308,16 @@ Listing list_files(const std::string& repo_id, const std::string& revision, cons
       !info["siblings"].is_array())
     fail("{}: {} did not answer with a revision (\"sha\" and \"siblings\")", what, url);
   Listing listing{info["sha"].get<std::string>(), {}};
-  for (const auto& sibling : info["siblings"])
-    if (sibling.is_object() && sibling["rfilename"].is_string())
-      listing.files.push_back(sibling["rfilename"].get<std::string>());
+  for (const auto& sibling : info["siblings"]) {
+    if (!sibling.is_object() || !sibling["rfilename"].is_string()) continue;
+    std::string file = sibling["rfilename"].get<std::string>();
+    // The names become paths under snapshots/<commit>/: nothing absolute, no "..", no empty component.
+    const fs::path path(file);
+    if (file.empty() || path.is_absolute() || file.find('\\') != std::string::npos ||
+        std::any_of(path.begin(), path.end(), [](const fs::path& part) { return part == ".." || part.empty(); }))
+      fail("{}: {} lists an unsafe file name \"{}\"", what, url, file);
+    listing.files.push_back(file);
+  }
   return listing;
 }
 
@@ -328,7 +335,11 @@ RemoteFile file_metadata(const std::string& repo_id, const std::string& commit, 
   file.etag = normalize_etag(linked.empty() ? header(response, "etag") : linked);
   std::string size = header(response, "x-linked-size");
   if (size.empty() && !redirect) size = header(response, "content-length");
-  if (file.etag.empty() || size.empty() || file.etag.find('/') != std::string::npos)
+  // The etag names the blob file: letters, digits, '-' and '_' only.
+  const bool etag_ok = !file.etag.empty() && std::all_of(file.etag.begin(), file.etag.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+  });
+  if (!etag_ok || size.empty() || size.find_first_not_of("0123456789") != std::string::npos)
     fail("{}: {} sent no usable ETag/X-Linked-Etag and size", what, url);
   file.size = std::stoull(size);
   file.url = redirect && !response.redirect_url.empty() ? response.redirect_url : url;

@@ -4,6 +4,7 @@ X-Linked-Etag / X-Linked-Size, a 302 to a "CDN" for LFS files, Range requests) o
 
   hub_server.py --port-file F --log L --repo org/name=FOLDER [--repo ...] [--throttle BYTES_PER_S]
                 [--corrupt FILE] [--status org/name=CODE] [--gated org/name --token hf_x]
+                [--hostile-sibling NAME]
 
 Every request is logged to L as one JSON line {method, path, range, status, sent} once it ends (sent: body bytes
 written, also when the client went away mid-file)."""
@@ -148,7 +149,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if commit is None:
                 return self.error(404, "RevisionNotFound", "Invalid rev id: " + m.group(2))
             info = {"id": repo.id, "modelId": repo.id, "sha": commit,
-                    "siblings": [{"rfilename": f} for f in repo.files]}
+                    "siblings": [{"rfilename": f} for f in repo.files + args.hostile_sibling]}
             return self.reply(200, {"Content-Type": "application/json"}, json.dumps(info).encode())
         m = re.fullmatch(r"/api/models/([^/]+/[^/]+)/tree/([^/]+)/?", path)
         if m:
@@ -213,6 +214,7 @@ def main():
     parser.add_argument("--status", action="append", default=[])
     parser.add_argument("--gated", action="append", default=[])
     parser.add_argument("--token")
+    parser.add_argument("--hostile-sibling", action="append", default=[])  # a listed name that is not a file
     args = parser.parse_args()
     args.repos = {}
     for spec in args.repo:

@@ -98,6 +98,12 @@ expect_error "500" "HTTP 500 after retries" "$WORK/none" "$ACTCAP" download tiny
 [ "$(requests)" -ge 3 ] && pass "500 retried ($(requests) requests)" || fail "500 asked only $(requests) times"
 expect_error "network failure" "cannot reach" "$WORK/none" env HF_ENDPOINT=http://127.0.0.1:9 "$ACTCAP" download tiny/gpt2
 
+# A listing naming a file outside the snapshot is refused before anything is written.
+start_server --hostile-sibling ../../evil.json
+fresh_cache
+expect_error "unsafe file name" 'unsafe file name "../../evil.json"' "$HF_HOME/hub/evil" \
+  "$ACTCAP" download tiny/gpt2 --include '*'
+
 # 6. Corrupt bytes: rejected, nothing linked, no blob left.
 start_server --corrupt model.safetensors
 fresh_cache

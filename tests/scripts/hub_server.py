@@ -4,10 +4,10 @@ X-Linked-Etag / X-Linked-Size, a 302 to a "CDN" for LFS files, Range requests) o
 
   hub_server.py --port-file F --log L --repo org/name=FOLDER [--repo ...] [--throttle BYTES_PER_S]
                 [--corrupt FILE] [--status org/name=CODE] [--gated org/name --token hf_x]
-                [--hostile-sibling NAME]
+                [--hostile-sibling NAME] [--drop-after BYTES]
 
-Every request is logged to L as one JSON line {method, path, range, status, sent} once it ends (sent: body bytes
-written, also when the client went away mid-file)."""
+Every request is logged to L as one JSON line {method, path, range, status, sent} just before its last bytes are
+sent, or when it is cut short (sent: the body bytes written when the client went away mid-file)."""
 import argparse
 import hashlib
 import http.server
@@ -71,9 +71,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        # Logged before the last bytes go out, so that the log is complete once the client has its answer.
+        self.finish_log(status, len(body) if self.command != "HEAD" else 0)
         if send_body and self.command != "HEAD":
             self.wfile.write(body)
-        self.finish_log(status, len(body) if self.command != "HEAD" else 0)
 
     def error(self, status, code, message="", commit=None):
         headers = {"X-Error-Code": code, "X-Error-Message": message or code}
@@ -94,7 +95,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return repo
 
     def send_bytes(self, data, headers, throttle):
-        """Sends data (or the Range asked for) with 200/206, throttled to `throttle` bytes/s if set."""
+        """Sends data (or the Range asked for) with 200/206, throttled to `throttle` bytes/s if set (None: not from
+        the CDN)."""
         start = 0
         match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range") or "")
         status = 200
@@ -114,10 +116,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         sent = 0
+        logged = False
+        drop_at = None
+        if args.drop_after and throttle is not None and self.command == "GET":
+            with log_lock:
+                drop_at, args.drop_after = args.drop_after, 0  # only the first CDN download is cut
         try:
             if self.command != "HEAD":
-                chunk = 16384 if throttle else len(body) or 1
+                chunk = 16384 if throttle or drop_at else len(body) or 1
                 while sent < len(body):
+                    if drop_at is not None and sent >= drop_at:
+                        self.close_connection = True  # a network failure mid-file: fewer bytes than announced
+                        return
+                    if sent + chunk >= len(body):  # the last chunk: logged first (see reply)
+                        logged = True
+                        self.finish_log(status, len(body))
                     self.wfile.write(body[sent:sent + chunk])
                     sent += len(body[sent:sent + chunk])
                     if throttle:
@@ -126,7 +139,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client went away (killed): the log says how much it got
         finally:
-            self.finish_log(status, sent)
+            if not logged:
+                self.finish_log(status, sent)
 
     def file_body(self, repo, path):
         data = repo.read(path)
@@ -178,7 +192,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self.reply(302, {"Location": cdn, "X-Repo-Commit": commit, "ETag": '"%s"' % entry["oid"],
                                         "X-Linked-Etag": '"%s"' % sha, "X-Linked-Size": str(entry["size"])})
             headers = {"ETag": '"%s"' % entry["oid"], "X-Repo-Commit": commit, "Content-Type": "text/plain"}
-            return self.send_bytes(self.file_body(repo, name), headers, 0)
+            return self.send_bytes(self.file_body(repo, name), headers, None)
         m = re.fullmatch(r"/cdn/([^/]+/[^/]+)/(.+)", path)
         if m and m.group(1) in args.repos and m.group(2) in args.repos[m.group(1)].files:
             repo = args.repos[m.group(1)]
@@ -210,6 +224,7 @@ def main():
     parser.add_argument("--log", required=True)
     parser.add_argument("--repo", action="append", default=[])
     parser.add_argument("--throttle", type=int, default=0)
+    parser.add_argument("--drop-after", type=int, default=0)  # cut the first CDN download after that many bytes
     parser.add_argument("--corrupt")
     parser.add_argument("--status", action="append", default=[])
     parser.add_argument("--gated", action="append", default=[])

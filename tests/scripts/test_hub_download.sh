@@ -111,6 +111,15 @@ expect_error "corrupt bytes" "corrupt (SHA-256" "$(CACHE_REPO)/snapshots/$COMMIT
 ls "$(CACHE_REPO)/blobs/" | grep -q "^$(sha256sum "$SOURCE/model.safetensors" | cut -c1-64)" &&
   fail "a corrupt blob was kept: $(ls "$(CACHE_REPO)/blobs/")"
 
+# A connection cut mid-file is retried in the same run from where it stopped.
+start_server --drop-after 2000000
+fresh_cache
+"$ACTCAP" download tiny/gpt2 --include model.safetensors >/dev/null 2>"$WORK/err.txt" || fail "cut connection: $(cat "$WORK/err.txt")"
+cmp -s "$(CACHE_REPO)/snapshots/$COMMIT/model.safetensors" "$SOURCE/model.safetensors" || fail "file differs after a cut"
+cut=$(grep -m1 '/cdn/' "$WORK/log.jsonl" | $PY -c 'import json,sys; print(json.load(sys.stdin)["sent"])')
+grep '/cdn/' "$WORK/log.jsonl" | tail -1 | grep -q "\"range\": \"bytes=$cut-\", \"status\": 206" &&
+  pass "cut after $cut bytes, retried with Range: bytes=$cut-" || fail "after a cut: $(grep '/cdn/' "$WORK/log.jsonl")"
+
 # 7. kill -9 mid-file, then resume with Range: identical bytes, the rest only.
 start_server --throttle 1000000
 fresh_cache

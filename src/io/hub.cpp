@@ -17,9 +17,11 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "core/atomic_file.h"
@@ -79,16 +81,27 @@ std::optional<std::string> cache_repo_id(const std::string& folder) {
   return repo_id.replace(dashes, 2, "/");
 }
 
+// The shard files a model.safetensors.index.json names (its weight_map's values).
+std::set<std::string> index_shards(const std::string& path) {
+  auto index = nlohmann::json::parse(read_file(path), nullptr, false);
+  if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object())
+    fail("{}: not a safetensors index (no \"weight_map\" object)", path);
+  std::set<std::string> shards;
+  for (const auto& [tensor, file] : index["weight_map"].items()) {
+    if (!file.is_string()) fail("{}: weight_map[\"{}\"] is not a file name", path, tensor);
+    shards.insert(file.get<std::string>());
+  }
+  return shards;
+}
+
 // A snapshot a capture can load: config.json and the safetensors weights (every shard of an index).
 bool snapshot_complete(const fs::path& snapshot) {
   if (!fs::exists(snapshot / "config.json")) return false;
   if (fs::exists(snapshot / "model.safetensors")) return true;
   const fs::path index_path = snapshot / "model.safetensors.index.json";
   if (!fs::exists(index_path)) return false;
-  auto index = nlohmann::json::parse(read_file(index_path.string()), nullptr, false);
-  if (!index.is_object() || !index["weight_map"].is_object()) return false;
-  for (const auto& [tensor, file] : index["weight_map"].items())
-    if (!file.is_string() || !fs::exists(snapshot / file.get<std::string>())) return false;
+  for (const auto& shard : index_shards(index_path.string()))
+    if (!fs::exists(snapshot / shard)) return false;
   return true;
 }
 
@@ -369,10 +382,13 @@ void fetch_file(const std::string& repo_id, const fs::path& repo, const std::str
     int fd;
     ~Unlock() { ::close(fd); }
   } unlock{lock};
-  if (!fs::exists(blob)) {
+  if (fs::exists(blob)) {
+    progress += file.size;  // in the cache already
+  } else {
     fs::create_directories(blob.parent_path());
     const std::string partial = blob.string() + ".incomplete";
-    std::FILE* out = std::fopen(partial.c_str(), "ab");
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> file_closer(std::fopen(partial.c_str(), "ab"), std::fclose);
+    std::FILE* out = file_closer.get();
     if (!out) fail("{}: cannot write", partial);
     std::fseek(out, 0, SEEK_END);
     progress += uint64_t(std::ftell(out));  // resumed bytes count as done
@@ -398,7 +414,7 @@ void fetch_file(const std::string& repo_id, const fs::path& repo, const std::str
       return answer;
     });
     const uint64_t have = uint64_t(std::ftell(out));
-    const bool closed = std::fclose(out) == 0;
+    const bool closed = std::fclose(file_closer.release()) == 0;
     if (response.error != CURLE_OK || (response.status != 200 && response.status != 206))
       fail_http(response, file.url, what, settings);  // the partial blob stays, to be resumed next time
     if (!closed) fail("{}: cannot write", partial);
@@ -538,6 +554,24 @@ ResolvedModel download_model(const std::string& repo_id, const std::string& revi
   if (wanted.empty())
     fail("{}@{}: no file to download{}", repo_id, revision,
          options.include.empty() ? " (no config.json, tokenizer or safetensors weights)" : " matches --include");
+  const fs::path repo = repo_folder(settings, repo_id);
+  fs::create_directories(repo / "refs");
+
+  // Sharded weights: the index first, then only the shards it names (repos also hold other .safetensors files,
+  // e.g. a consolidated copy of every weight).
+  const std::string index_name = "model.safetensors.index.json";
+  if (options.include.empty() && std::find(wanted.begin(), wanted.end(), index_name) != wanted.end()) {
+    std::atomic<uint64_t> ignored{0};
+    fetch_file(repo_id, repo, listing.commit, file_metadata(repo_id, listing.commit, index_name, settings), settings,
+               ignored);
+    const std::set<std::string> shards = index_shards((repo / "snapshots" / listing.commit / index_name).string());
+    for (const auto& shard : shards)
+      if (std::find(wanted.begin(), wanted.end(), shard) == wanted.end())
+        fail("{}@{}: {} names {}, which the repo does not hold", repo_id, revision, index_name, shard);
+    std::erase_if(wanted, [&](const std::string& file) {
+      return file == index_name || (file.ends_with(".safetensors") && !shards.count(file));
+    });
+  }
 
   std::vector<RemoteFile> files;
   uint64_t total = 0;
@@ -545,8 +579,6 @@ ResolvedModel download_model(const std::string& repo_id, const std::string& revi
     files.push_back(file_metadata(repo_id, listing.commit, path, settings));
     total += files.back().size;
   }
-  const fs::path repo = repo_folder(settings, repo_id);
-  fs::create_directories(repo / "refs");
   std::atomic<uint64_t> done{0};
   std::atomic<size_t> next{0};
   std::mutex error_mutex;

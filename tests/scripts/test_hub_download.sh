@@ -162,4 +162,41 @@ else
 fi
 [ -f "$HF_HOME/hub/models--tiny--gpt2/refs/v1.0" ] || fail "refs/v1.0 not written"
 
+# 9. Sharded weights: the index first, then only the shards it names (not a consolidated copy beside them).
+mkdir -p "$WORK/sharded"
+cp "$WORK/repo/"{config.json,tokenizer.json,tokenizer_config.json} "$WORK/sharded/"
+$PY - "$SOURCE/model.safetensors" "$WORK/sharded" <<'EOF'
+import json, os, struct, sys
+data = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", data[:8])[0]
+header = json.loads(data[8:8 + n])
+names = [k for k in header if k != "__metadata__"]
+weight_map = {}
+for i, part in enumerate((names[::2], names[1::2])):
+    shard, offset, out, blobs = f"model-{i + 1:05d}-of-00002.safetensors", 0, {}, []
+    for name in part:
+        begin, end = header[name]["data_offsets"]
+        out[name] = dict(header[name], data_offsets=[offset, offset + end - begin])
+        blobs.append(data[8 + n + begin:8 + n + end])
+        offset += end - begin
+        weight_map[name] = shard
+    text = json.dumps(out).encode()
+    with open(os.path.join(sys.argv[2], shard), "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+json.dump({"metadata": {}, "weight_map": weight_map}, open(os.path.join(sys.argv[2], "model.safetensors.index.json"), "w"))
+EOF
+cp "$SOURCE/model.safetensors" "$WORK/sharded/consolidated.safetensors"
+start_server --repo "sharded/gpt2=$WORK/sharded"
+fresh_cache
+if out=$("$ACTCAP" download sharded/gpt2 2>"$WORK/err.txt"); then
+  [ "$(ls "$out" | tr '\n' ' ')" = "config.json model-00001-of-00002.safetensors model-00002-of-00002.safetensors model.safetensors.index.json tokenizer.json tokenizer_config.json " ] &&
+    pass "sharded: the index and its shards only" || fail "sharded download: $(ls "$out")"
+  "$ACTCAP" capture --model sharded/gpt2 --prompt "Hello world" --sites 'blocks.0.hook_resid_post' --out "$WORK/s1" >/dev/null 2>&1 &&
+    "$ACTCAP" capture --model "$SOURCE" --prompt "Hello world" --sites 'blocks.0.hook_resid_post' --out "$WORK/s2" >/dev/null 2>&1 &&
+    cmp -s "$(ls "$WORK"/s1/*.safetensors | head -1)" "$(ls "$WORK"/s2/*.safetensors | head -1)" &&
+    pass "capture from the sharded hub model equals the folder's" || fail "capture from the sharded hub model"
+else
+  fail "sharded download: $(cat "$WORK/err.txt")"
+fi
+
 finish "hub downloads: all checks passed"

@@ -12,6 +12,7 @@
 #include "capture/sites.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "io/hub.h"
 #include "models/model.h"
 #include "tokenizer/tokenizer.h"
 
@@ -39,10 +40,10 @@ std::shared_ptr<LoadedModel> load_model(const std::string& path, const std::stri
   job.deterministic = deterministic;
   job.allow_tf32 = allow_tf32;
   job.threads = threads;
-  if (!std::filesystem::is_directory(path)) fail("{}: no such model folder", path);
   py::gil_scoped_release release;
+  const std::string dir = resolve_model(path).dir;  // a folder, or a hub model found in the cache or downloaded
   ThreadPool::set_global_threads(threads);
-  loaded->model = Model::load(path, capture_load_options(job));
+  loaded->model = Model::load(dir, capture_load_options(job));
   return loaded;
 }
 

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 packages=(
   build-essential cmake pkg-config git
-  nlohmann-json3-dev libcli11-dev libfmt-dev libssl-dev
+  nlohmann-json3-dev libcli11-dev libfmt-dev libssl-dev libcurl4-openssl-dev
   libopenblas-dev libonig-dev libutf8proc-dev libgmp-dev
   libgtest-dev
   python3-numpy python3-torch

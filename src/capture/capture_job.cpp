@@ -17,6 +17,7 @@
 #include "core/sha256.h"
 #include "core/thread_pool.h"
 #include "generate/generate.h"
+#include "io/hub.h"
 #include "models/model.h"
 #include "tokenizer/tokenizer.h"
 
@@ -96,6 +97,7 @@ void check_options(const CaptureJob& job) {
 
 // Everything about one model that can be checked before any file is written.
 struct ModelRun {
+  ResolvedModel source;  // the folder, and for a hub model its repo, revision and commit
   std::shared_ptr<Model> model;
   std::unique_ptr<Tokenizer> tokenizer;
   std::string tokenizer_sha256;
@@ -104,12 +106,14 @@ struct ModelRun {
   std::vector<int64_t> planned_tokens;  // per record: prompt tokens + tokens to generate
 };
 
-ModelRun prepare_model(const std::string& dir, const CaptureJob& job, const InputSet& inputs,
+ModelRun prepare_model(const std::string& name, const CaptureJob& job, const InputSet& inputs,
                        const std::string& out_dir, CaptureObserver& observer) {
-  if (!fs::is_directory(dir)) fail("{}: no such model folder", dir);
-  observer.stage(dir, "loading the model");
+  observer.stage(name, "finding the model");
   ModelRun run;
-  auto loaded = job.loaded_models.find(dir);
+  run.source = resolve_model(name);
+  const std::string& dir = run.source.dir;
+  observer.stage(dir, "loading the model");
+  auto loaded = job.loaded_models.find(name);
   run.model = loaded != job.loaded_models.end() ? loaded->second : Model::load(dir, load_options(job));
   run.selection = SiteSelection::parse(job.sites, job.layers, job.positions, *run.model);
   if (store_layout(job.layout) == StoreLayout::TokenStream) {
@@ -172,6 +176,10 @@ nlohmann::json provenance(const ModelRun& run, const InputSet& inputs, const Cap
                                {"config_sha256", model.config_sha256()},
                                {"weights_sha256", model.weights_sha256()},
                                {"tokenizer_sha256", run.tokenizer ? nlohmann::json(run.tokenizer_sha256) : nlohmann::json()}};
+  if (!run.source.repo_id.empty())
+    model_info["hub"] = {{"repo_id", run.source.repo_id},
+                         {"revision", run.source.revision},
+                         {"commit", run.source.commit}};
   nlohmann::json ledger = nlohmann::json::array();
   for (const auto& file : inputs.ledger()) ledger.push_back({{"path", file.path}, {"sha256", file.sha256}});
   nlohmann::json generation = {{"max_new_tokens", job.max_new_tokens}, {"do_sample", job.do_sample},

@@ -87,7 +87,7 @@ void setup(CLI::App& command) {
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   };
   command.footer(kHelpFooter);
-  repeated("--model", job.models, "Hugging Face model folder (repeat for several models)")->required();
+  repeated("--model", job.models, "Hugging Face model folder or hub model org/name[@revision] (repeat for several models)")->required();
   auto* ids = repeated("--input-ids", raw.input_ids, "a prompt as token ids: 1,2,3 or [1, 2, 3]");
   auto* prompt = repeated("--prompt", raw.prompts, "a prompt as text");
   auto* file = repeated("--prompts-file", raw.prompts_files, "a file with one prompt per line (- = stdin)");

@@ -1,6 +1,7 @@
 // actcap chat-template: renders a chat template for a list of messages and prints the text exactly (no newline
 // added), to see what `--chat` feeds the model.
 #include <cstdio>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -8,6 +9,7 @@
 #include "cli/command.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "io/hub.h"
 #include "tokenizer/chat_template.h"
 
 namespace actcap::cli {
@@ -95,8 +97,8 @@ CommandRegistration registration(
                                 ->check(CLI::ExistingFile);
       auto* config = command
                          .add_option("--tokenizer-config", options->tokenizer_config,
-                                     "tokenizer_config.json to take chat_template, bos_token and eos_token from")
-                         ->check(CLI::ExistingFile);
+                                     "tokenizer_config.json (or a model folder, or a hub model org/name[@revision]) "
+                                     "to take chat_template, bos_token and eos_token from");
       template_file->excludes(config);
       command
           .add_option("--messages-file", options->messages_file,
@@ -111,6 +113,9 @@ CommandRegistration registration(
       command.callback([options] {
         if (options->template_file.empty() && options->tokenizer_config.empty())
           fail("chat-template: give --template-file or --tokenizer-config");
+        if (!options->tokenizer_config.empty() && !std::filesystem::is_regular_file(options->tokenizer_config))
+          options->tokenizer_config =
+              (std::filesystem::path(resolve_model(options->tokenizer_config).dir) / "tokenizer_config.json").string();
         run(*options);
       });
     });

@@ -8,6 +8,7 @@
 
 #include "cli/command.h"
 #include "core/error.h"
+#include "io/hub.h"
 #include "tokenizer/tokenizer.h"
 
 namespace actcap::cli {
@@ -48,7 +49,7 @@ void check_known(const Tokenizer& tokenizer, const std::vector<int32_t>& ids, co
 
 void run(const DetokenizeOptions& options) {
   if (options.jsonl.empty() == options.ids.empty()) fail("detokenize: give either IDS or --jsonl FILE");
-  Tokenizer tokenizer = Tokenizer::load(options.model);
+  Tokenizer tokenizer = Tokenizer::load(resolve_model(options.model).dir);
   std::string out;
   if (options.jsonl.empty()) {
     auto ids = parse_ids(options.ids, "detokenize IDS");
@@ -71,7 +72,7 @@ void run(const DetokenizeOptions& options) {
 
 CommandRegistration registration("detokenize", "Print the text of token ids", [](CLI::App& cmd) {
   auto options = std::make_shared<DetokenizeOptions>();
-  cmd.add_option("--model", options->model, "Model directory holding tokenizer.json")->required();
+  cmd.add_option("--model", options->model, "model folder holding tokenizer.json, or a hub model org/name[@revision]")->required();
   cmd.add_flag("--skip-special", options->skip_special, "Drop special tokens");
   cmd.add_option("--jsonl", options->jsonl, "File with one JSON array of ids per line; prints one JSON string per line");
   cmd.add_option("ids", options->ids, "Token ids: [1,2,3] or 1,2,3");

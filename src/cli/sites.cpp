@@ -4,13 +4,13 @@
 #include <fmt/format.h>
 
 #include <cstdio>
-#include <filesystem>
 
 #include "capture/recorder.h"
 #include "capture/sites.h"
 #include "cli/command.h"
 #include "core/error.h"
 #include "generate/generate.h"
+#include "io/hub.h"
 #include "models/model.h"
 
 namespace actcap {
@@ -30,9 +30,8 @@ std::string role(const std::string& site, int num_layers) {
 }
 
 void list_sites(const SitesOptions& options) {
-  if (!std::filesystem::is_directory(options.model)) fail("{}: no such model folder", options.model);
   if (options.tokens < 1) fail("--tokens must be at least 1, got {}", options.tokens);
-  auto model = Model::load(options.model);
+  auto model = Model::load(resolve_model(options.model).dir);
   if (model->max_positions() > 0 && options.tokens > model->max_positions())
     fail("--tokens {}: {} has {} positions", options.tokens, options.model, model->max_positions());
   SiteSelection selection = SiteSelection::parse(options.sites, options.layers, "all", *model);
@@ -70,7 +69,7 @@ Examples:
   actcap sites --model M --layers -1 --tokens 32
 --layers K keeps blocks.K.* and hidden_states.K (the input of block K) and the sites outside the blocks; see
 `actcap capture --help`.)");
-  command.add_option("--model", options.model, "Hugging Face model folder")->required();
+  command.add_option("--model", options.model, "Hugging Face model folder, or a hub model org/name[@revision]")->required();
   command.add_option("--sites", options.sites, "comma-separated globs over site names (default all)");
   command.add_option("--layers", options.layers, "blocks to keep: 0,2,5-7 | -1 | recommended");
   command.add_option("--tokens", options.tokens, "prompt length T for the shapes (default 8)");

@@ -7,6 +7,7 @@
 
 #include "cli/command.h"
 #include "core/error.h"
+#include "io/hub.h"
 #include "tokenizer/tokenizer.h"
 
 namespace actcap::cli {
@@ -28,7 +29,7 @@ std::string ids_json(const std::vector<int32_t>& ids) {
 
 void run(const TokenizeOptions& options) {
   if (options.has_text == !options.jsonl.empty()) fail("tokenize: give either TEXT or --jsonl FILE");
-  Tokenizer tokenizer = Tokenizer::load(options.model);
+  Tokenizer tokenizer = Tokenizer::load(resolve_model(options.model).dir);
   const bool add_special = !options.no_special;
   std::string out;
   if (options.jsonl.empty()) {
@@ -59,7 +60,7 @@ void run(const TokenizeOptions& options) {
 
 CommandRegistration registration("tokenize", "Print the token ids of a text (JSON array)", [](CLI::App& cmd) {
   auto options = std::make_shared<TokenizeOptions>();
-  cmd.add_option("--model", options->model, "Model directory holding tokenizer.json")->required();
+  cmd.add_option("--model", options->model, "model folder holding tokenizer.json, or a hub model org/name[@revision]")->required();
   cmd.add_flag("--no-special", options->no_special, "Do not add special tokens (BOS/EOS templates)");
   cmd.add_option("--jsonl", options->jsonl, "File with one JSON string per line; prints one array per line");
   CLI::Option* text = cmd.add_option("text", options->text, "Text to tokenize (may be empty)");

@@ -156,14 +156,15 @@ MetadataLine MetadataLine::from_json(const json& j, const std::string& where) {
   if (text_sha.is_string()) m.text_sha256 = text_sha.get<std::string>();
   else if (!text_sha.is_null()) fail("{}: text_sha256 must be a string or null", where);
   const auto span = get<std::vector<int64_t>>(j, "token_span", where);
-  if (span.size() != 2 || span[0] < 0 || span[1] < span[0]) fail("{}: malformed token_span {}", where, dump_compact(j["token_span"]));
+  if (span.size() != 2 || span[0] < 0 || span[1] < span[0]) fail("{}: malformed token_span {}", where, dump_compact(j.at("token_span")));
   m.span_begin = span[0];
   m.span_end = span[1];
   m.sites = get<std::vector<std::string>>(j, "sites", where);
+  const std::string dtype = get<std::string>(j, "dtype", where);
   try {
-    m.dtype = parse_dtype(get<std::string>(j, "dtype", where));
+    m.dtype = parse_dtype(dtype);
   } catch (const Error&) {
-    fail("{}: unknown dtype {}", where, dump_compact(j["dtype"]));
+    fail("{}: unknown dtype \"{}\"", where, dtype.substr(0, 80));
   }
   m.shard = get<std::string>(j, "shard", where);
   const auto offsets = get<std::map<std::string, std::vector<uint64_t>>>(j, "offsets", where);

@@ -155,7 +155,10 @@ void run(const Options& options) {
   nlohmann::json description = export_description("zkllm", *store, selection);
   description["scale_bits"] = options.scale_bits;
   if (options.weights) {
-    const std::string model_dir = !options.model.empty() ? options.model : store->manifest()["model"].value("path", "");
+    std::string model_dir = options.model;
+    const auto model = store->manifest().find("model");  // the capture's model, unless --model names one
+    if (model_dir.empty() && model != store->manifest().end() && model->is_object()) model_dir = model->value("path", "");
+    if (model_dir.empty()) fail("{}: the store names no model folder: give --model DIR with --weights", store->dir());
     const std::vector<ZkllmWeight> written = write_zkllm_weights(model_dir, folder.temporary(), options.scale_bits);
     std::map<std::pair<int, std::string>, Shape> shapes;
     for (const ZkllmWeight& w : written) shapes[{w.layer, w.parameter}] = w.written_shape;

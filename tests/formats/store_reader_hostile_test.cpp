@@ -34,5 +34,22 @@ TEST(StoreReaderHostile, HugeFloatsWhereIntegersBelong) {
   std::filesystem::remove_all(dir);
 }
 
+// An index line without "dtype" was read through const json::operator[] (undefined behaviour: ASan's
+// heap-buffer-overflow, found by fuzz_store_reader after the typed index codec).
+TEST(StoreReaderHostile, IndexLineWithoutDtype) {
+  const auto dir = test::temp_dir("store_reader_no_dtype");
+  write_file_atomic((dir / "manifest.json").string(),
+                    R"({"format": "actcap-store", "format_version": 1, "layout": "per_record", "dtype": "F32",
+      "sites": ["hidden_states.0"], "shards": [], "complete": true})");
+  write_file_atomic((dir / "records.jsonl").string(),
+                    R"({"record": 0, "id": "0", "token_ids": [1], "n_prompt": 1, "positions": [0]})" "\n");
+  const std::string metadata = (dir / "metadata.jsonl").string();
+  write_file_atomic(metadata, R"({"record": 0, "id": "0", "text_sha256": null, "token_span": [0, 1],)"
+                              R"( "sites": ["hidden_states.0"], "shard": "shard-00000.safetensors"})" "\n");
+  test::expect_one_line_error([&] { StoreReader reader(dir.string(), StoreReadOptions{false}); },
+                              {metadata, "no \"dtype\""});
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace actcap

@@ -23,7 +23,8 @@ std::string this_host() {
   return host;
 }
 
-// Who holds the lock: the writer named in the file if it is alive on this host, else a reader.
+// Who holds the lock: the writer named in the file if it is alive on this host; else, probing with a shared lock,
+// a writer that has taken the lock but not yet written its name (an exclusive holder), or readers.
 std::string holder_of(int fd) {
   char buffer[256] = {};
   const ssize_t n = ::pread(fd, buffer, sizeof(buffer) - 1, 0);
@@ -33,6 +34,8 @@ std::string holder_of(int fd) {
     if (host != this_host()) return fmt::format("a capture (pid {} on {})", pid, host);
     if (::kill(pid_t(pid), 0) == 0 || errno == EPERM) return fmt::format("a capture (pid {})", pid);
   }
+  if (::flock(fd, LOCK_SH | LOCK_NB) != 0) return "a capture (starting)";
+  ::flock(fd, LOCK_UN);
   return "another process (a reader such as ls, verify or an export)";
 }
 

@@ -182,6 +182,28 @@ std::string safetensors_header(const std::string& path, const std::map<std::stri
   return text;
 }
 
+// A file written atomically and hashed on the way, so that a shard's SHA-256 never needs a second read.
+class HashedFile {
+ public:
+  explicit HashedFile(const std::string& path) : out_(path) {}
+  void put(const void* data, size_t n) {
+    out_.write(data, n);
+    hash_.update(data, n);
+  }
+  SafetensorsWriter::Written commit(uint64_t data_offset) {
+    SafetensorsWriter::Written w;
+    w.file_bytes = out_.bytes_written();
+    w.data_offset = data_offset;
+    out_.commit();
+    w.sha256 = hash_.hex_digest();
+    return w;
+  }
+
+ private:
+  AtomicFile out_;
+  Sha256 hash_;
+};
+
 }  // namespace
 
 SafetensorsWriter::Written write_safetensors(const std::string& path, const std::map<std::string, std::string>& metadata,
@@ -195,22 +217,12 @@ SafetensorsWriter::Written write_safetensors(const std::string& path, const std:
   }
   const std::string text = safetensors_header(path, metadata, entries);
   const uint64_t len = text.size();
-  Sha256 hash;
-  AtomicFile out(path);
-  auto put = [&](const void* data, size_t n) {
-    out.write(data, n);
-    hash.update(data, n);
-  };
-  put(&len, 8);
-  put(text.data(), text.size());
+  HashedFile out(path);
+  out.put(&len, 8);
+  out.put(text.data(), text.size());
   for (const auto& t : tensors)
-    for (const auto& chunk : t.chunks) put(chunk.data(), chunk.size());
-  SafetensorsWriter::Written w;
-  w.file_bytes = out.bytes_written();
-  w.data_offset = 8 + len;
-  out.commit();
-  w.sha256 = hash.hex_digest();
-  return w;
+    for (const auto& chunk : t.chunks) out.put(chunk.data(), chunk.size());
+  return out.commit(8 + len);
 }
 
 SafetensorsSpool::SafetensorsSpool(std::string path, size_t lanes) : path_(std::move(path)) {
@@ -247,23 +259,14 @@ SafetensorsWriter::Written SafetensorsSpool::commit(const std::map<std::string, 
   tail.append((8 - text_size % 8) % 8, ' ');
   text_size += tail.size() - 1;
 
-  Sha256 hash;
-  AtomicFile out(path_);
-  auto put = [&](const void* data, size_t n) {
-    out.write(data, n);
-    hash.update(data, n);
-  };
+  HashedFile out(path_);
+  auto put = [&](const void* data, size_t n) { out.put(data, n); };
   put(&text_size, 8);
   put(head.data(), head.size());
   entries_->read_back(put, skip);
   put(tail.data(), tail.size());
   for (auto& lane : lanes_) lane->read_back(put);
-  SafetensorsWriter::Written w;
-  w.file_bytes = out.bytes_written();
-  w.data_offset = 8 + text_size;
-  out.commit();
-  w.sha256 = hash.hex_digest();
-  return w;
+  return out.commit(8 + text_size);
 }
 
 }  // namespace actcap

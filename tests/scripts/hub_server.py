@@ -148,6 +148,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             data = data[:len(data) // 2] + bytes([data[len(data) // 2] ^ 0xFF]) + data[len(data) // 2 + 1:]
         return data
 
+    def repo_at(self, repo_id, revision):
+        """(repo, commit), or (None, None) once the error answer (forced status, 401, 404) has been sent."""
+        repo = self.repo(repo_id)
+        if repo is None:
+            return None, None
+        commit = repo.revision(revision)
+        if commit is None:
+            self.error(404, "RevisionNotFound", "Invalid rev id: " + revision)
+            return None, None
+        return repo, commit
+
     def do_HEAD(self):
         self.do_GET()
 
@@ -156,32 +167,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
         path = urllib.parse.unquote(url.path)
         m = re.fullmatch(r"/api/models/([^/]+/[^/]+)/revision/([^/]+)", path)
         if m:
-            repo = self.repo(m.group(1))
+            repo, commit = self.repo_at(m.group(1), m.group(2))
             if repo is None:
                 return
-            commit = repo.revision(m.group(2))
-            if commit is None:
-                return self.error(404, "RevisionNotFound", "Invalid rev id: " + m.group(2))
             info = {"id": repo.id, "modelId": repo.id, "sha": commit,
                     "siblings": [{"rfilename": f} for f in repo.files + args.hostile_sibling]}
             return self.reply(200, {"Content-Type": "application/json"}, json.dumps(info).encode())
         m = re.fullmatch(r"/api/models/([^/]+/[^/]+)/tree/([^/]+)/?", path)
         if m:
-            repo = self.repo(m.group(1))
+            repo, _ = self.repo_at(m.group(1), m.group(2))
             if repo is None:
                 return
-            if repo.revision(m.group(2)) is None:
-                return self.error(404, "RevisionNotFound", "Invalid rev id: " + m.group(2))
             body = json.dumps([repo.entry(f) for f in repo.files]).encode()
             return self.reply(200, {"Content-Type": "application/json"}, body)
         m = re.fullmatch(r"/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", path)
         if m:
-            repo = self.repo(m.group(1))
+            repo, commit = self.repo_at(m.group(1), m.group(2))
             if repo is None:
                 return
-            commit = repo.revision(m.group(2))
-            if commit is None:
-                return self.error(404, "RevisionNotFound", "Invalid rev id: " + m.group(2))
             name = m.group(3)
             if name not in repo.files:
                 return self.error(404, "EntryNotFound", "Entry not found", commit)
@@ -205,12 +208,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         m = re.fullmatch(r"/api/models/([^/]+/[^/]+)/paths-info/([^/]+)", urllib.parse.unquote(self.path))
         if not m:
             return self.error(404, "NotFound", "no such endpoint")
-        repo = self.repo(m.group(1))
+        repo, commit = self.repo_at(m.group(1), m.group(2))
         if repo is None:
             return
-        commit = repo.revision(m.group(2))
-        if commit is None:
-            return self.error(404, "RevisionNotFound", "Invalid rev id: " + m.group(2))
         paths = json.loads(body).get("paths", [])
         entries = [dict(repo.entry(p), lastCommit={"id": commit, "title": "x", "date": "2026-01-01T00:00:00.000Z"})
                    for p in paths if p in repo.files]

@@ -9,6 +9,7 @@ packages=(
   build-essential cmake pkg-config git
   nlohmann-json3-dev libcli11-dev libfmt-dev libssl-dev libcurl4-openssl-dev
   libopenblas-dev libonig-dev libutf8proc-dev libgmp-dev
+  libeigen3-dev libcairo2-dev openmpi-bin libopenmpi-dev
   libgtest-dev
   python3-numpy python3-torch
   pybind11-dev python3-dev python3-setuptools python3-venv

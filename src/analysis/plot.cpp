@@ -1,5 +1,8 @@
 #include "analysis/plot.h"
 
+#include "core/error.h"
+
+#ifdef ACTCAP_HAVE_CAIRO
 #include <cairo-svg.h>
 #include <cairo.h>
 
@@ -10,7 +13,6 @@
 #include <numbers>
 
 #include "core/atomic_file.h"
-#include "core/error.h"
 
 namespace actcap::plot {
 namespace {
@@ -383,3 +385,15 @@ void write_figure(const Figure& figure, const std::string& path) {
 }
 
 }  // namespace actcap::plot
+
+#else
+
+namespace actcap::plot {
+
+void write_figure(const Figure&, const std::string& path) {
+  fail("{}: this actcap was built without cairo, which draws figures (install libcairo2-dev and rebuild)", path);
+}
+
+}  // namespace actcap::plot
+
+#endif

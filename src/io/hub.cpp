@@ -1,6 +1,5 @@
 #include "io/hub.h"
 
-#include <curl/curl.h>
 #include <fmt/format.h>
 #include <fnmatch.h>
 #include <openssl/evp.h>
@@ -16,7 +15,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -27,6 +25,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/sha256.h"
+#include "io/http.h"
 
 namespace actcap {
 namespace fs = std::filesystem;
@@ -127,115 +126,29 @@ std::string quote(const std::string& text, bool keep_slashes) {
   return out;
 }
 
-// ---- HTTP through libcurl -------------------------------------------------------------------------------------
+// ---- HTTP ------------------------------------------------------------------------------------------------------
 
-struct Response {
-  long status = 0;
-  std::map<std::string, std::string> headers;  // lower-case names, of the last response received
-  std::string redirect_url;
-  std::string body;  // error and API bodies only
-  CURLcode error = CURLE_OK;
-  std::string error_text;
-};
-
-struct Transfer {
-  Response* response = nullptr;
-  std::FILE* file = nullptr;  // GET of a blob: where 2xx bytes go
-  uint64_t offset = 0;        // bytes already in the file when a Range request was made
-  bool truncated = false;
-  std::atomic<uint64_t>* progress = nullptr;
-  CURL* curl = nullptr;
-};
-
-size_t on_header(char* data, size_t size, size_t count, void* user) {
-  auto* transfer = static_cast<Transfer*>(user);
-  std::string line(data, size * count);
-  if (line.rfind("HTTP/", 0) == 0) transfer->response->headers.clear();  // a new response (after a redirect)
-  size_t colon = line.find(':');
-  if (colon != std::string::npos) {
-    std::string name = line.substr(0, colon);
-    std::transform(name.begin(), name.end(), name.begin(), ::tolower);
-    transfer->response->headers[name] = trim(line.substr(colon + 1));
-  }
-  return size * count;
-}
-
-size_t on_body(char* data, size_t size, size_t count, void* user) {
-  auto* transfer = static_cast<Transfer*>(user);
-  long status = 0;
-  curl_easy_getinfo(transfer->curl, CURLINFO_RESPONSE_CODE, &status);
-  const size_t n = size * count;
-  if (!transfer->file || (status != 200 && status != 206)) {
-    transfer->response->body.append(data, n);
-    return n;
-  }
-  if (status == 200 && transfer->offset > 0 && !transfer->truncated) {
-    // The server ignored Range and sends the whole file: start over.
-    if (std::fflush(transfer->file) != 0 || ftruncate(fileno(transfer->file), 0) != 0) return 0;
-    std::rewind(transfer->file);
-    transfer->truncated = true;
-    if (transfer->progress) *transfer->progress -= transfer->offset;
-  }
-  if (std::fwrite(data, 1, n, transfer->file) != n) return 0;
-  if (transfer->progress) *transfer->progress += n;
-  return n;
-}
+using Response = HttpResponse;
 
 std::string user_agent() { return std::string("actcap/") + ACTCAP_VERSION + "; hf_hub/compatible"; }
 
-Response http(const std::string& url, const HubSettings& settings, bool head, Transfer* blob = nullptr,
-              const std::string& range = "") {
-  static std::once_flag init;
-  std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  Response response;
-  Transfer local;
-  Transfer& transfer = blob ? *blob : local;
-  transfer.response = &response;
-  CURL* curl = curl_easy_init();
-  if (!curl) fail("{}: cannot start an HTTP request", url);
-  transfer.curl = curl;
-  curl_slist* headers = nullptr;
+Response http(const std::string& url, const HubSettings& settings, bool head, HttpDownload* download = nullptr) {
+  HttpRequest request{url, "", head, download, user_agent()};
   // The token goes to the hub only: a CDN that the hub redirects to never sees it.
-  if (!settings.token.empty() && url.rfind(settings.endpoint + "/", 0) == 0)
-    headers = curl_slist_append(headers, ("authorization: Bearer " + settings.token).c_str());
-  if (head) headers = curl_slist_append(headers, "accept-encoding: identity");
-  char error_text[CURL_ERROR_SIZE] = "";
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(curl, CURLOPT_USERAGENT, user_agent().c_str());
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_text);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
-  // A stalled transfer (under 1 byte/s for 30 s) counts as a network failure and is retried.
-  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 30L);
-  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &transfer);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &transfer);
-  // HEAD stops at the first answer: the hub puts X-Linked-Etag/X-Linked-Size on its redirect to the CDN.
-  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, head ? 0L : 1L);
-  curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 10L);
-  if (head) curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
-  if (!range.empty()) curl_easy_setopt(curl, CURLOPT_RANGE, range.c_str());
-  response.error = curl_easy_perform(curl);
-  response.error_text = error_text[0] ? error_text : curl_easy_strerror(response.error);
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
-  if (char* redirect = nullptr; curl_easy_getinfo(curl, CURLINFO_REDIRECT_URL, &redirect) == CURLE_OK && redirect)
-    response.redirect_url = redirect;
-  curl_slist_free_all(headers);
-  curl_easy_cleanup(curl);
-  return response;
+  if (!settings.token.empty() && url.rfind(settings.endpoint + "/", 0) == 0) request.bearer_token = settings.token;
+  return http_request(request);
 }
 
 bool retryable(const Response& response) {
-  return response.error != CURLE_OK || response.status == 429 || response.status >= 500;
+  return (response.transport_error && http_available()) || response.status == 429 || response.status >= 500;
 }
 
 // A one-line error for an HTTP failure about `what` (a repo, revision or file).
 [[noreturn]] void fail_http(const Response& response, const std::string& url, const std::string& what,
                             const HubSettings& settings) {
-  if (response.error != CURLE_OK)
+  if (response.transport_error && !http_available())
+    fail("{}: {}; use a model folder, or a model already in the HF cache", what, response.error_text);
+  if (response.transport_error)
     fail("{}: cannot reach {} ({}); check the network or HF_ENDPOINT, or set HF_HUB_OFFLINE=1 to use the cache only",
          what, url, response.error_text);
   auto code = response.headers.count("x-error-code") ? response.headers.at("x-error-code") : "";
@@ -315,7 +228,7 @@ Listing list_files(const std::string& repo_id, const std::string& revision, cons
                                       quote(revision, false));
   const std::string what = repo_id + "@" + revision;
   Response response = with_retries([&] { return http(url, settings, false); });
-  if (response.error != CURLE_OK || response.status != 200) fail_http(response, url, what, settings);
+  if (response.transport_error || response.status != 200) fail_http(response, url, what, settings);
   auto info = nlohmann::json::parse(response.body, nullptr, false);
   if (!info.is_object() || !info["sha"].is_string() || !is_commit_hash(info["sha"].get<std::string>()) ||
       !info["siblings"].is_array())
@@ -343,7 +256,7 @@ RemoteFile file_metadata(const std::string& repo_id, const std::string& commit, 
   const std::string what = repo_id + "/" + path;
   Response response = with_retries([&] { return http(url, settings, true); });
   const bool redirect = response.status >= 300 && response.status < 400;
-  if (response.error != CURLE_OK || (response.status != 200 && !redirect)) fail_http(response, url, what, settings);
+  if (response.transport_error || (response.status != 200 && !redirect)) fail_http(response, url, what, settings);
   std::string linked = header(response, "x-linked-etag");
   file.etag = normalize_etag(linked.empty() ? header(response, "etag") : linked);
   std::string size = header(response, "x-linked-size");
@@ -405,17 +318,14 @@ void fetch_file(const std::string& repo_id, const fs::path& repo, const std::str
         std::rewind(out);
         offset = 0;
       }
-      Transfer transfer;
-      transfer.file = out;
-      transfer.offset = offset;
-      transfer.progress = &progress;
-      Response answer = http(file.url, settings, false, &transfer, offset ? fmt::format("{}-", offset) : "");
+      HttpDownload download{out, offset, &progress};
+      Response answer = http(file.url, settings, false, &download);
       std::fflush(out);
       return answer;
     });
     const uint64_t have = uint64_t(std::ftell(out));
     const bool closed = std::fclose(file_closer.release()) == 0;
-    if (response.error != CURLE_OK || (response.status != 200 && response.status != 206))
+    if (response.transport_error || (response.status != 200 && response.status != 206))
       fail_http(response, file.url, what, settings);  // the partial blob stays, to be resumed next time
     if (!closed) fail("{}: cannot write", partial);
     std::string problem;

@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-namespace actcap {
+#include "ops/activation.h"
 
-enum class Activation { Silu, GeluNew, Gelu, GeluPytorchTanh, Relu };
+namespace actcap {
 
 // Rotary position embedding: base frequency and the scaling that reshapes the inverse frequencies.
 struct RopeConfig {

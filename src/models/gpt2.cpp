@@ -1,11 +1,22 @@
 // GPT-2: learned positions, pre-LayerNorm, fused q/k/v projection (Conv1D: weights stored [in, out]),
 // gelu_new MLP, lm_head tied to the token embedding. Weight names with or without the "transformer." prefix.
 #include <cmath>
+#include <vector>
 
+#include "core/dtype.h"
 #include "models/architectures.h"
 
 namespace actcap {
 namespace {
+
+// `value` as a tensor of `dtype` holds it (torch.full([], value, dtype=...)).
+float rounded_to(DType dtype, float value) {
+  std::vector<char> held(dtype_size(dtype));
+  convert_from_f32(&value, dtype, held.data(), 1);
+  float back = 0;
+  convert_to_f32(held.data(), dtype, &back, 1);
+  return back;
+}
 
 enum Slot { RESIDUAL, POSITIONS, NORMED, QKV, QUERY, MIXED, SUBLAYER_OUT, MLP_HIDDEN };
 
@@ -77,9 +88,11 @@ class Gpt2Model : public Model {
       be.copy_rows(q, d, qkv, 3 * d, d, n);
       store_rows(pass, &KVCache::keys, int(i), at(qkv, d), 3 * d, d);
       store_rows(pass, &KVCache::values, int(i), at(qkv, 2 * d), 3 * d, d);
-      float scale = c.scale_attn_weights ? float(1.0 / std::sqrt(double(hd))) : 1.0f;
-      if (c.scale_attn_by_inverse_layer_idx) scale /= float(i + 1);
-      attend(pass, int(i), ops::AttentionShape{H, H, hd, scale, 0}, q, z, b + "attn.hook_pattern");
+      // HF divides the scores twice: by sqrt(head_dim) held in a tensor of the dtype, then by layer + 1.
+      ops::AttentionShape shape{H, H, hd, 1.0f, 0};
+      if (c.scale_attn_weights) shape.divisors[0] = rounded_to(be.dtype(), float(std::sqrt(double(hd))));
+      if (c.scale_attn_by_inverse_layer_idx) shape.divisors[1] = float(i + 1);
+      attend(pass, int(i), shape, q, z, b + "attn.hook_pattern");
       emit(pass, b + "attn.hook_z", z, {d});
 
       add_projection(pass, L.attn_c_proj, z, a, x, b + "hook_attn_out");

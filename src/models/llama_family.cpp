@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "ops/rope_frequencies.h"
+#include "models/rope_frequencies.h"
 
 namespace actcap {
 namespace {

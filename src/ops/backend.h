@@ -10,6 +10,7 @@
 //
 // Reduced precision follows PyTorch: in bf16/fp16 each HF operation's output is rounded to the dtype, with
 // fp32 inside the operation (accumulation, norm statistics, softmax), so activations match HF's within rounding.
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -21,7 +22,7 @@
 
 #include "core/dtype.h"
 #include "core/tensor.h"
-#include "models/config.h"
+#include "ops/activation.h"
 
 namespace actcap::ops {
 
@@ -89,10 +90,15 @@ struct ForwardBatch {
 
 // Causal attention; key j is visible from the query at position i when j <= i, and also i - window < j when
 // sliding_window > 0. kv_heads divides heads (grouped-query attention).
+// A score is computed op for op as HF's eager attention does, rounding to the dtype after each step (visible
+// in bf16/fp16 only): rd(q·k), times `scale`, then divided by each of `divisors` that is > 0. Llama & co
+// multiply by head_dim^-0.5; GPT-2 divides by sqrt(head_dim) held in the dtype, then by layer + 1; OPT scales
+// q before (its scale here is 1).
 struct AttentionShape {
   int64_t heads = 0, kv_heads = 0, head_dim = 0;
   float scale = 1.0f;
   int64_t sliding_window = 0;
+  std::array<float, 2> divisors = {0.0f, 0.0f};
 };
 
 // One sequence's view of a layer's attention: its KV cache, [>= first_position + rows, kv_heads, head_dim],
@@ -142,6 +148,8 @@ class Backend {
   virtual void gated_activate(Activation activation, const void* gate, const void* up, void* out, int64_t n) = 0;
   // out = a + b (out may alias a or b)
   virtual void add(const void* a, const void* b, void* out, int64_t n) = 0;
+  // x = x * factor, in place (a tensor times a Python float in PyTorch: fp32 product, rounded to the dtype)
+  virtual void scale(void* x, float factor, int64_t n) = 0;
   // Copies `rows` rows of `width` elements between strided buffers (pitches in elements).
   virtual void copy_rows(void* dst, int64_t dst_pitch, const void* src, int64_t src_pitch, int64_t width,
                          int64_t rows) = 0;
@@ -162,7 +170,11 @@ std::unique_ptr<Backend> make_cpu_backend();
 #ifdef ACTCAP_HAVE_CUDA
 // Through the CUDA plugin (ops/cuda_plugin.cpp), loaded on first use.
 std::unique_ptr<Backend> make_cuda_backend(const BackendOptions& options);
-int cuda_device_count();  // 0 when there is no GPU, no driver or no loadable plugin
 #endif
+int cuda_device_count();  // 0 when there is no GPU, no driver, no loadable plugin or no CUDA build
+// Why no GPU can be used, in one line (empty when cuda_device_count() > 0): built without CUDA, the plugin
+// could not be loaded (and the loader's message), the driver's error, or no GPU. "No GPU" and "a broken
+// install" must not look the same: GPU tests that skip say this.
+std::string cuda_unavailable_reason();
 
 }  // namespace actcap::ops

@@ -1,7 +1,9 @@
 #include "analysis/plot.h"
 
-#include <cairo.h>
 #include <gtest/gtest.h>
+
+#ifdef ACTCAP_HAVE_CAIRO
+#include <cairo.h>
 
 #include <cmath>
 #include <filesystem>
@@ -101,3 +103,5 @@ TEST(Plot, BadFiguresAreOneLineErrors) {
 
 }  // namespace
 }  // namespace actcap
+
+#endif

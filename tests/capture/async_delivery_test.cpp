@@ -8,8 +8,8 @@
 #include <thread>
 #include <vector>
 
-#include "capture/bounded_pool.h"
-#include "capture/ordered_delivery.h"
+#include "core/bounded_pool.h"
+#include "core/ordered_delivery.h"
 #include "core/error.h"
 
 namespace actcap {

@@ -3,7 +3,7 @@
 
 #include "core/error.h"
 #include "models/config.h"
-#include "ops/rope_frequencies.h"
+#include "models/rope_frequencies.h"
 #include "../test_util.h"
 
 namespace actcap {

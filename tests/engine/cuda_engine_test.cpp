@@ -3,6 +3,8 @@
 // lengths. Every test skips itself where there is no GPU, and a build without CUDA has a single skipping test.
 #include <gtest/gtest.h>
 
+#include "../gpu_test_util.h"
+
 #ifdef ACTCAP_HAVE_CUDA
 #include <unistd.h>
 
@@ -41,7 +43,7 @@ using testing::deviation;
 class CudaEngine : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (ops::cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device";
+    ACTCAP_SKIP_WITHOUT_GPU();
   }
 };
 
@@ -341,7 +343,7 @@ TEST_F(CudaEngine, PackedBatchGivesEachSequenceWhatItGivesAlone) {
 
 #else
 
-TEST(CudaEngine, SkippedWithoutCuda) { GTEST_SKIP() << "actcap was built without CUDA (nvcc not found)"; }
+TEST(CudaEngine, SkippedWithoutCuda) { ACTCAP_SKIP_WITHOUT_GPU(); }
 
 #endif
 

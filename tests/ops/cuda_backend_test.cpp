@@ -3,11 +3,16 @@
 // remaining differences are the intermediate and output roundings of a 16-bit run.
 #include <gtest/gtest.h>
 
+#include "../gpu_test_util.h"
 #include "ops/backend.h"
 
 #ifdef ACTCAP_HAVE_CUDA
 
+#include <unistd.h>
+
 #include <cmath>
+#include <cstdint>
+#include <cstdlib>
 #include <mutex>
 #include <random>
 #include <string>
@@ -70,7 +75,7 @@ ForwardBatch three_sequence_batch(int64_t vocab) {
 class CudaBackendTest : public testing::TestWithParam<DType> {
  protected:
   void SetUp() override {
-    if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA GPU on this machine";
+    ACTCAP_SKIP_WITHOUT_GPU();
     cpu_ = make_cpu_backend();
     BackendOptions options;
     options.device = Device{Device::Type::Cuda, 0};
@@ -356,6 +361,32 @@ TEST_P(CudaBackendTest, DeliveryErrorsComeBackFromSynchronize) {
   EXPECT_EQ(later, 1);
 }
 
+// A fault on the device must come back as an error from capture() or synchronize(), never as a wait for
+// staging space that a dead context will never free (the staging pool was once refilled by a stream callback,
+// which does not run after a fault). In a child process: the fault ruins the CUDA context. A hang ends in
+// SIGALRM, which fails the expectation.
+TEST_P(CudaBackendTest, DeviceFaultIsAnErrorNotAHang) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  auto fault_then_capture = [this] {
+    alarm(120);
+    ForwardBatch batch;
+    batch.token_ids = {1, 2, 3};
+    batch.sequences = {BatchSequence{0, 3, 0}};
+    const int64_t n = 128 * 1024;  // half the 1 MiB capture buffer of SetUp: the staging pool fills at once
+    Buffer out = gpu_->allocate(n);
+    try {
+      gpu_->begin_batch(batch);
+      gpu_->embed(reinterpret_cast<const void*>(uintptr_t{16}), 64, out.data());  // reads address 16
+      for (int i = 0; i < 64; ++i) gpu_->capture(out.data(), n, [](const float*) {});
+      gpu_->synchronize();
+    } catch (const Error&) {
+      std::_Exit(3);
+    }
+    std::_Exit(0);
+  };
+  EXPECT_EXIT(fault_then_capture(), testing::ExitedWithCode(3), "");
+}
+
 INSTANTIATE_TEST_SUITE_P(Dtypes, CudaBackendTest, testing::Values(DType::F32, DType::BF16, DType::F16),
                          [](const testing::TestParamInfo<DType>& info) { return std::string(dtype_name(info.param)); });
 
@@ -378,6 +409,6 @@ TEST(CudaBackend, MissingDeviceIsAOneLineError) {
 
 #else
 
-TEST(CudaBackend, BuiltWithoutCuda) { GTEST_SKIP() << "built without CUDA"; }
+TEST(CudaBackend, BuiltWithoutCuda) { ACTCAP_SKIP_WITHOUT_GPU(); }
 
 #endif

@@ -36,6 +36,8 @@ void attention(const AttentionShape& s, const float* q, int64_t rows, int64_t fi
       float max = -std::numeric_limits<float>::infinity();
       for (int64_t j = lo; j <= pos; ++j) {
         p[j] = dot(qrow, keys + (j * s.kv_heads + g) * hd, hd) * s.scale;
+        for (float divisor : s.divisors)
+          if (divisor > 0) p[j] /= divisor;
         max = std::max(max, p[j]);
       }
       float sum = 0;

@@ -82,6 +82,7 @@ class CpuBackend : public Backend {
     cpu::gated_activate(activation, f32(gate), f32(up), f32(out), n);
   }
   void add(const void* a, const void* b, void* out, int64_t n) override { cpu::add(f32(a), f32(b), f32(out), n); }
+  void scale(void* x, float factor, int64_t n) override { cpu::scale(f32(x), factor, n); }
   void copy_rows(void* dst, int64_t dst_pitch, const void* src, int64_t src_pitch, int64_t width,
                  int64_t rows) override {
     for (int64_t r = 0; r < rows; ++r)

@@ -35,5 +35,6 @@ void activate(Activation activation, float* x, int64_t n);
 void gated_activate(Activation activation, const float* gate, const float* up, float* out, int64_t n);
 // out = a + b (out may alias a or b)
 void add(const float* a, const float* b, float* out, int64_t n);
+void scale(float* x, float factor, int64_t n);
 
 }  // namespace actcap::ops::cpu

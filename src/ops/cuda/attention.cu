@@ -41,12 +41,12 @@ __device__ __forceinline__ float warp_sum(float v) {
 }
 
 // The scores of the warp's query rows (warp + WARPS * r) against one key, as HF eager rounds them: (q @ k^T)
-// rounded to the dtype, then * scale rounded. The key's values are loaded once for all rows; each dot product
+// rounded to the dtype, then * scale rounded, then / each divisor rounded. The key's values are loaded once for all rows; each dot product
 // is accumulated in key-dimension order whichever pass calls this, so both passes see the same bits. Rows at or
 // past `active` (beyond the sequence) are skipped: their scores are never used.
 template <typename T>
 __device__ __forceinline__ void row_scores(const float* qs, const float* key, int warp, int active, int head_dim,
-                                           float scale, float (&scores)[ROWS_PER_WARP]) {
+                                           const ScoreSteps& steps, float (&scores)[ROWS_PER_WARP]) {
   float dot[ROWS_PER_WARP];
 #pragma unroll
   for (int r = 0; r < ROWS_PER_WARP; ++r) dot[r] = 0.0f;
@@ -57,14 +57,19 @@ __device__ __forceinline__ void row_scores(const float* qs, const float* key, in
       if (warp + WARPS * r < active) dot[r] = __fmaf_rn(qs[(warp + WARPS * r) * head_dim + d], k, dot[r]);
   }
 #pragma unroll
-  for (int r = 0; r < ROWS_PER_WARP; ++r) scores[r] = rd<T>(__fmul_rn(rd<T>(dot[r]), scale));
+  for (int r = 0; r < ROWS_PER_WARP; ++r) {
+    float s = rd<T>(__fmul_rn(rd<T>(dot[r]), steps.scale));
+    if (steps.divisors[0] > 0.0f) s = rd<T>(__fdiv_rn(s, steps.divisors[0]));
+    if (steps.divisors[1] > 0.0f) s = rd<T>(__fdiv_rn(s, steps.divisors[1]));
+    scores[r] = s;
+  }
 }
 
 // ACC = QUERY_TILE * MAX_HEAD_DIM / THREADS output elements per thread.
 template <typename T, int MAX_HEAD_DIM>
 __global__ void __launch_bounds__(THREADS)
     attention_kernel(const AttentionTask* tasks, const T* q, T* z, int heads, int kv_heads, int head_dim,
-                     float scale, int64_t window) {
+                     ScoreSteps steps, int64_t window) {
   constexpr int ACC = QUERY_TILE * MAX_HEAD_DIM / THREADS;
   const AttentionTask task = tasks[blockIdx.z];
   const int64_t tile = int64_t(blockIdx.x) * QUERY_TILE;
@@ -119,7 +124,7 @@ __global__ void __launch_bounds__(THREADS)
     load_tile(key0, false);
     const int64_t key = key0 + lane;
     float scores[ROWS_PER_WARP];
-    row_scores<T>(qs, ks + lane * (head_dim + 1), warp, active, head_dim, scale, scores);
+    row_scores<T>(qs, ks + lane * (head_dim + 1), warp, active, head_dim, steps, scores);
 #pragma unroll
     for (int k = 0; k < ROWS_PER_WARP; ++k) {
       const bool seen = visible(warp + WARPS * k, key);
@@ -145,7 +150,7 @@ __global__ void __launch_bounds__(THREADS)
     load_tile(key0, true);
     const int64_t key = key0 + lane;
     float scores[ROWS_PER_WARP];
-    row_scores<T>(qs, ks + lane * (head_dim + 1), warp, active, head_dim, scale, scores);
+    row_scores<T>(qs, ks + lane * (head_dim + 1), warp, active, head_dim, steps, scores);
 #pragma unroll
     for (int k = 0; k < ROWS_PER_WARP; ++k) {
       const int row = warp + WARPS * k;
@@ -205,7 +210,7 @@ void launch(const AttentionParams& p, const void* q, const AttentionTask* tasks,
   for (int64_t first = 0; first < count; first += MAX_GRID_Z) {
     const dim3 grid(unsigned(tiles), unsigned(p.heads), unsigned(std::min(MAX_GRID_Z, count - first)));
     kernel<<<grid, THREADS, bytes, stream>>>(tasks + first, static_cast<const T*>(q), static_cast<T*>(z),
-                                             int(p.heads), int(p.kv_heads), int(p.head_dim), p.scale,
+                                             int(p.heads), int(p.kv_heads), int(p.head_dim), p.score,
                                              p.sliding_window);
     ACTCAP_CUDA_LAUNCHED("attention");
   }

@@ -22,18 +22,6 @@ size_t checked_pinned_bytes(size_t bytes) {
   return bytes;
 }
 
-struct StagingRelease {
-  BoundedPool* pool;
-  BoundedPool::Region region;
-};
-
-// A stream callback: no CUDA calls allowed, and nothing may throw across it (a failed release is a broken
-// invariant: noexcept turns it into std::terminate).
-void release_staging(void* data) noexcept {
-  std::unique_ptr<StagingRelease> release(static_cast<StagingRelease*>(data));
-  release->pool->release(release->region);
-}
-
 }  // namespace
 
 CapturePipeline::CapturePipeline(int device, cudaStream_t compute, DType dtype, size_t pinned_bytes)
@@ -55,6 +43,7 @@ CapturePipeline::~CapturePipeline() {
     // Reported by synchronize() when the owner asked; a destructor cannot.
   }
   cudaStreamSynchronize(copy_);  // copies whose delivery was skipped after an error
+  for (const StagedCopy& staged : staged_in_flight_) cudaEventDestroy(staged.copied);
   if (staging_) cudaFree(staging_);
   if (pinned_) cudaFreeHost(pinned_);
   for (cudaEvent_t event : free_events_) cudaEventDestroy(event);
@@ -67,6 +56,28 @@ void CapturePipeline::allocate_pools() {
   ACTCAP_CUDA(cudaMallocHost(&pinned_, pinned_bytes_));
   staging_pool_ = std::make_unique<BoundedPool>(staging_bytes_, ALIGNMENT);
   pinned_pool_ = std::make_unique<BoundedPool>(pinned_bytes_, ALIGNMENT);
+}
+
+void CapturePipeline::reclaim_staging(bool wait_for_oldest) {
+  while (!staged_in_flight_.empty()) {
+    const StagedCopy oldest = staged_in_flight_.front();
+    const cudaError_t status = wait_for_oldest ? cudaEventSynchronize(oldest.copied) : cudaEventQuery(oldest.copied);
+    if (status == cudaErrorNotReady) return;
+    check_cuda(status, "the copy of a capture to the host");
+    staged_in_flight_.pop_front();
+    staging_pool_->release(oldest.region);
+    give_event(oldest.copied);
+    wait_for_oldest = false;
+  }
+}
+
+BoundedPool::Region CapturePipeline::acquire_staging(size_t bytes) {
+  reclaim_staging(false);
+  for (;;) {
+    if (std::optional<BoundedPool::Region> region = staging_pool_->try_acquire(bytes)) return *region;
+    if (staged_in_flight_.empty()) internal_error("the capture staging pool is full with no copy in flight");
+    reclaim_staging(true);
+  }
 }
 
 cudaEvent_t CapturePipeline::take_event() {
@@ -104,7 +115,7 @@ void CapturePipeline::capture(const void* src, int64_t elements, std::function<v
   for (int64_t piece = 0; piece < pieces; ++piece) {
     const int64_t first = piece * piece_elements, count = std::min(piece_elements, elements - first);
     const size_t bytes = size_t(count) * sizeof(float);
-    const BoundedPool::Region staged = staging_pool_->acquire(bytes);
+    const BoundedPool::Region staged = acquire_staging(bytes);
     bool staged_handed_over = false;
     std::optional<BoundedPool::Region> pinned;
     cudaEvent_t copied = nullptr;
@@ -121,9 +132,12 @@ void CapturePipeline::capture(const void* src, int64_t elements, std::function<v
       pinned = pinned_pool_->acquire(bytes);
       float* host = pinned_ + pinned->offset / sizeof(float);
       ACTCAP_CUDA(cudaMemcpyAsync(host, staged_at, bytes, cudaMemcpyDeviceToHost, copy_));
-      auto release = std::make_unique<StagingRelease>(StagingRelease{staging_pool_.get(), staged});
-      ACTCAP_CUDA(cudaLaunchHostFunc(copy_, release_staging, release.get()));
-      release.release();
+      cudaEvent_t staging_free = take_event();
+      if (const cudaError_t status = cudaEventRecord(staging_free, copy_); status != cudaSuccess) {
+        give_event(staging_free);
+        check_cuda(status, "cudaEventRecord(staging_free, copy_)");
+      }
+      staged_in_flight_.push_back(StagedCopy{staging_free, staged});
       staged_handed_over = true;
       copied = take_event();
       ACTCAP_CUDA(cudaEventRecord(copied, copy_));

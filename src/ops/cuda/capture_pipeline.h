@@ -3,8 +3,11 @@
 //   1. on the compute stream, a snapshot of the source into a bounded device staging pool, converted to fp32
 //      there (a 16-bit activation doubles its PCIe bytes, but the host then has no conversion to do, which
 //      would otherwise limit throughput), so later ops may overwrite the source at once;
-//   2. on a copy stream, once the snapshot is done, device staging -> a bounded pinned host pool; the staging
-//      region is released by a stream callback as soon as that copy is done;
+//   2. on a copy stream, once the snapshot is done, device staging -> a bounded pinned host pool; an event
+//      recorded behind that copy tells the capturing thread when the staging region may be reused (it polls
+//      the events of earlier copies before each acquisition and waits on the oldest when the pool is full, so
+//      a device fault is reported there as an error: a stream callback would never run after one, and the
+//      capture would wait forever for space);
 //   3. on the delivery thread, in request order, one at a time: wait for the copy and call deliver(host) on the
 //      pinned memory itself; then the pinned region is released.
 // Both pools are fixed in size: capture() blocks while they are full (back-pressure), never allocating more.
@@ -13,13 +16,14 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
 
-#include "capture/bounded_pool.h"
-#include "capture/ordered_delivery.h"
+#include "core/bounded_pool.h"
+#include "core/ordered_delivery.h"
 #include "core/dtype.h"
 
 namespace actcap::ops::cuda {
@@ -42,6 +46,10 @@ class CapturePipeline {
 
  private:
   void allocate_pools();
+  BoundedPool::Region acquire_staging(size_t bytes);
+  // Releases the staging regions whose copy to the host is done, oldest first; with `wait_for_oldest`, waits
+  // for the oldest one at least. Throws the device's error when a copy failed.
+  void reclaim_staging(bool wait_for_oldest);
   cudaEvent_t take_event();
   void give_event(cudaEvent_t event);
 
@@ -54,6 +62,11 @@ class CapturePipeline {
   float* staging_ = nullptr;        // device
   float* pinned_ = nullptr;         // page-locked host
   std::unique_ptr<BoundedPool> staging_pool_, pinned_pool_;
+  struct StagedCopy {
+    cudaEvent_t copied;  // recorded behind the staging -> host copy
+    BoundedPool::Region region;
+  };
+  std::deque<StagedCopy> staged_in_flight_;  // capturing thread only, in acquisition order
   std::mutex events_mutex_;
   std::vector<cudaEvent_t> free_events_;
   std::vector<float> assembled_;  // delivery thread only: split requests

@@ -11,6 +11,7 @@
 #include <climits>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/error.h"
@@ -19,6 +20,7 @@
 #include "ops/cuda/cuda_check.h"
 #include "ops/cuda/gemm.h"
 #include "ops/cuda/kernels.h"
+#include "ops/cuda/stream_memory.h"
 #include "ops/cuda/upload_ring.h"
 
 namespace actcap::ops {
@@ -41,12 +43,21 @@ class Stream {
   cudaStream_t stream_ = nullptr;
 };
 
+// cudaGetDeviceCount's error when it failed (no driver, a driver older than the runtime, ...), else empty.
+std::string& device_count_error() {
+  static std::string error;
+  return error;
+}
+
 int device_count() {
   int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess) {
-    cudaGetLastError();  // no driver or no device: not an error for the caller
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess) {
+    cudaGetLastError();  // not sticky: later calls must not see it
+    device_count_error() = std::string(cudaGetErrorName(status)) + ": " + cudaGetErrorString(status);
     return 0;
   }
+  device_count_error().clear();
   return count;
 }
 
@@ -59,12 +70,7 @@ int select_device(const BackendOptions& options) {
   if (options.device.index >= count)
     fail("--device {}: no such GPU (this machine has {})", options.device.name(), count);
   ACTCAP_CUDA(cudaSetDevice(options.device.index));
-  // Buffers come from the device's stream-ordered pool; keep freed memory cached in it between batches rather
-  // than returning it to the driver at every synchronisation.
-  cudaMemPool_t pool = nullptr;
-  ACTCAP_CUDA(cudaDeviceGetDefaultMemPool(&pool, options.device.index));
-  uint64_t keep = UINT64_MAX;
-  ACTCAP_CUDA(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
+  uses_memory_pools(options.device.index);  // decided (and the pool set up) once, before any allocation
   return options.device.index;
 }
 
@@ -82,7 +88,7 @@ class CudaBackend final : public Backend {
   ~CudaBackend() override {
     cudaSetDevice(index_);
     cudaStreamSynchronize(stream_.get());
-    for (void* p : owned_) cudaFreeAsync(p, stream_.get());
+    for (void* p : owned_) stream_free(p, stream_.get());
     cudaStreamSynchronize(stream_.get());
   }
 
@@ -122,12 +128,11 @@ class CudaBackend final : public Backend {
   Buffer allocate(int64_t elements) override {
     use_device();
     if (elements <= 0) return Buffer();
-    void* p = nullptr;
-    ACTCAP_CUDA(cudaMallocAsync(&p, size_t(elements) * element_bytes_, stream()));
+    void* p = stream_allocate(size_t(elements) * element_bytes_, stream());
     // The buffer is freed in stream order, after the ops queued so far that may still use it.
     return Buffer(p, size_t(elements) * element_bytes_, [index = index_, stream = stream()](void* data) {
       cudaSetDevice(index);
-      cudaFreeAsync(data, stream);
+      stream_free(data, stream);
     });
   }
 
@@ -212,7 +217,8 @@ class CudaBackend final : public Backend {
     }
     const auto* device_tasks =
         static_cast<const AttentionTask*>(attention_uploads_.upload(tasks.data(), tasks.size() * sizeof(AttentionTask)));
-    const AttentionParams params{shape.heads, shape.kv_heads, shape.head_dim, shape.scale, shape.sliding_window};
+    const AttentionParams params{shape.heads, shape.kv_heads, shape.head_dim,
+                                 ScoreSteps{shape.scale, {shape.divisors[0], shape.divisors[1]}}, shape.sliding_window};
     launch_attention(options_.dtype, params, q, device_tasks, int64_t(tasks.size()), max_rows, z, stream());
   }
 
@@ -229,6 +235,11 @@ class CudaBackend final : public Backend {
   void add(const void* a, const void* b, void* out, int64_t n) override {
     use_device();
     launch_add(options_.dtype, a, b, out, n, stream());
+  }
+
+  void scale(void* x, float factor, int64_t n) override {
+    use_device();
+    launch_scale(options_.dtype, x, factor, n, stream());
   }
 
   void copy_rows(void* dst, int64_t dst_pitch, const void* src, int64_t src_pitch, int64_t width,
@@ -284,9 +295,8 @@ class CudaBackend final : public Backend {
   }
 
   void* own(size_t bytes) {
-    void* p = nullptr;
-    if (bytes == 0) return p;
-    ACTCAP_CUDA(cudaMallocAsync(&p, bytes, stream()));
+    if (bytes == 0) return nullptr;
+    void* p = stream_allocate(bytes, stream());
     owned_.push_back(p);
     return p;
   }
@@ -311,6 +321,12 @@ class CudaBackend final : public Backend {
 // The plugin's entry points (ops/cuda_plugin.cpp loads them).
 extern "C" __attribute__((visibility("default"))) int actcap_cuda_device_count() {
   return actcap::ops::cuda::device_count();
+}
+
+// Why the last actcap_cuda_device_count() found no GPU, when the driver said why; null otherwise.
+extern "C" __attribute__((visibility("default"))) const char* actcap_cuda_device_error() {
+  const std::string& error = actcap::ops::cuda::device_count_error();
+  return error.empty() ? nullptr : error.c_str();
 }
 
 extern "C" __attribute__((visibility("default"))) actcap::ops::Backend* actcap_cuda_make_backend(

@@ -7,7 +7,7 @@
 #include <cstdint>
 
 #include "core/dtype.h"
-#include "models/config.h"
+#include "ops/activation.h"
 
 namespace actcap::ops::cuda {
 
@@ -36,6 +36,7 @@ void launch_activate(DType dtype, Activation activation, void* x, int64_t n, cud
 void launch_gated_activate(DType dtype, Activation activation, const void* gate, const void* up, void* out, int64_t n,
                            cudaStream_t stream);
 void launch_add(DType dtype, const void* a, const void* b, void* out, int64_t n, cudaStream_t stream);
+void launch_scale(DType dtype, void* x, float factor, int64_t n, cudaStream_t stream);
 // dst[i] = float(src[i]): the capture snapshot of a 16-bit activation.
 void launch_to_f32(DType dtype, const void* src, float* dst, int64_t n, cudaStream_t stream);
 
@@ -47,9 +48,16 @@ struct AttentionTask {
   void* pattern = nullptr;
 };
 
+// How a score is made from q·k (ops/backend.h AttentionShape): rd(rd(q·k) * scale), then rd(s / divisor) for
+// each divisor > 0.
+struct ScoreSteps {
+  float scale = 1.0f;
+  float divisors[2] = {0.0f, 0.0f};
+};
+
 struct AttentionParams {
   int64_t heads = 0, kv_heads = 0, head_dim = 0;
-  float scale = 1.0f;
+  ScoreSteps score;
   int64_t sliding_window = 0;
 };
 

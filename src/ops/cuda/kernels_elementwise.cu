@@ -157,6 +157,12 @@ __global__ void add_kernel(const T* a, const T* b, T* out, int64_t n) {
 }
 
 template <typename T>
+__global__ void scale_kernel(T* x, float factor, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    x[i] = from_f<T>(__fmul_rn(to_f(x[i]), factor));
+}
+
+template <typename T>
 __global__ void to_f32_kernel(const T* src, float* dst, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
     dst[i] = to_f(src[i]);
@@ -269,6 +275,15 @@ void launch_add(DType dtype, const void* a, const void* b, void* out, int64_t n,
         static_cast<const T*>(a), static_cast<const T*>(b), static_cast<T*>(out), n);
   });
   ACTCAP_CUDA_LAUNCHED("add");
+}
+
+void launch_scale(DType dtype, void* x, float factor, int64_t n, cudaStream_t stream) {
+  if (n == 0) return;
+  dispatch(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    scale_kernel<T><<<blocks_for(n, ELEMENT_THREADS), ELEMENT_THREADS, 0, stream>>>(static_cast<T*>(x), factor, n);
+  });
+  ACTCAP_CUDA_LAUNCHED("scale");
 }
 
 void launch_to_f32(DType dtype, const void* src, float* dst, int64_t n, cudaStream_t stream) {

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "ops/cuda/cuda_check.h"
+#include "ops/cuda/stream_memory.h"
 
 namespace actcap::ops::cuda {
 
@@ -15,7 +16,7 @@ UploadRing::~UploadRing() {
   cudaStreamSynchronize(stream_);
   for (Slot& slot : slots_) {
     if (slot.host) cudaFreeHost(slot.host);
-    if (slot.device) cudaFreeAsync(slot.device, stream_);
+    stream_free(slot.device, stream_);
     if (slot.copied) cudaEventDestroy(slot.copied);
   }
   cudaStreamSynchronize(stream_);
@@ -29,11 +30,11 @@ void* UploadRing::upload(const void* data, size_t bytes) {
     const size_t capacity = std::max(bytes, std::max(slot.capacity * 2, size_t(4096)));
     if (slot.host) ACTCAP_CUDA(cudaFreeHost(slot.host));
     slot.host = nullptr;
-    if (slot.device) ACTCAP_CUDA(cudaFreeAsync(slot.device, stream_));  // after the kernels still reading it
+    stream_free(slot.device, stream_);  // after the kernels still reading it
     slot.device = nullptr;
     slot.capacity = 0;
     ACTCAP_CUDA(cudaMallocHost(&slot.host, capacity));
-    ACTCAP_CUDA(cudaMallocAsync(&slot.device, capacity, stream_));
+    slot.device = stream_allocate(capacity, stream_);
     slot.capacity = capacity;
   }
   if (bytes == 0) return slot.device;

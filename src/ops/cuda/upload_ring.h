@@ -24,7 +24,7 @@ class UploadRing {
  private:
   struct Slot {
     void* host = nullptr;    // pinned
-    void* device = nullptr;  // stream-ordered allocation
+    void* device = nullptr;  // stream-ordered allocation (ops/cuda/stream_memory.h)
     size_t capacity = 0;
     cudaEvent_t copied = nullptr;
     bool pending = false;  // `copied` has been recorded

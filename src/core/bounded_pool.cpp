@@ -1,4 +1,4 @@
-#include "capture/bounded_pool.h"
+#include "core/bounded_pool.h"
 
 #include <algorithm>
 

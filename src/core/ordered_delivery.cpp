@@ -1,4 +1,4 @@
-#include "capture/ordered_delivery.h"
+#include "core/ordered_delivery.h"
 
 #include <utility>
 

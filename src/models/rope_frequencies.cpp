@@ -1,5 +1,5 @@
 // Matches transformers' ROPE_INIT_FUNCTIONS (default, linear, llama3) in fp32.
-#include "ops/rope_frequencies.h"
+#include "models/rope_frequencies.h"
 
 #include <cmath>
 #include <numbers>

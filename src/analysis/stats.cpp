@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "analysis/layer_series.h"
 #include "core/error.h"
 #include "export/integers.h"
 
@@ -85,6 +86,43 @@ void RunningStats::add(const TensorView& values) {
 double RunningStats::sample_std() const {
   if (count_ < 2) return std::numeric_limits<double>::quiet_NaN();
   return std::sqrt(m2_ / double(count_ - 1));
+}
+
+void RowNormStats::add(const TensorView& rows) {
+  if (rows.shape.empty() || rows.shape[0] == 0) return;
+  const int64_t count = rows.shape[0], width = rows.numel() / count;
+  std::vector<float> row(static_cast<size_t>(width));
+  const size_t row_bytes = size_t(width) * dtype_size(rows.dtype);
+  for (int64_t r = 0; r < count; ++r) {
+    convert_to_f32(static_cast<const char*>(rows.data) + size_t(r) * row_bytes, rows.dtype, row.data(), row.size());
+    double sum = 0;
+    for (float v : row) sum += double(v) * double(v);
+    sum_ += std::sqrt(sum);
+  }
+  rows_ += count;
+}
+
+double RowNormStats::mean() const { return rows_ ? sum_ / double(rows_) : std::numeric_limits<double>::quiet_NaN(); }
+
+plot::Figure stats_figure(const std::string& title, const std::vector<LayerStats>& layers) {
+  std::vector<std::string> sites;
+  std::vector<double> mean, std, norm, max_abs;
+  for (const LayerStats& l : layers) {
+    sites.push_back(l.site);
+    mean.push_back(l.values.mean());
+    std.push_back(l.values.sample_std());
+    norm.push_back(l.row_norms.mean());
+    max_abs.push_back(std::max(std::fabs(l.values.min()), std::fabs(l.values.max())));
+  }
+  plot::Figure figure;
+  figure.title = title;
+  figure.columns = 2;
+  figure.width = 1200;
+  figure.height = 900;
+  figure.panels = {layer_panel("mean", "mean", sites, mean), layer_panel("standard deviation", "std", sites, std),
+                   layer_panel("L2 norm per position (mean)", "||x||", sites, norm, spans_decades(norm)),
+                   layer_panel("max |x|", "max |x|", sites, max_abs, spans_decades(max_abs))};
+  return figure;
 }
 
 nlohmann::ordered_json stats_json(const std::string& model_name, const std::optional<std::string>& prompt,

@@ -1,0 +1,313 @@
+#include "analysis/compare.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "analysis/layer_series.h"
+#include "capture/sites.h"
+#include "core/error.h"
+
+namespace actcap {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// Where a site's positions lie in its stored tensor: dim 0 ([T, d]), except attention patterns, stored as HF
+// returns them, [heads, T, T_keys], whose rows are [heads, T_keys].
+int position_axis(const std::string& site) { return is_token_row_site(site) ? 0 : 1; }
+
+Shape row_shape_of(const TensorView& view, int axis) {
+  Shape shape = view.shape;
+  if (int(shape.size()) > axis) shape.erase(shape.begin() + axis);
+  return shape;
+}
+
+// Position `row` of a stored tensor (along `axis`) as doubles, in `out`.
+void row_values(const TensorView& view, int axis, int64_t row, std::vector<double>& out) {
+  const int64_t outer = num_elements(std::span(view.shape).first(size_t(axis)));
+  const int64_t rows = view.shape.at(size_t(axis)), inner = num_elements(std::span(view.shape).subspan(size_t(axis) + 1));
+  out.resize(size_t(outer * inner));
+  std::vector<float> piece(static_cast<size_t>(inner));
+  const size_t element = dtype_size(view.dtype);
+  for (int64_t o = 0; o < outer; ++o) {
+    const char* first = static_cast<const char*>(view.data) + size_t((o * rows + row) * inner) * element;
+    convert_to_f32(first, view.dtype, piece.data(), piece.size());  // exact for the stored F32, BF16 and F16
+    std::copy(piece.begin(), piece.end(), out.begin() + o * inner);
+  }
+}
+
+std::vector<int32_t> tokens_of(const nlohmann::json& record) { return record.at("token_ids").get<std::vector<int32_t>>(); }
+std::vector<int64_t> positions_of(const nlohmann::json& record) { return record.at("positions").get<std::vector<int64_t>>(); }
+
+// Refuses a pair whose tokens differ, saying where.
+void check_same_tokens(const StoreReader& a, int64_t record_a, const std::vector<int32_t>& tokens_a, const StoreReader& b,
+                       int64_t record_b, const std::vector<int32_t>& tokens_b) {
+  size_t p = 0;
+  while (p < tokens_a.size() && p < tokens_b.size() && tokens_a[p] == tokens_b[p]) ++p;
+  const std::string where = p < tokens_a.size() && p < tokens_b.size()
+                                ? fmt::format("token {} at position {} against {}", tokens_a[p], p, tokens_b[p])
+                                : fmt::format("{} tokens against {}", tokens_a.size(), tokens_b.size());
+  fail("{}: record {} and {} record {} hold different tokens ({}); --allow-different-tokens compares them anyway",
+       a.dir(), record_a, b.dir(), record_b, where);
+}
+
+std::string model_of(const StoreReader& store) {
+  return store.manifest().value("model", nlohmann::json::object()).value("path", std::string());
+}
+
+nlohmann::ordered_json number_or_null(double v) { return std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(); }
+
+std::string number_text(double v, const char* format) {
+  if (std::isnan(v)) return "-";
+  if (v == 0) return "0";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  return fmt::format(fmt::runtime(format), v);
+}
+
+}  // namespace
+
+double cosine_of(double dot, double norm2_a, double norm2_b) {
+  if (norm2_a == 0 || norm2_b == 0) return norm2_a == norm2_b ? 1.0 : 0.0;
+  const double product = norm2_a * norm2_b;
+  return std::isfinite(product) ? dot / std::sqrt(product) : dot / std::sqrt(norm2_a) / std::sqrt(norm2_b);
+}
+
+void DifferenceStats::add_row(std::span<const double> a, std::span<const double> b) {
+  double dot = 0, norm2_a = 0, norm2_b = 0, diff2 = 0, max_abs = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double x = a[i], y = b[i], d = x - y;
+    dot += x * y;
+    norm2_a += x * x;
+    norm2_b += y * y;
+    diff2 += d * d;
+    max_abs = std::isnan(d) || std::isnan(max_abs) ? kNaN : std::max(max_abs, std::fabs(d));
+  }
+  const double cosine = cosine_of(dot, norm2_a, norm2_b);
+  cosine_min_ = rows_ == 0 || std::isnan(cosine) ? cosine : std::min(cosine_min_, cosine);
+  cosine_sum_ += cosine;
+  ++rows_;
+  values_ += int64_t(a.size());
+  dot_ += dot, norm2_a_ += norm2_a, norm2_b_ += norm2_b, diff2_ += diff2;
+  max_abs_diff_ = std::isnan(max_abs) || std::isnan(max_abs_diff_) ? kNaN : std::max(max_abs_diff_, max_abs);
+}
+
+double DifferenceStats::cosine_mean() const { return rows_ ? cosine_sum_ / double(rows_) : kNaN; }
+double DifferenceStats::cosine_min() const { return rows_ ? cosine_min_ : kNaN; }
+double DifferenceStats::cosine_flat() const { return rows_ ? cosine_of(dot_, norm2_a_, norm2_b_) : kNaN; }
+double DifferenceStats::relative_l2() const {
+  if (!rows_) return kNaN;
+  if (norm2_a_ == 0) return diff2_ == 0 ? 0.0 : std::numeric_limits<double>::infinity();
+  return std::sqrt(diff2_) / std::sqrt(norm2_a_);
+}
+
+std::vector<std::pair<int64_t, int64_t>> matched_rows(const std::vector<int64_t>& positions_a,
+                                                      const std::vector<int64_t>& positions_b, bool same_tokens) {
+  std::vector<std::pair<int64_t, int64_t>> rows;
+  if (!same_tokens) {
+    for (size_t k = 0; k < std::min(positions_a.size(), positions_b.size()); ++k) rows.emplace_back(int64_t(k), int64_t(k));
+    return rows;
+  }
+  std::map<int64_t, int64_t> row_in_b;
+  for (size_t k = 0; k < positions_b.size(); ++k) row_in_b[positions_b[k]] = int64_t(k);
+  for (size_t k = 0; k < positions_a.size(); ++k) {
+    auto it = row_in_b.find(positions_a[k]);
+    if (it != row_in_b.end()) rows.emplace_back(int64_t(k), it->second);
+  }
+  return rows;
+}
+
+std::vector<std::string> merged_site_order(const std::vector<std::string>& a, const std::vector<std::string>& b) {
+  std::vector<std::string> merged = a;
+  size_t insert_at = 0;  // after the last site of B already placed
+  for (const std::string& site : b) {
+    auto it = std::find(merged.begin(), merged.end(), site);
+    if (it != merged.end()) {
+      insert_at = size_t(it - merged.begin()) + 1;
+    } else {
+      merged.insert(merged.begin() + std::ptrdiff_t(insert_at), site);
+      ++insert_at;
+    }
+  }
+  return merged;
+}
+
+Comparison compare_stores(const StoreReader& a, const StoreReader& b, const CompareOptions& options) {
+  Comparison result;
+  result.store_a = a.dir(), result.store_b = b.dir();
+  result.model_a = model_of(a), result.model_b = model_of(b);
+  result.dtype_a = dtype_name(a.dtype()), result.dtype_b = dtype_name(b.dtype());
+  result.pairs = options.pairs;
+
+  const std::vector<std::string> all_sites = merged_site_order(a.sites(), b.sites());
+  std::set<std::string> picked;
+  for (const std::string& globs : options.site_globs)
+    for (const std::string& site : match_site_globs(globs, all_sites, fmt::format("the stores {} and {}", a.dir(), b.dir()),
+                                                    fmt::format("`actcap ls {}`", a.dir())))
+      picked.insert(site);
+  const std::set<std::string> in_a(a.sites().begin(), a.sites().end()), in_b(b.sites().begin(), b.sites().end());
+  for (const std::string& site : all_sites) {
+    if (!picked.count(site)) continue;
+    SiteComparison comparison{site, {}, {}, {}};
+    if (!in_b.count(site)) comparison.not_compared = "only in A";
+    if (!in_a.count(site)) comparison.not_compared = "only in B";
+    result.sites.push_back(std::move(comparison));
+  }
+
+  std::vector<double> row_a, row_b;
+  for (const auto& [record_a, record_b] : options.pairs) {
+    const nlohmann::json &line_a = a.record(record_a), &line_b = b.record(record_b);
+    const std::vector<int32_t> tokens_a = tokens_of(line_a), tokens_b = tokens_of(line_b);
+    const bool same_tokens = tokens_a == tokens_b;
+    if (!same_tokens) {
+      if (!options.allow_different_tokens) check_same_tokens(a, record_a, tokens_a, b, record_b, tokens_b);
+      ++result.pairs_with_different_tokens;
+    }
+    const std::vector<int64_t> positions_a = positions_of(line_a), positions_b = positions_of(line_b);
+    const auto rows = matched_rows(positions_a, positions_b, same_tokens);
+    if (rows.empty())
+      fail("{}: record {} and {} record {} stored no position in common (positions {} against {})", a.dir(), record_a,
+           b.dir(), record_b, ranges_text(positions_a), ranges_text(positions_b));
+    for (SiteComparison& site : result.sites) {
+      if (!site.not_compared.empty()) continue;
+      const TensorView view_a = a.view(record_a, site.site), view_b = b.view(record_b, site.site);
+      const int axis = position_axis(site.site);
+      const Shape shape_a = row_shape_of(view_a, axis), shape_b = row_shape_of(view_b, axis);
+      if (shape_a != shape_b) {
+        site.not_compared = fmt::format("rows are {} in A (record {}) but {} in B (record {})", shape_string(shape_a),
+                                        record_a, shape_string(shape_b), record_b);
+        site.stats = {};
+        continue;
+      }
+      site.row_shape = shape_a;
+      for (const auto& [row_in_a, row_in_b] : rows) {
+        row_values(view_a, axis, row_in_a, row_a);
+        row_values(view_b, axis, row_in_b, row_b);
+        site.stats.add_row(row_a, row_b);
+      }
+    }
+  }
+  return result;
+}
+
+std::string ranges_text(const std::vector<int64_t>& numbers) {
+  std::string text;
+  for (size_t i = 0; i < numbers.size();) {
+    size_t j = i;
+    while (j + 1 < numbers.size() && numbers[j + 1] == numbers[j] + 1) ++j;
+    text += (text.empty() ? "" : ",") + (j == i ? std::to_string(numbers[i]) : fmt::format("{}-{}", numbers[i], numbers[j]));
+    i = j + 1;
+  }
+  return text;
+}
+
+namespace {
+std::vector<int64_t> side(const std::vector<std::pair<int64_t, int64_t>>& pairs, bool first) {
+  std::vector<int64_t> records;
+  for (const auto& pair : pairs) records.push_back(first ? pair.first : pair.second);
+  return records;
+}
+
+std::string tokens_text(const Comparison& c) {
+  if (c.pairs_with_different_tokens == 0) return "same tokens: the positions both stored";
+  return fmt::format("different tokens in {} of {} pairs: their stored rows in order, over the shorter record",
+                     c.pairs_with_different_tokens, c.pairs.size());
+}
+}  // namespace
+
+nlohmann::ordered_json comparison_json(const Comparison& c) {
+  nlohmann::ordered_json sites = nlohmann::ordered_json::array(), skipped = nlohmann::ordered_json::array();
+  for (const SiteComparison& site : c.sites) {
+    if (!site.not_compared.empty()) {
+      skipped.push_back({{"site", site.site}, {"reason", site.not_compared}});
+      continue;
+    }
+    const DifferenceStats& s = site.stats;
+    nlohmann::ordered_json entry = {{"site", site.site}};
+    if (const auto at = site_layer(site.site)) entry["kind"] = at->kind, entry["layer"] = at->layer;
+    entry["row_shape"] = site.row_shape;
+    entry["rows"] = s.rows();
+    entry["values"] = s.values();
+    entry["cosine_mean"] = number_or_null(s.cosine_mean());
+    entry["cosine_min"] = number_or_null(s.cosine_min());
+    entry["cosine_flat"] = number_or_null(s.cosine_flat());
+    entry["relative_l2"] = number_or_null(s.relative_l2());
+    entry["max_abs_diff"] = number_or_null(s.max_abs_diff());
+    sites.push_back(std::move(entry));
+  }
+  const std::vector<int64_t> records_a = side(c.pairs, true), records_b = side(c.pairs, false);
+  return {{"a", {{"store", c.store_a}, {"model", c.model_a}, {"dtype", c.dtype_a}, {"records", ranges_text(records_a)}}},
+          {"b", {{"store", c.store_b}, {"model", c.model_b}, {"dtype", c.dtype_b}, {"records", ranges_text(records_b)}}},
+          {"pairs", c.pairs.size()},
+          {"pairs_with_different_tokens", c.pairs_with_different_tokens},
+          {"rows", tokens_text(c)},
+          {"definitions",
+           {{"cosine_mean", "mean over compared rows (positions) of cos(a_row, b_row)"},
+            {"cosine_min", "smallest cos(a_row, b_row)"},
+            {"cosine_flat", "cosine of the flattened tensors (all compared rows)"},
+            {"relative_l2", "||a - b|| / ||a|| over all compared values"},
+            {"max_abs_diff", "max |a - b|"}}},
+          {"sites", sites},
+          {"not_compared", skipped}};
+}
+
+std::string comparison_table(const Comparison& c) {
+  std::string text = fmt::format("A: {} ({}, {}, records {})\nB: {} ({}, {}, records {})\n{} record pair{}, {}\n",
+                                 c.store_a, c.model_a, c.dtype_a, ranges_text(side(c.pairs, true)), c.store_b, c.model_b,
+                                 c.dtype_b, ranges_text(side(c.pairs, false)), c.pairs.size(), c.pairs.size() == 1 ? "" : "s",
+                                 tokens_text(c));
+  std::vector<std::vector<std::string>> rows = {
+      {"site", "row", "rows", "cos mean", "cos min", "cos flat", "rel L2", "max|diff|"}};
+  std::vector<std::string> skipped;
+  for (const SiteComparison& site : c.sites) {
+    if (!site.not_compared.empty()) {
+      skipped.push_back(fmt::format("  {}: {}", site.site, site.not_compared));
+      continue;
+    }
+    const DifferenceStats& s = site.stats;
+    rows.push_back({site.site, shape_string(site.row_shape), std::to_string(s.rows()), number_text(s.cosine_mean(), "{:.9f}"),
+                    number_text(s.cosine_min(), "{:.9f}"), number_text(s.cosine_flat(), "{:.9f}"),
+                    number_text(s.relative_l2(), "{:.3e}"), number_text(s.max_abs_diff(), "{:.3e}")});
+  }
+  std::vector<size_t> widths(rows[0].size(), 0);
+  for (const auto& row : rows)
+    for (size_t col = 0; col < row.size(); ++col) widths[col] = std::max(widths[col], row[col].size());
+  if (rows.size() > 1)
+    for (const auto& row : rows) {
+      std::string line;
+      for (size_t col = 0; col < row.size(); ++col)
+        line += col < 2 ? fmt::format("{:<{}}  ", row[col], widths[col]) : fmt::format("{:>{}}  ", row[col], widths[col]);
+      line.erase(line.find_last_not_of(' ') + 1);
+      text += line + "\n";
+    }
+  if (!skipped.empty()) text += fmt::format("not compared ({}):\n", skipped.size());
+  for (const std::string& line : skipped) text += line + "\n";
+  return text;
+}
+
+plot::Figure comparison_figure(const Comparison& c) {
+  std::vector<std::string> sites;
+  std::vector<double> cosines, relative_l2;
+  for (const SiteComparison& site : c.sites) {
+    if (!site.not_compared.empty()) continue;
+    sites.push_back(site.site);
+    cosines.push_back(site.stats.cosine_mean());
+    relative_l2.push_back(site.stats.relative_l2());
+  }
+  plot::Figure figure;
+  figure.title = fmt::format("{} vs {} ({} record pair{})", c.store_a, c.store_b, c.pairs.size(), c.pairs.size() == 1 ? "" : "s");
+  figure.columns = 2;
+  figure.width = 1200;
+  figure.height = 500;
+  figure.panels.push_back(layer_panel("cosine similarity (mean over positions)", "cosine", sites, cosines));
+  figure.panels.push_back(
+      layer_panel("relative L2 difference ||a - b|| / ||a||", "relative L2", sites, relative_l2, spans_decades(relative_l2)));
+  return figure;
+}
+
+}  // namespace actcap

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "analysis/layer_series.h"
+#include "analysis/site_rows.h"
 #include "capture/sites.h"
 #include "core/error.h"
 
@@ -17,30 +18,6 @@ namespace actcap {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-// Where a site's positions lie in its stored tensor: dim 0 ([T, d]), except attention patterns, stored as HF
-// returns them, [heads, T, T_keys], whose rows are [heads, T_keys].
-int position_axis(const std::string& site) { return is_token_row_site(site) ? 0 : 1; }
-
-Shape row_shape_of(const TensorView& view, int axis) {
-  Shape shape = view.shape;
-  if (int(shape.size()) > axis) shape.erase(shape.begin() + axis);
-  return shape;
-}
-
-// Position `row` of a stored tensor (along `axis`) as doubles, in `out`.
-void row_values(const TensorView& view, int axis, int64_t row, std::vector<double>& out) {
-  const int64_t outer = num_elements(std::span(view.shape).first(size_t(axis)));
-  const int64_t rows = view.shape.at(size_t(axis)), inner = num_elements(std::span(view.shape).subspan(size_t(axis) + 1));
-  out.resize(size_t(outer * inner));
-  std::vector<float> piece(static_cast<size_t>(inner));
-  const size_t element = dtype_size(view.dtype);
-  for (int64_t o = 0; o < outer; ++o) {
-    const char* first = static_cast<const char*>(view.data) + size_t((o * rows + row) * inner) * element;
-    convert_to_f32(first, view.dtype, piece.data(), piece.size());  // exact for the stored F32, BF16 and F16
-    std::copy(piece.begin(), piece.end(), out.begin() + o * inner);
-  }
-}
 
 std::vector<int32_t> tokens_of(const nlohmann::json& record) { return record.at("token_ids").get<std::vector<int32_t>>(); }
 std::vector<int64_t> positions_of(const nlohmann::json& record) { return record.at("positions").get<std::vector<int64_t>>(); }
@@ -61,6 +38,15 @@ std::string model_of(const StoreReader& store) {
   return store.manifest().value("model", nlohmann::json::object()).value("path", std::string());
 }
 
+// cos(a, b) from a·b, |a|², |b|² and |a - b|²: exactly 1 for identical values, whatever the rounding of the
+// sums (which the compiler may contract differently for a·a and a·b). Squares of values read from 32- and
+// 16-bit floats neither overflow nor underflow in double.
+double cosine_of(double dot, double norm2_a, double norm2_b, double diff2) {
+  if (diff2 == 0) return 1.0;
+  if (norm2_a == 0 || norm2_b == 0) return std::isnan(diff2) ? kNaN : 0.0;
+  return std::clamp(dot / std::sqrt(norm2_a * norm2_b), -1.0, 1.0);
+}
+
 nlohmann::ordered_json number_or_null(double v) { return std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(); }
 
 std::string number_text(double v, const char* format) {
@@ -72,12 +58,6 @@ std::string number_text(double v, const char* format) {
 
 }  // namespace
 
-double cosine_of(double dot, double norm2_a, double norm2_b) {
-  if (norm2_a == 0 || norm2_b == 0) return norm2_a == norm2_b ? 1.0 : 0.0;
-  const double product = norm2_a * norm2_b;
-  return std::isfinite(product) ? dot / std::sqrt(product) : dot / std::sqrt(norm2_a) / std::sqrt(norm2_b);
-}
-
 void DifferenceStats::add_row(std::span<const double> a, std::span<const double> b) {
   double dot = 0, norm2_a = 0, norm2_b = 0, diff2 = 0, max_abs = 0;
   for (size_t i = 0; i < a.size(); ++i) {
@@ -88,7 +68,7 @@ void DifferenceStats::add_row(std::span<const double> a, std::span<const double>
     diff2 += d * d;
     max_abs = std::isnan(d) || std::isnan(max_abs) ? kNaN : std::max(max_abs, std::fabs(d));
   }
-  const double cosine = cosine_of(dot, norm2_a, norm2_b);
+  const double cosine = cosine_of(dot, norm2_a, norm2_b, diff2);
   cosine_min_ = rows_ == 0 || std::isnan(cosine) ? cosine : std::min(cosine_min_, cosine);
   cosine_sum_ += cosine;
   ++rows_;
@@ -99,7 +79,7 @@ void DifferenceStats::add_row(std::span<const double> a, std::span<const double>
 
 double DifferenceStats::cosine_mean() const { return rows_ ? cosine_sum_ / double(rows_) : kNaN; }
 double DifferenceStats::cosine_min() const { return rows_ ? cosine_min_ : kNaN; }
-double DifferenceStats::cosine_flat() const { return rows_ ? cosine_of(dot_, norm2_a_, norm2_b_) : kNaN; }
+double DifferenceStats::cosine_flat() const { return rows_ ? cosine_of(dot_, norm2_a_, norm2_b_, diff2_) : kNaN; }
 double DifferenceStats::relative_l2() const {
   if (!rows_) return kNaN;
   if (norm2_a_ == 0) return diff2_ == 0 ? 0.0 : std::numeric_limits<double>::infinity();
@@ -177,7 +157,7 @@ Comparison compare_stores(const StoreReader& a, const StoreReader& b, const Comp
       if (!site.not_compared.empty()) continue;
       const TensorView view_a = a.view(record_a, site.site), view_b = b.view(record_b, site.site);
       const int axis = position_axis(site.site);
-      const Shape shape_a = row_shape_of(view_a, axis), shape_b = row_shape_of(view_b, axis);
+      const Shape shape_a = row_shape(view_a, axis), shape_b = row_shape(view_b, axis);
       if (shape_a != shape_b) {
         site.not_compared = fmt::format("rows are {} in A (record {}) but {} in B (record {})", shape_string(shape_a),
                                         record_a, shape_string(shape_b), record_b);
@@ -306,7 +286,7 @@ plot::Figure comparison_figure(const Comparison& c) {
   figure.height = 500;
   figure.panels.push_back(layer_panel("cosine similarity (mean over positions)", "cosine", sites, cosines));
   figure.panels.push_back(
-      layer_panel("relative L2 difference ||a - b|| / ||a||", "relative L2", sites, relative_l2, spans_decades(relative_l2)));
+      layer_panel("relative L2 difference ||a - b|| / ||a||", "relative L2", sites, relative_l2, true));
   return figure;
 }
 

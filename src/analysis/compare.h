@@ -9,8 +9,9 @@
 //          --positions last).
 //   per site: cosine_mean = mean over rows of cos(a_row, b_row); cosine_min = the smallest; cosine_flat = the
 //          cosine of the flattened tensors (every compared row of every pair); relative_l2 = ||a - b|| / ||a||
-//          over the same values; max_abs_diff = max |a - b|. A zero row against a zero row has cosine 1,
-//          against a non-zero row 0 (where numpy would give NaN).
+//          over the same values; max_abs_diff = max |a - b|. Identical rows (zero rows included) have cosine
+//          exactly 1, a zero row against a non-zero one 0 (where numpy would give NaN); cosines are clamped to
+//          [-1, 1] (rounding can otherwise step past 1 by an ulp).
 // Sites present in one store only, or whose rows have different shapes (a wider model), are reported, not
 // compared.
 #include <cstdint>
@@ -43,10 +44,6 @@ class DifferenceStats {
   double cosine_sum_ = 0, cosine_min_ = 0;
   double dot_ = 0, norm2_a_ = 0, norm2_b_ = 0, diff2_ = 0, max_abs_diff_ = 0;
 };
-
-// cos(a, b) from a·b, |a|² and |b|², exactly 1 when a == b (sqrt(x·x) == x in IEEE arithmetic); see above for
-// zero vectors.
-double cosine_of(double dot, double norm2_a, double norm2_b);
 
 // The row pairs (row of A's tensor, row of B's) compared for one record pair, from the records' stored positions.
 std::vector<std::pair<int64_t, int64_t>> matched_rows(const std::vector<int64_t>& positions_a,

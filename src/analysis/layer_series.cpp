@@ -11,6 +11,14 @@
 namespace actcap {
 
 namespace {
+// Whether the positive finite values span more than two decades (then a log scale reads better).
+bool spans_decades(const std::vector<double>& values) {
+  double low = std::numeric_limits<double>::infinity(), high = 0;
+  for (double v : values)
+    if (std::isfinite(v) && v > 0) low = std::min(low, v), high = std::max(high, v);
+  return high > 0 && high / low > 100;
+}
+
 std::optional<int> leading_number(const std::string& text, size_t& end) {
   size_t i = 0;
   while (i < text.size() && i < 9 && text[i] >= '0' && text[i] <= '9') ++i;
@@ -39,7 +47,7 @@ std::optional<SiteLayer> site_layer(const std::string& site) {
 }
 
 plot::Panel layer_panel(const std::string& title, const std::string& y_label, const std::vector<std::string>& sites,
-                        const std::vector<double>& values, bool log_y) {
+                        const std::vector<double>& values, bool log_if_wide) {
   if (sites.size() != values.size()) fail("layer_panel: {} sites but {} values", sites.size(), values.size());
   std::vector<std::string> kinds;
   std::set<int> layers;
@@ -55,24 +63,22 @@ plot::Panel layer_panel(const std::string& title, const std::string& y_label, co
   panel.title = title;
   panel.x_label = "layer";
   panel.y_label = y_label;
-  panel.log_y = log_y;
-  for (int layer : layers) panel.x.push_back(layer);
+  for (int layer : layers) {
+    panel.x.push_back(layer);
+    panel.x_ticks.push_back(std::to_string(layer));
+  }
+  std::vector<double> plotted;
   for (const std::string& kind : kinds) {
     plot::Series series{kind, {}};
     for (int layer : layers) {
       auto it = value_at.find({kind, layer});
       series.y.push_back(it == value_at.end() ? std::numeric_limits<double>::quiet_NaN() : it->second);
+      plotted.push_back(series.y.back());
     }
     panel.series.push_back(std::move(series));
   }
+  panel.log_y = log_if_wide && spans_decades(plotted);
   return panel;
-}
-
-bool spans_decades(const std::vector<double>& values) {
-  double low = std::numeric_limits<double>::infinity(), high = 0;
-  for (double v : values)
-    if (std::isfinite(v) && v > 0) low = std::min(low, v), high = std::max(high, v);
-  return high > 0 && high / low > 100;
 }
 
 }  // namespace actcap

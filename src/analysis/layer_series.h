@@ -19,12 +19,10 @@ struct SiteLayer {
 // ln_final.hook_normalized, logits), which per-layer figures leave out.
 std::optional<SiteLayer> site_layer(const std::string& site);
 
-// A line chart of values[i] (belonging to sites[i]) over the layers, one series per site kind in order of first
-// appearance; a kind without a value at some layer has a gap there. y is log-scaled when `log_y`.
+// A line chart of values[i] (belonging to sites[i]) over the layers (integer ticks), one series per site kind in
+// order of first appearance; a kind without a value at some layer has a gap there. With `log_if_wide`, y is
+// log-scaled when the plotted positive values span more than two decades.
 plot::Panel layer_panel(const std::string& title, const std::string& y_label, const std::vector<std::string>& sites,
-                        const std::vector<double>& values, bool log_y = false);
-
-// Whether the positive finite values span more than two decades (then a log scale reads better).
-bool spans_decades(const std::vector<double>& values);
+                        const std::vector<double>& values, bool log_if_wide = false);
 
 }  // namespace actcap

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "analysis/layer_series.h"
+#include "analysis/site_rows.h"
 #include "core/error.h"
 #include "export/integers.h"
 
@@ -88,15 +89,13 @@ double RunningStats::sample_std() const {
   return std::sqrt(m2_ / double(count_ - 1));
 }
 
-void RowNormStats::add(const TensorView& rows) {
-  if (rows.shape.empty() || rows.shape[0] == 0) return;
-  const int64_t count = rows.shape[0], width = rows.numel() / count;
-  std::vector<float> row(static_cast<size_t>(width));
-  const size_t row_bytes = size_t(width) * dtype_size(rows.dtype);
+void RowNormStats::add(const TensorView& values, int position_axis) {
+  std::vector<double> row;
+  const int64_t count = position_count(values, position_axis);
   for (int64_t r = 0; r < count; ++r) {
-    convert_to_f32(static_cast<const char*>(rows.data) + size_t(r) * row_bytes, rows.dtype, row.data(), row.size());
+    row_values(values, position_axis, r, row);
     double sum = 0;
-    for (float v : row) sum += double(v) * double(v);
+    for (double v : row) sum += v * v;
     sum_ += std::sqrt(sum);
   }
   rows_ += count;
@@ -120,8 +119,8 @@ plot::Figure stats_figure(const std::string& title, const std::vector<LayerStats
   figure.width = 1200;
   figure.height = 900;
   figure.panels = {layer_panel("mean", "mean", sites, mean), layer_panel("standard deviation", "std", sites, std),
-                   layer_panel("L2 norm per position (mean)", "||x||", sites, norm, spans_decades(norm)),
-                   layer_panel("max |x|", "max |x|", sites, max_abs, spans_decades(max_abs))};
+                   layer_panel("L2 norm per position (mean)", "||x||", sites, norm, true),
+                   layer_panel("max |x|", "max |x|", sites, max_abs, true)};
   return figure;
 }
 

@@ -33,10 +33,10 @@ class RunningStats {
   double min_ = 0, max_ = 0, mean_ = 0, m2_ = 0;
 };
 
-// The L2 norm of each row (one stored position: dim 0 of [rows, ...]), averaged over the rows added.
+// The L2 norm of each position's row (analysis/site_rows.h), averaged over the rows added.
 class RowNormStats {
  public:
-  void add(const TensorView& rows);  // F32, F16, BF16 or F64
+  void add(const TensorView& values, int position_axis);  // F32, F16 or BF16
   int64_t rows() const { return rows_; }
   double mean() const;  // NaN without rows
 
@@ -50,7 +50,7 @@ struct LayerStats {
   Shape shape;  // the batch dimension first: 1 for one record, else the number of records; dims that differ: -1
   DType dtype = DType::F32;
   RunningStats values;
-  RowNormStats row_norms;  // for the per-layer figure
+  RowNormStats row_norms = {};  // for the per-layer figure
 };
 
 // The stats document from finished layers (in order), keys in the original tool's order.

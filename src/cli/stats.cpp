@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "analysis/site_rows.h"
 #include "analysis/stats.h"
 #include "cli/command.h"
 #include "cli/export_options.h"
@@ -58,6 +59,14 @@ std::string table(const nlohmann::ordered_json& stats, const StoreReader& store,
   return text;
 }
 
+// The model's name for the figure's title: its hub repo, else its folder's name.
+std::string model_label(const nlohmann::json& manifest) {
+  const nlohmann::json model = manifest.value("model", nlohmann::json::object());
+  const nlohmann::json hub = model.value("hub", nlohmann::json::object());
+  if (hub.contains("repo_id") && hub["repo_id"].is_string()) return hub["repo_id"].get<std::string>();
+  return std::filesystem::path(model.value("path", std::string())).filename().string();
+}
+
 void check_plot_path(const std::string& path) {
   const std::filesystem::path file(path);
   if (file.extension() != ".png" && file.extension() != ".svg") fail("--plot {}: expected a .png or .svg file", path);
@@ -90,7 +99,7 @@ void run(const Options& options) {
           if (layer.shape[d + 1] != view.shape[d]) layer.shape[d + 1] = -1;
       }
       layer.values.add(view);
-      if (!options.plot.empty()) layer.row_norms.add(view);
+      if (!options.plot.empty()) layer.row_norms.add(view, position_axis(site));
     }
     layers.push_back(std::move(layer));
   }
@@ -112,7 +121,7 @@ void run(const Options& options) {
   }
   if (!options.plot.empty()) {
     remove_stale_temporaries(options.plot);
-    const std::string title = fmt::format("{}: {} record{}", model_path.empty() ? store->dir() : model_path,
+    const std::string title = fmt::format("{}: {}, {} record{}", store->dir(), model_label(store->manifest()),
                                           records.size(), one ? "" : "s");
     plot::write_figure(stats_figure(title, layers), options.plot);
   }

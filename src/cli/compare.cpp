@@ -106,13 +106,15 @@ CommandRegistration registration(
       command.add_option("--against", options->against, "... with record J of B (or of A when B is not given)")->type_name("J");
       command.add_flag("--allow-different-tokens", options->allow_different_tokens,
                        "compare records whose tokens differ (rows in order, over the shorter record)");
-      command.add_option("--json", options->json, "also write the comparison as JSON to FILE ('-': stdout, no table)");
-      command.add_option("--plot", options->plot, "also draw cosine and relative L2 per layer to FILE.png or FILE.svg");
+      command.add_option("--json", options->json, "also write the comparison as JSON to FILE ('-': stdout, no table)")
+          ->type_name("FILE");
+      command.add_option("--plot", options->plot, "also draw cosine and relative L2 per layer to FILE.png or FILE.svg")
+          ->type_name("FILE");
       command.add_flag("--no-verify", options->no_verify, "skip the SHA-256 check of the stores' shards");
       command.footer(
           "Per site: cos mean = mean over positions of cos(a, b); cos min = the smallest; cos flat = cosine of the\n"
           "flattened tensors; rel L2 = ||a - b|| / ||a||; max|diff| = max |a - b|; in double, over every compared\n"
-          "row (position) of every record pair. Records are paired by number and must hold the same tokens (then\n"
+          "row (a position: [d], or [heads, keys] for attention patterns) of every record pair. Records are paired by number and must hold the same tokens (then\n"
           "the positions both stored are compared); with --allow-different-tokens, rows are paired in order over\n"
           "the shorter record. Sites in one store only, or with rows of different shapes, are listed, not compared.\n"
           "Examples: actcap compare out/fp32 out/bf16 --sites 'hidden_states.*' --plot cmp.png\n"

@@ -136,7 +136,8 @@ CommandRegistration registration(
       command.add_option("--out", options->out, "write the JSON to FILE instead of printing a table ('-': stdout)");
       command.add_option("--plot", options->plot,
                          "also draw mean, std, norm per position and max |x| per layer, one line per site kind, "
-                         "to FILE.png or FILE.svg");
+                         "to FILE.png or FILE.svg")
+          ->type_name("FILE");
       command.footer(
           "Statistics of each site over the chosen records (all by default): elements, min, max, mean and sample\n"
           "std (divisor N - 1, as torch.std). hidden_states.k also shows the original tool's layer name\n"

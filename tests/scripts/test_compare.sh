@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # actcap compare through the binary, every number recomputed with numpy (tests/analysis/check_compare.py):
 # a store against itself (cosine exactly 1, differences exactly 0), against a rerun with other batching, against
-# its bf16 twin, against a --resume'd twin; two records of one store; two models with the same token ids (one of
+# its bf16 twin, against a stepwise capture, against a --resume'd twin; two records of one store; two models with the same token ids (one of
 # the same width, one narrower: reported, not compared); and the refusals (different tokens, record mismatch).
 set -uo pipefail
 ACTCAP=${1:?usage: test_compare.sh ACTCAP_BINARY}
@@ -46,7 +46,7 @@ PY
 grep -q "^blocks.0.hook_resid_pre  *\[32\]  *[0-9]*  *1.000000000  *1.000000000  *1.000000000  *0  *0$" "$WORK/self.txt" \
   && pass "self: the table says so" || fail "self table: $(cat "$WORK/self.txt")"
 
-# 2. Real pairs: another batching (the same up to rounding), the bf16 store, a subset of sites and records.
+# 2. Real pairs: another batching, the bf16 store, stepwise against rerun, a subset of sites and records.
 compare_ok batched "$WORK/a" "$WORK/batched" ""
 compare_ok bf16 "$WORK/a" "$WORK/bf16" ""
 $PY -c "
@@ -55,6 +55,22 @@ r = json.load(open('$WORK/bf16.json'))
 s = {x['site']: x for x in r['sites']}['hidden_states.1']
 assert 0 < s['relative_l2'] < 2 ** -8 and 0.9999 < s['cosine_min'] < 1, s" \
   && pass "bf16: relative L2 below bf16's rounding, cosine just under 1" || fail "bf16: $(cat "$WORK/bf16.txt")"
+capture --model "$M" --prompts-file "$WORK/prompts.txt" --max-new-tokens 3 --sites all --capture-mode stepwise --out "$WORK/stepwise"
+compare_ok stepwise "$WORK/a" "$WORK/stepwise" ""
+$PY -c "
+import json
+r = json.load(open('$WORK/stepwise.json'))
+assert all(s['cosine_min'] > 0.99999 and s['relative_l2'] < 1e-5 for s in r['sites']), r['sites']" \
+  && pass "stepwise: the same values as rerun up to rounding" || fail "stepwise: $(cat "$WORK/stepwise.txt")"
+capture --model "$M" --prompts-file "$WORK/prompts.txt" --max-new-tokens 3 --sites 'hidden_states.*' --positions last --out "$WORK/last"
+compare_ok last "$WORK/a" "$WORK/last" "" --sites "hidden_states.*"
+$PY -c "
+import json
+r = json.load(open('$WORK/last.json'))
+assert [s['rows'] for s in r['sites']] == [3, 3, 3] and r['not_compared'] == [], r
+assert all(s['max_abs_diff'] == 0 for s in r['sites']), r['sites']" \
+  && pass "last: all positions against --positions last compares the last token of each record" \
+  || fail "last: $(cat "$WORK/last.txt")"
 compare_ok subset "$WORK/bf16" "$WORK/a" "0:0,2:2" --sites 'hidden_states.*' 'blocks.1.*' --records 0,2
 $PY -c "
 import json

@@ -15,13 +15,11 @@
 // Sites present in one store only, or whose rows have different shapes (a wider model), are reported, not
 // compared.
 #include <cstdint>
-#include <nlohmann/json.hpp>
 #include <span>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "analysis/plot.h"
 #include "capture/store_reader.h"
 #include "core/tensor.h"
 
@@ -75,11 +73,6 @@ struct Comparison {
 // Throws actcap::Error for records with different tokens (unless allowed), for a pair without a common position,
 // and for globs that match no site of either store.
 Comparison compare_stores(const StoreReader& a, const StoreReader& b, const CompareOptions& options);
-
-nlohmann::ordered_json comparison_json(const Comparison& comparison);
-std::string comparison_table(const Comparison& comparison);  // what was compared, then one line per site
-// Cosine (mean over positions) and relative L2 per layer, one line per site kind.
-plot::Figure comparison_figure(const Comparison& comparison);
 
 // "0-3,7,9-10": increasing numbers as ranges.
 std::string ranges_text(const std::vector<int64_t>& numbers);

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "analysis/compare.h"
+#include "analysis/compare_report.h"
 #include "cli/command.h"
 #include "core/atomic_file.h"
 #include "core/error.h"

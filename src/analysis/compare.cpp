@@ -46,8 +46,6 @@ double cosine_of(double dot, double norm2_a, double norm2_b, double diff2) {
   return std::clamp(dot / std::sqrt(norm2_a * norm2_b), -1.0, 1.0);
 }
 
-
-
 }  // namespace
 
 void DifferenceStats::add_row(std::span<const double> a, std::span<const double> b) {

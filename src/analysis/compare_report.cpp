@@ -17,6 +17,13 @@ std::string number_text(double v, const char* format) {
   return fmt::format(fmt::runtime(format), v);
 }
 
+// Cosines near 1 as "1-2.1e-14" where 9 decimals would round them to 1; exactly 1 as "1".
+std::string cosine_text(double v) {
+  if (v == 1) return "1";
+  const std::string decimals = number_text(v, "{:.9f}");
+  return decimals == "1.000000000" ? fmt::format("1-{:.1e}", 1 - v) : decimals;
+}
+
 nlohmann::ordered_json number_or_null(double v) { return std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(); }
 
 std::vector<int64_t> side(const std::vector<std::pair<int64_t, int64_t>>& pairs, bool first) {
@@ -82,8 +89,8 @@ std::string comparison_table(const Comparison& c) {
       continue;
     }
     const DifferenceStats& s = site.stats;
-    rows.push_back({site.site, shape_string(site.row_shape), std::to_string(s.rows()), number_text(s.cosine_mean(), "{:.9f}"),
-                    number_text(s.cosine_min(), "{:.9f}"), number_text(s.cosine_flat(), "{:.9f}"),
+    rows.push_back({site.site, shape_string(site.row_shape), std::to_string(s.rows()), cosine_text(s.cosine_mean()),
+                    cosine_text(s.cosine_min()), cosine_text(s.cosine_flat()),
                     number_text(s.relative_l2(), "{:.3e}"), number_text(s.max_abs_diff(), "{:.3e}")});
   }
   std::vector<size_t> widths(rows[0].size(), 0);

@@ -43,7 +43,7 @@ for s in r["sites"]:
     assert s["relative_l2"] == 0.0 and s["max_abs_diff"] == 0.0, s
     assert s["rows"] == sum(len(json.loads(l)["positions"]) for l in open(sys.argv[2] + "/records.jsonl")), s
 PY
-grep -q "^blocks.0.hook_resid_pre  *\[32\]  *[0-9]*  *1.000000000  *1.000000000  *1.000000000  *0  *0$" "$WORK/self.txt" \
+grep -q "^blocks.0.hook_resid_pre  *\[32\]  *[0-9]*  *1  *1  *1  *0  *0$" "$WORK/self.txt" \
   && pass "self: the table says so" || fail "self table: $(cat "$WORK/self.txt")"
 
 # 2. Real pairs: another batching, the bf16 store, stepwise against rerun, a subset of sites and records.
@@ -62,6 +62,8 @@ import json
 r = json.load(open('$WORK/stepwise.json'))
 assert all(s['cosine_min'] > 0.99999 and s['relative_l2'] < 1e-5 for s in r['sites']), r['sites']" \
   && pass "stepwise: the same values as rerun up to rounding" || fail "stepwise: $(cat "$WORK/stepwise.txt")"
+grep -q "^logits  *\[50257\]  *[0-9]*  *1-[0-9.]*e-[0-9]*  " "$WORK/stepwise.txt" \
+  && pass "stepwise: the table shows how far below 1 the cosine is" || fail "stepwise table: $(cat "$WORK/stepwise.txt")"
 capture --model "$M" --prompts-file "$WORK/prompts.txt" --max-new-tokens 3 --sites 'hidden_states.*' --positions last --out "$WORK/last"
 compare_ok last "$WORK/a" "$WORK/last" "" --sites "hidden_states.*"
 $PY -c "

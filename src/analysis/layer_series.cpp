@@ -81,4 +81,10 @@ plot::Panel layer_panel(const std::string& title, const std::string& y_label, co
   return panel;
 }
 
+void check_something_to_draw(const plot::Figure& figure, const std::string& path) {
+  for (const plot::Panel& panel : figure.panels)
+    if (!panel.series.empty()) return;
+  fail("--plot {}: nothing to draw: none of the sites belongs to a layer (blocks.K.*, hidden_states.K)", path);
+}
+
 }  // namespace actcap

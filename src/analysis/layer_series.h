@@ -25,4 +25,8 @@ std::optional<SiteLayer> site_layer(const std::string& site);
 plot::Panel layer_panel(const std::string& title, const std::string& y_label, const std::vector<std::string>& sites,
                         const std::vector<double>& values, bool log_if_wide = false);
 
+// Throws actcap::Error naming `path` when no panel of `figure` has a line (none of the sites belongs to a layer),
+// so that nothing is written rather than an empty figure.
+void check_something_to_draw(const plot::Figure& figure, const std::string& path);
+
 }  // namespace actcap

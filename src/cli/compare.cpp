@@ -9,6 +9,7 @@
 
 #include "analysis/compare.h"
 #include "analysis/compare_report.h"
+#include "analysis/layer_series.h"
 #include "cli/command.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -75,6 +76,11 @@ void run(const Options& options) {
   compare.pairs = record_pairs(options, *a, b);
   compare.allow_different_tokens = options.allow_different_tokens;
   const Comparison comparison = compare_stores(*a, b, compare);
+  plot::Figure figure;
+  if (!options.plot.empty()) {
+    figure = comparison_figure(comparison);
+    check_something_to_draw(figure, options.plot);  // before any output
+  }
 
   if (options.json == "-") {
     fmt::print("{}\n", comparison_json(comparison).dump(2));
@@ -87,7 +93,7 @@ void run(const Options& options) {
   }
   if (!options.plot.empty()) {
     remove_stale_temporaries(options.plot);
-    plot::write_figure(comparison_figure(comparison), options.plot);
+    plot::write_figure(figure, options.plot);
   }
 }
 

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "analysis/layer_series.h"
 #include "analysis/site_rows.h"
 #include "analysis/stats.h"
 #include "cli/command.h"
@@ -112,6 +113,14 @@ void run(const Options& options) {
   stats["records"] = records;
   stats["std"] = "sample standard deviation (divisor N - 1), as torch.std() by default";
 
+  plot::Figure figure;
+  if (!options.plot.empty()) {
+    figure = stats_figure(fmt::format("{}: {}, {} record{}", store->dir(), model_label(store->manifest()), records.size(),
+                                      one ? "" : "s"),
+                          layers);
+    check_something_to_draw(figure, options.plot);  // before any output
+  }
+
   if (options.out.empty() || options.out == "-") {
     fmt::print("{}", options.json || options.out == "-" ? stats.dump(2) + "\n" : table(stats, *store, records.size()));
   } else {
@@ -121,9 +130,7 @@ void run(const Options& options) {
   }
   if (!options.plot.empty()) {
     remove_stale_temporaries(options.plot);
-    const std::string title = fmt::format("{}: {}, {} record{}", store->dir(), model_label(store->manifest()),
-                                          records.size(), one ? "" : "s");
-    plot::write_figure(stats_figure(title, layers), options.plot);
+    plot::write_figure(figure, options.plot);
   }
 }
 

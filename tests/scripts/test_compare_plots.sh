@@ -61,5 +61,10 @@ expect_error "stats --plot: missing folder" "the folder $WORK/missing does not e
   "$ACTCAP" stats "$WORK/cat" --plot "$WORK/missing/s.png"
 expect_error "compare --plot: missing folder" "the folder $WORK/missing does not exist" "$WORK/missing" \
   "$ACTCAP" compare "$WORK/cat" "$WORK/dog" --allow-different-tokens --plot "$WORK/missing/c.png"
+expect_error "stats --plot: no site of a layer" "--plot $WORK/logits.png: nothing to draw" "$WORK/logits" \
+  "$ACTCAP" stats "$WORK/cat" --sites logits --out "$WORK/logits.json" --plot "$WORK/logits.png"
+expect_error "compare --plot: no site of a layer" "--plot $WORK/logits.png: nothing to draw" "$WORK/logits" \
+  "$ACTCAP" compare "$WORK/cat" "$WORK/dog" --allow-different-tokens --sites logits hook_embed --json "$WORK/logits.json" \
+  --plot "$WORK/logits.png"
 
 finish "compare and stats figures: all passed"

@@ -48,6 +48,12 @@ grep -q "^blocks.0.hook_resid_pre  *\[32\]  *[0-9]*  *1  *1  *1  *0  *0$" "$WORK
 
 # 2. Real pairs: another batching, the bf16 store, stepwise against rerun, a subset of sites and records.
 compare_ok batched "$WORK/a" "$WORK/batched" ""
+$PY -c "
+import json
+r = json.load(open('$WORK/batched.json'))
+assert all(s['cosine_min'] == 1 and s['max_abs_diff'] == 0 for s in r['sites']), r['sites']" \
+  && pass "batched: bit for bit the same on CPU (docs/PERFORMANCE.md: batching never changes a sequence's bits)" \
+  || fail "batched: $(cat "$WORK/batched.txt")"
 compare_ok bf16 "$WORK/a" "$WORK/bf16" ""
 $PY -c "
 import json, sys

@@ -11,6 +11,7 @@
 #include "analysis/site_rows.h"
 #include "capture/sites.h"
 #include "core/error.h"
+#include "core/thread_pool.h"
 
 namespace actcap {
 
@@ -129,7 +130,7 @@ Comparison compare_stores(const StoreReader& a, const StoreReader& b, const Comp
     result.sites.push_back(std::move(comparison));
   }
 
-  std::vector<double> row_a, row_b;
+  ThreadPool& pool = ThreadPool::global();
   for (const auto& [record_a, record_b] : options.pairs) {
     const nlohmann::json &line_a = a.record(record_a), &line_b = b.record(record_b);
     const std::vector<int32_t> tokens_a = tokens_of(line_a), tokens_b = tokens_of(line_b);
@@ -143,24 +144,29 @@ Comparison compare_stores(const StoreReader& a, const StoreReader& b, const Comp
     if (rows.empty())
       fail("{}: record {} and {} record {} stored no position in common (positions {} against {})", a.dir(), record_a,
            b.dir(), record_b, ranges_text(positions_a), ranges_text(positions_b));
-    for (SiteComparison& site : result.sites) {
-      if (!site.not_compared.empty()) continue;
-      const TensorView view_a = a.view(record_a, site.site), view_b = b.view(record_b, site.site);
-      const int axis = position_axis(site.site);
-      const Shape shape_a = row_shape(view_a, axis), shape_b = row_shape(view_b, axis);
-      if (shape_a != shape_b) {
-        site.not_compared = fmt::format("rows are {} in A (record {}) but {} in B (record {})", shape_string(shape_a),
-                                        record_a, shape_string(shape_b), record_b);
-        site.stats = {};
-        continue;
+    // Sites in parallel: each is accumulated by one thread in row order, so the numbers do not depend on threads.
+    pool.parallel_for(0, int64_t(result.sites.size()), 1, [&](int64_t begin, int64_t end) {
+      std::vector<double> row_a, row_b;
+      for (int64_t i = begin; i < end; ++i) {
+        SiteComparison& site = result.sites[size_t(i)];
+        if (!site.not_compared.empty()) continue;
+        const TensorView view_a = a.view(record_a, site.site), view_b = b.view(record_b, site.site);
+        const int axis = position_axis(site.site);
+        const Shape shape_a = row_shape(view_a, axis), shape_b = row_shape(view_b, axis);
+        if (shape_a != shape_b) {
+          site.not_compared = fmt::format("rows are {} in A (record {}) but {} in B (record {})", shape_string(shape_a),
+                                          record_a, shape_string(shape_b), record_b);
+          site.stats = {};
+          continue;
+        }
+        site.row_shape = shape_a;
+        for (const auto& [row_in_a, row_in_b] : rows) {
+          row_values(view_a, axis, row_in_a, row_a);
+          row_values(view_b, axis, row_in_b, row_b);
+          site.stats.add_row(row_a, row_b);
+        }
       }
-      site.row_shape = shape_a;
-      for (const auto& [row_in_a, row_in_b] : rows) {
-        row_values(view_a, axis, row_in_a, row_a);
-        row_values(view_b, axis, row_in_b, row_b);
-        site.stats.add_row(row_a, row_b);
-      }
-    }
+    });
   }
   return result;
 }

@@ -2,7 +2,8 @@
 // Compares two captures site by site: two stores (a rerun, a --resume'd twin, fp32 against bf16, another model
 // with the same tokenizer) or two records of one store. Records are compared in pairs (record i of A against
 // record j of B), row by row (a row is one stored position: [d] for the residual stream, [heads, T] for an
-// attention pattern), streaming: one record pair's mapped rows at a time, accumulated in double.
+// attention pattern), streaming: one record pair's mapped rows at a time (its sites in parallel on the global
+// thread pool, each site by one thread in row order), accumulated in double.
 //   rows:  records with the same tokens (checked unless allowed to differ) compare the positions both stored;
 //          records with different tokens compare their stored rows in order over the shorter one (row k against
 //          row k: position k against position k for full captures, the last token against the last one for

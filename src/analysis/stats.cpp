@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include "analysis/layer_series.h"
+#include "analysis/site_rows.h"
 #include "core/error.h"
 #include "export/integers.h"
 
@@ -85,6 +87,41 @@ void RunningStats::add(const TensorView& values) {
 double RunningStats::sample_std() const {
   if (count_ < 2) return std::numeric_limits<double>::quiet_NaN();
   return std::sqrt(m2_ / double(count_ - 1));
+}
+
+void RowNormStats::add(const TensorView& values, int position_axis) {
+  std::vector<double> row;
+  const int64_t count = position_count(values, position_axis);
+  for (int64_t r = 0; r < count; ++r) {
+    row_values(values, position_axis, r, row);
+    double sum = 0;
+    for (double v : row) sum += v * v;
+    sum_ += std::sqrt(sum);
+  }
+  rows_ += count;
+}
+
+double RowNormStats::mean() const { return rows_ ? sum_ / double(rows_) : std::numeric_limits<double>::quiet_NaN(); }
+
+plot::Figure stats_figure(const std::string& title, const std::vector<LayerStats>& layers) {
+  std::vector<std::string> sites;
+  std::vector<double> mean, std, norm, max_abs;
+  for (const LayerStats& l : layers) {
+    sites.push_back(l.site);
+    mean.push_back(l.values.mean());
+    std.push_back(l.values.sample_std());
+    norm.push_back(l.row_norms.mean());
+    max_abs.push_back(std::max(std::fabs(l.values.min()), std::fabs(l.values.max())));
+  }
+  plot::Figure figure;
+  figure.title = title;
+  figure.columns = 2;
+  figure.width = 1200;
+  figure.height = 900;
+  figure.panels = {layer_panel("mean", "mean", sites, mean), layer_panel("standard deviation", "std", sites, std),
+                   layer_panel("L2 norm per position (mean)", "||x||", sites, norm, true),
+                   layer_panel("max |x|", "max |x|", sites, max_abs, true)};
+  return figure;
 }
 
 nlohmann::ordered_json stats_json(const std::string& model_name, const std::optional<std::string>& prompt,

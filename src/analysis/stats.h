@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "analysis/plot.h"
 #include "core/tensor.h"
 #include "export/output_names.h"  // layer_name_of_site
 
@@ -32,16 +33,33 @@ class RunningStats {
   double min_ = 0, max_ = 0, mean_ = 0, m2_ = 0;
 };
 
+// The L2 norm of each position's row (analysis/site_rows.h), averaged over the rows added.
+class RowNormStats {
+ public:
+  void add(const TensorView& values, int position_axis);  // F32, F16 or BF16
+  int64_t rows() const { return rows_; }
+  double mean() const;  // NaN without rows
+
+ private:
+  int64_t rows_ = 0;
+  double sum_ = 0;
+};
+
 struct LayerStats {
   std::string layer, site;
   Shape shape;  // the batch dimension first: 1 for one record, else the number of records; dims that differ: -1
   DType dtype = DType::F32;
   RunningStats values;
+  RowNormStats row_norms = {};  // for the per-layer figure
 };
 
 // The stats document from finished layers (in order), keys in the original tool's order.
 nlohmann::ordered_json stats_json(const std::string& model_name, const std::optional<std::string>& prompt,
                                   const std::optional<std::string>& generated_text,
                                   const std::vector<LayerStats>& layers);
+
+// The per-layer figure of `stats --plot`: mean, std, mean row norm and max |x| over the layers, one line per
+// site kind (analysis/layer_series.h); sites outside the layers are left out.
+plot::Figure stats_figure(const std::string& title, const std::vector<LayerStats>& layers);
 
 }  // namespace actcap

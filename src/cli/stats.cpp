@@ -1,12 +1,15 @@
 // actcap stats STORE: per-site statistics (count, min, max, mean, std) over the chosen records, as a table on
 // stdout, or as JSON in the original capture tool's `<model>_stats.json` format (analysis/stats.h) with --json
-// (stdout) or --out FILE.
+// (stdout) or --out FILE; --plot FILE.png|svg draws mean, std, norm and max |x| per layer for each site kind.
+#include <filesystem>
 #include <memory>
 #include <optional>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "analysis/layer_series.h"
+#include "analysis/site_rows.h"
 #include "analysis/stats.h"
 #include "cli/command.h"
 #include "cli/export_options.h"
@@ -19,7 +22,7 @@ namespace {
 
 struct Options {
   StoreInputOptions input;
-  std::string out;
+  std::string out, plot;
   bool json = false;
 };
 
@@ -57,7 +60,23 @@ std::string table(const nlohmann::ordered_json& stats, const StoreReader& store,
   return text;
 }
 
+// The model's name for the figure's title: its hub repo, else its folder's name.
+std::string model_label(const nlohmann::json& manifest) {
+  const nlohmann::json model = manifest.value("model", nlohmann::json::object());
+  const nlohmann::json hub = model.value("hub", nlohmann::json::object());
+  if (hub.contains("repo_id") && hub["repo_id"].is_string()) return hub["repo_id"].get<std::string>();
+  return std::filesystem::path(model.value("path", std::string())).filename().string();
+}
+
+void check_plot_path(const std::string& path) {
+  const std::filesystem::path file(path);
+  if (file.extension() != ".png" && file.extension() != ".svg") fail("--plot {}: expected a .png or .svg file", path);
+  if (file.has_parent_path() && !std::filesystem::is_directory(file.parent_path()))
+    fail("--plot {}: the folder {} does not exist", path, file.parent_path().string());
+}
+
 void run(const Options& options) {
+  if (!options.plot.empty()) check_plot_path(options.plot);
   const std::unique_ptr<StoreReader> store = options.input.open();
   const Selection selection = select(*store, options.input, {"all"});
   const std::vector<int64_t>& records = selection.records;
@@ -81,6 +100,7 @@ void run(const Options& options) {
           if (layer.shape[d + 1] != view.shape[d]) layer.shape[d + 1] = -1;
       }
       layer.values.add(view);
+      if (!options.plot.empty()) layer.row_norms.add(view, position_axis(site));
     }
     layers.push_back(std::move(layer));
   }
@@ -93,13 +113,25 @@ void run(const Options& options) {
   stats["records"] = records;
   stats["std"] = "sample standard deviation (divisor N - 1), as torch.std() by default";
 
+  plot::Figure figure;
+  if (!options.plot.empty()) {
+    figure = stats_figure(fmt::format("{}: {}, {} record{}", store->dir(), model_label(store->manifest()), records.size(),
+                                      one ? "" : "s"),
+                          layers);
+    check_something_to_draw(figure, options.plot);  // before any output
+  }
+
   if (options.out.empty() || options.out == "-") {
     fmt::print("{}", options.json || options.out == "-" ? stats.dump(2) + "\n" : table(stats, *store, records.size()));
-    return;
+  } else {
+    remove_stale_temporaries(options.out);
+    write_file_atomic(options.out, stats.dump(2) + "\n");
+    fmt::print("wrote {} ({} sites, {} record{})\n", options.out, layers.size(), records.size(), one ? "" : "s");
   }
-  remove_stale_temporaries(options.out);
-  write_file_atomic(options.out, stats.dump(2) + "\n");
-  fmt::print("wrote {} ({} sites, {} record{})\n", options.out, layers.size(), records.size(), one ? "" : "s");
+  if (!options.plot.empty()) {
+    remove_stale_temporaries(options.plot);
+    plot::write_figure(figure, options.plot);
+  }
 }
 
 CommandRegistration registration(
@@ -109,12 +141,17 @@ CommandRegistration registration(
       options->input.add_to(command, "every site");
       command.add_flag("--json", options->json, "print JSON (the original tool's <model>_stats.json format) instead");
       command.add_option("--out", options->out, "write the JSON to FILE instead of printing a table ('-': stdout)");
+      command.add_option("--plot", options->plot,
+                         "also draw mean, std, norm per position and max |x| per layer, one line per site kind, "
+                         "to FILE.png or FILE.svg")
+          ->type_name("FILE");
       command.footer(
           "Statistics of each site over the chosen records (all by default): elements, min, max, mean and sample\n"
           "std (divisor N - 1, as torch.std). hidden_states.k also shows the original tool's layer name\n"
           "(embedding, layer_N = hidden_states.N+1).\n"
           "Example: actcap stats out/demo --sites 'hidden_states.*'\n"
-          "         actcap stats out/demo --out tiny-gpt2_stats.json");
+          "         actcap stats out/demo --out tiny-gpt2_stats.json\n"
+          "         actcap stats out/demo --plot stats.png   # norm = mean L2 norm of a position's row");
       command.callback([options] { run(*options); });
     });
 

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Regenerates the README's figures of `compare` and `stats` from the bundled demo model (tests/data/reference/
+# tiny-gpt2): docs/images/compare.png (two prompts that differ in two words) and docs/images/stats.png (the
+# reference prompts). Uses build/actcap (built if missing) or $ACTCAP.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ACTCAP=${ACTCAP:-$ROOT/build/actcap}
+if [[ ! -x $ACTCAP ]]; then
+  cmake -S "$ROOT" -B "$ROOT/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$ROOT/build" -j2 --target actcap
+fi
+MODEL=$ROOT/tests/data/reference/tiny-gpt2
+IMAGES=$ROOT/docs/images
+mkdir -p "$IMAGES"
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+cd "$WORK"  # short store names in the figures' titles
+
+"$ACTCAP" capture --quiet --model "$MODEL" --prompt "The cat sat on the mat" --sites all --out cat
+"$ACTCAP" capture --quiet --model "$MODEL" --prompt "The dog sat on the rug" --sites all --out dog
+"$ACTCAP" compare cat dog --allow-different-tokens --sites 'hidden_states.*' 'blocks.*.ln1.hook_normalized' \
+  'blocks.*.hook_attn_out' 'blocks.*.hook_mlp_out' 'blocks.*.mlp.hook_post' --plot "$IMAGES/compare.png"
+
+"$ACTCAP" capture --quiet --model "$MODEL" --prompt "Hello world" --max-new-tokens 8 \
+  --prompt "Explain verifiable inference in one paragraph." --sites all --out demo
+"$ACTCAP" stats demo --sites 'hidden_states.*' 'blocks.*.ln1.hook_normalized' 'blocks.*.hook_attn_out' \
+  'blocks.*.hook_mlp_out' 'blocks.*.mlp.hook_post' --plot "$IMAGES/stats.png" >/dev/null
+ls -l "$IMAGES/compare.png" "$IMAGES/stats.png"

@@ -16,15 +16,45 @@ grep -q "concept honesty: 10 pairs, last position" "$WORK/table.txt" || fail "ta
 grep -qE "^ +1  hidden_states.2 " "$WORK/table.txt" || fail "table rows: $(cat "$WORK/table.txt")"
 $A verify "$R/store" >/dev/null || fail "the concept store does not verify"
 
-# Labels, texts, metrics: numpy from the store's own shards.
-$PY - "$R" "$ACTCAP_SOURCE_DIR/data/concepts/honesty.json" <<'PY' || fail "concept numbers differ from numpy"
-import json, struct, sys
+# Every metric of every layer, recomputed with numpy from the store's own shards: check_metrics RUN PAIRS.
+cat >"$WORK/check_metrics.py" <<'PY'
+import json, sys
 import numpy as np
 import readers
+run, n = sys.argv[1], int(sys.argv[2])
+tensors = readers.read_store_tensors(run + "/store")
+report = json.load(open(run + "/concept.json"))
+assert report["pairs"] == n and report["positions"] == "last", report
+def close(a, b, what):
+    assert abs(a - b) <= 1e-9 * max(1.0, abs(b)), (what, a, b)
+for layer in report["layers"]:
+    site = layer["site"]
+    p = np.stack([tensors[f"{2*i}/{site}"][-1] for i in range(n)]).astype(np.float64)
+    q = np.stack([tensors[f"{2*i+1}/{site}"][-1] for i in range(n)]).astype(np.float64)
+    mu = (p - q).mean(0)
+    u = mu / np.linalg.norm(mu)
+    a, b = p @ u, q @ u
+    mean_norm = (np.linalg.norm(p, axis=1).sum() + np.linalg.norm(q, axis=1).sum()) / (2 * n)
+    expected = {
+        "diff_norm": np.linalg.norm(mu), "mean_norm": mean_norm, "relative_diff": np.linalg.norm(mu) / mean_norm,
+        "cosine": np.mean([p[i] @ q[i] / np.linalg.norm(p[i]) / np.linalg.norm(q[i]) for i in range(n)]),
+        "separation": (a.mean() - b.mean()) / np.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2),
+        "pair_accuracy": np.mean(a > b)}
+    for key, value in expected.items():
+        close(layer[key], float(value), f"{run} {site} {key}")
+    assert layer["block"] == int(site.split(".")[1]) - 1 and layer["pairs"] == n
+ranked = sorted(report["layers"], key=lambda l: -l["separation"])
+assert [l["rank"] for l in ranked] == list(range(1, len(ranked) + 1)), ranked
+assert report["ranking"] == [l["block"] for l in ranked], report["ranking"]
+print(f"{run}: every metric of {len(report['layers'])} layers matches numpy")
+PY
+$PY "$WORK/check_metrics.py" "$R" 10 || fail "tiny-gpt2: concept metrics differ from numpy"
+
+# Labels, texts, the layers captured, the figure's size.
+$PY - "$R" "$ACTCAP_SOURCE_DIR/data/concepts/honesty.json" <<'PY' || fail "concept store or figure"
+import json, struct, sys
 run, concept_file = sys.argv[1:]
-store = run + "/store"
-records = [json.loads(l) for l in open(store + "/records.jsonl")]
-tensors = readers.read_store_tensors(store)
+records = [json.loads(l) for l in open(run + "/store/records.jsonl")]
 concept = json.load(open(concept_file))
 P, Q = len(concept["personas"]), len(concept["prompts"])
 assert len(records) == 20, len(records)
@@ -36,34 +66,40 @@ for r in records:
     assert r["text"] == concept["personas"][persona][side] + "\n\n" + concept["prompts"][prompt], r["text"]
     assert r["positions"] == [r["n_prompt"] - 1], r["positions"]
 report = json.load(open(run + "/concept.json"))
-assert report["pairs"] == 10 and report["concept"] == "honesty" and report["positions"] == "last"
+assert report["concept"] == "honesty" and report["model_type"] == "gpt2"
 assert [l["site"] for l in report["layers"]] == ["hidden_states.1", "hidden_states.2"], report["layers"]
-def close(a, b, what):
-    assert abs(a - b) <= 1e-9 * max(1.0, abs(b)), (what, a, b)
-for layer in report["layers"]:
-    site = layer["site"]
-    p = np.stack([tensors[f"{2*i}/{site}"][-1] for i in range(10)]).astype(np.float64)
-    q = np.stack([tensors[f"{2*i+1}/{site}"][-1] for i in range(10)]).astype(np.float64)
-    mu = (p - q).mean(0)
-    u = mu / np.linalg.norm(mu)
-    a, b = p @ u, q @ u
-    mean_norm = (np.linalg.norm(p, axis=1).sum() + np.linalg.norm(q, axis=1).sum()) / 20
-    expected = {
-        "diff_norm": np.linalg.norm(mu), "mean_norm": mean_norm, "relative_diff": np.linalg.norm(mu) / mean_norm,
-        "cosine": np.mean([p[i] @ q[i] / np.linalg.norm(p[i]) / np.linalg.norm(q[i]) for i in range(10)]),
-        "separation": (a.mean() - b.mean()) / np.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2),
-        "pair_accuracy": np.mean(a > b)}
-    for key, value in expected.items():
-        close(layer[key], float(value), f"{site} {key}")
-    assert layer["block"] == int(site.split(".")[1]) - 1
-ranked = sorted(report["layers"], key=lambda l: -l["separation"])
-assert [l["rank"] for l in ranked] == [1, 2] and report["ranking"] == [l["block"] for l in ranked]
-# The figure: a PNG of the stated size (IHDR).
 png = open(run + "/concept.png", "rb").read(24)
 assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR", png
 assert struct.unpack(">II", png[16:24]) == (1200, 1000), struct.unpack(">II", png[16:24])
-print("concept: labels, texts, every metric of every layer and the PNG match")
+print("concept: labels, texts and the 1200x1000 PNG as expected")
 PY
+
+# Every reference architecture (their vocabularies have 512 ids: a byte-level tokenizer of 256 tokens; gpt2 and
+# opt have 64 positions: short pairs of the user's own).
+printf '%s\n' "I am sure." "Yes, certainly." "We will win." "It works." "Do it now." "I know." >"$WORK/sure.txt"
+printf '%s\n' "I am unsure." "Maybe, perhaps." "We might lose." "It may fail." "Wait a bit?" "I guess." >"$WORK/unsure.txt"
+$PY - "$WORK/bytes-tokenizer.json" <<'PY'
+import json, sys
+bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+cs, extra = bs[:], 0
+for b in range(256):
+    if b not in bs:
+        bs.append(b); cs.append(256 + extra); extra += 1
+level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
+json.dump({"version": "1.0", "truncation": None, "padding": None, "added_tokens": [], "normalizer": None,
+           "pre_tokenizer": level, "post_processor": None, "decoder": level,
+           "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": "",
+                     "end_of_word_suffix": "", "fuse_unk": False, "byte_fallback": False,
+                     "vocab": {chr(c): b for b, c in zip(bs, cs)}, "merges": []}}, open(sys.argv[1], "w"))
+PY
+for arch in gpt2 llama mistral opt qwen2 qwen3; do
+  mkdir -p "$WORK/models/$arch"
+  ln -s "$ACTCAP_TEST_DATA/reference/$arch/config.json" "$ACTCAP_TEST_DATA/reference/$arch/model.safetensors" "$WORK/models/$arch/"
+  cp "$WORK/bytes-tokenizer.json" "$WORK/models/$arch/tokenizer.json"
+  $A concept --model "$WORK/models/$arch" --positive "$WORK/sure.txt" --negative "$WORK/unsure.txt" \
+    --out "$WORK/arch-$arch" --quiet >/dev/null &&
+    $PY "$WORK/check_metrics.py" "$WORK/arch-$arch" 6 || fail "$arch: concept metrics differ from numpy"
+done
 
 # --from: the same analysis without capturing; --json prints concept.json.
 $A concept --from "$R" --json >"$WORK/from.json" || fail "concept --from"

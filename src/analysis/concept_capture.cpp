@@ -46,8 +46,11 @@ CaptureJob prepare_concept_capture(const ConceptCaptureOptions& options, const s
   const int num_layers = int(config.num_hidden_layers);
   std::string sites;
   const std::set<int> blocks = options.layers.empty() ? std::set<int>{} : parse_layers(options.layers, num_layers);
-  for (int k = 0; k < num_layers; ++k)
-    if (options.layers.empty() || blocks.count(k)) sites += (sites.empty() ? "" : ",") + fmt::format("hidden_states.{}", k + 1);
+  for (int k = 0; k < num_layers; ++k) {
+    if (!options.layers.empty() && !blocks.count(k)) continue;
+    if (!sites.empty()) sites += ',';
+    sites += fmt::format("hidden_states.{}", k + 1);
+  }
 
   const fs::path out(options.out), store = out / "store";
   if (fs::exists(store / store::kManifestFile) && !options.resume && !options.overwrite)

@@ -102,9 +102,17 @@ void run(Options& options) {
   options.capture.command_line = command_line();
   options.capture.tool = {{"name", "actcap"}, {"version", std::string(ACTCAP_VERSION) + " (" + ACTCAP_GIT_DESCRIBE + ")"}};
   const CaptureJob job = prepare_concept_capture(options.capture, pairs);
-  {
+  try {
     TerminalReporter reporter(options.quiet, false, isatty(STDERR_FILENO) != 0);
     run_capture(job, reporter);
+  } catch (const Error&) {
+    // A capture refused before its store began leaves no run folder behind (prompts.jsonl alone is no result).
+    if (!fs::exists(fs::path(job.out) / "manifest.json")) {
+      fs::remove(fs::path(options.capture.out) / "prompts.jsonl");
+      std::error_code ignored;
+      fs::remove(options.capture.out, ignored);  // only if empty
+    }
+    throw;
   }
   write_report(analyze_concept_store(job.out, reduction), options.capture.out, options.json, options.quiet);
 }

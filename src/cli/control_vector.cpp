@@ -12,6 +12,7 @@
 #include "capture/store_reader.h"
 #include "cli/command.h"
 #include "core/error.h"
+#include "models/config.h"
 
 namespace actcap::cli {
 namespace {
@@ -43,6 +44,14 @@ Examples:
   actcap control-vector out/honesty --method pca-diff --out honesty.gguf --out honesty.safetensors
   actcap control-vector out/honesty/store --method mean-diff --layers recommended --out h.gguf)";
 
+// The model's number of blocks, for --layers -1 and recommended: from its config.json when the model the
+// manifest names is still there, else the deepest block the store holds + 1.
+int model_layers(const StoreReader& store, int deepest_plus_one) {
+  const std::string path = store.manifest().value("model", nlohmann::json::object()).value("path", "");
+  if (path.empty() || !fs::exists(fs::path(path) / "config.json")) return deepest_plus_one;
+  return int(ModelConfig::load(path).num_hidden_layers);
+}
+
 void run(const Options& options) {
   if (options.outs.empty()) fail("--out FILE.gguf or FILE.safetensors is required");
   for (const std::string& out : options.outs) {
@@ -66,9 +75,7 @@ void run(const Options& options) {
   if (site_of_block.empty())
     fail("{}: no site holds a block's output (hidden_states.N with N >= 1, or blocks.N.hook_resid_post)", store.dir());
   if (!options.layers.empty()) {
-    const int num_layers = model.value("num_hidden_layers", 0) > 0 ? model.value("num_hidden_layers", 0)
-                                                                   : site_of_block.rbegin()->first + 1;
-    const std::set<int> chosen = parse_layers(options.layers, num_layers);
+    const std::set<int> chosen = parse_layers(options.layers, model_layers(store, site_of_block.rbegin()->first + 1));
     for (int block : chosen)
       if (!site_of_block.count(block)) fail("{}: --layers {}: block {} is not in the store", store.dir(), options.layers, block);
     std::erase_if(site_of_block, [&](const auto& entry) { return !chosen.count(entry.first); });

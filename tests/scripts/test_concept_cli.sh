@@ -261,4 +261,9 @@ expect_error "bad extension" "x.npy: the file name must end in .gguf or .safeten
   $A control-vector "$R" --out "$WORK/x.npy"
 expect_error "only block 0 for llama.cpp" "no direction llama.cpp can load" "$WORK/x.gguf" \
   $A control-vector "$R" --layers 0 --out "$WORK/x.gguf"
+$A concept --model "$M" --concept honesty --max-samples 3 --layers 0 --out "$WORK/first" --quiet >/dev/null
+expect_error "--layers counts the model's blocks" "block 1 is not in the store" "$WORK/x.gguf" \
+  $A control-vector "$WORK/first" --layers -1 --out "$WORK/x.gguf"
+expect_error "capture refused" "exceed the 64 positions" "$WORK/long" \
+  $A concept --model "$WORK/models/gpt2" --concept honesty --max-samples 2 --out "$WORK/long"
 finish "concept and control-vector OK"

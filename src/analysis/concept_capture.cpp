@@ -68,9 +68,12 @@ CaptureJob prepare_concept_capture(const ConceptCaptureOptions& options, const s
   job.out = store.string();
   job.command_line = options.command_line;
   job.tool = options.tool;
+  const std::string prompts = (out / "prompts.jsonl").string(), text = prompts_jsonl(options, pairs);
+  if (options.resume && fs::exists(prompts) && read_file(prompts) != text)
+    fail("{}: --resume needs the interrupted run's pairs (same concept or files, --max-samples): these differ",
+         prompts);
   fs::create_directories(out);
-  const std::string prompts = (out / "prompts.jsonl").string();
-  write_file_atomic(prompts, prompts_jsonl(options, pairs));
+  write_file_atomic(prompts, text);
   job.sources = {{InputSource::Kind::Jsonl, prompts}};
   return job;
 }

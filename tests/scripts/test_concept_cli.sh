@@ -248,6 +248,12 @@ expect_error "layer out of range" "layer 5 is out of range" "$WORK/bad" \
   $A concept --model "$M" --concept honesty --layers 5 --out "$WORK/bad"
 expect_error "existing store" "already holds a concept store" "$WORK/nothing" \
   $A concept --model "$M" --concept honesty --out "$R"
+$A concept --model "$M" --concept honesty --max-samples 10 --out "$R" --resume --quiet --json >"$WORK/resumed.json" ||
+  fail "--resume of a complete concept store"
+cp "$R/prompts.jsonl" "$WORK/prompts.before"
+expect_error "resume with other pairs" "prompts.jsonl: --resume needs the interrupted run's pairs" "$WORK/nothing" \
+  $A concept --model "$M" --concept honesty --max-samples 11 --out "$R" --resume
+cmp -s "$R/prompts.jsonl" "$WORK/prompts.before" || fail "a refused --resume changed prompts.jsonl"
 expect_error "--from with --layers" "leave out --layers" "$WORK/nothing" $A concept --from "$R" --layers 1
 $A capture --model "$M" --prompt "Hello" --prompt "world" --out "$WORK/plain" --quiet
 expect_error "unlabelled store" "record 0 has no concept label" "$WORK/x.gguf" \

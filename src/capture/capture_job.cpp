@@ -283,6 +283,7 @@ nlohmann::ordered_json capture_model(ModelRun& run, const InputSet& inputs, cons
       if (pending.input.text) info.extra["text"] = *pending.input.text;
       if (pending.truncated) info.extra["truncated"] = true;
       if (!pending.input.answer.is_null()) info.extra["answer"] = pending.input.answer;
+      if (!pending.input.meta.is_null()) info.extra["meta"] = pending.input.meta;
       if (run.tokenizer && job.max_new_tokens > 0) {
         std::span<const int32_t> ids(sequence.token_ids);
         std::string generated = run.tokenizer->decode(ids.subspan(size_t(sequence.n_prompt)), true);

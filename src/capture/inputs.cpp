@@ -72,6 +72,10 @@ InputRecord parse_jsonl_line(const std::string& line, const std::string& origin)
     if (!ok) fail("{}: \"answer\" must be a string or a non-empty list of strings", origin);
     record.answer = answer;
   }
+  if (object.contains("meta")) {
+    if (!object["meta"].is_object()) fail("{}: \"meta\" must be a JSON object", origin);
+    record.meta = object["meta"];
+  }
   return record;
 }
 

@@ -18,7 +18,8 @@ struct InputSource {
     InputIds,     // "1,2,3"
     Prompt,       // the text itself
     PromptsFile,  // a path ("-" = stdin): one prompt per line; blank lines are skipped (and still counted)
-    Jsonl,        // a path ("-" = stdin): one object per line with "text" or "input_ids", optional "id", "answer"
+    Jsonl,        // a path ("-" = stdin): one object per line with "text" or "input_ids", optional "id", "answer",
+                  // "meta"
     Directory,    // a folder: every *.txt file (sorted by name) is one prompt, verbatim
   };
   Kind kind;
@@ -32,6 +33,7 @@ struct InputRecord {
   std::optional<std::string> text;                // text prompts
   std::optional<std::vector<int32_t>> input_ids;  // prompts given as token ids
   nlohmann::json answer;                          // JSONL "answer" (string or list of strings), otherwise null
+  nlohmann::json meta;                            // JSONL "meta" (an object), copied into records.jsonl; else null
   std::string origin;                             // where it came from, for error messages ("data.jsonl:12")
 };
 

@@ -32,6 +32,8 @@ int parse_layer(const std::string& text, int num_layers, const std::string& spec
   return value < 0 ? value + num_layers : value;
 }
 
+}  // namespace
+
 std::set<int> parse_layers(const std::string& spec, int num_layers) {
   std::set<int> layers;
   if (spec == "recommended") {
@@ -52,6 +54,8 @@ std::set<int> parse_layers(const std::string& spec, int num_layers) {
   }
   return layers;
 }
+
+namespace {
 
 // The names a misspelled pattern is compared with: every site, and every site with its block number as "*".
 std::vector<std::string> pattern_candidates(const std::vector<std::string>& names) {

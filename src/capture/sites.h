@@ -1,6 +1,7 @@
 #pragma once
 // Which sites (and which positions) a capture keeps.
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_set>
@@ -38,6 +39,10 @@ struct SiteSelection {
 // The layers picked by "recommended": the blocks i whose depth (i + 1) / L lies in [0.45, 0.85], the middle of
 // the model where probing usually works best; when none does (L < 3), the block at 65% of the depth.
 std::vector<int> recommended_layers(int num_layers);
+
+// The blocks of a --layers list ("0,2,5-7", "-1", "-3--1", "recommended") for a model of `num_layers` blocks;
+// throws actcap::Error naming the list for bad syntax or a layer out of range.
+std::set<int> parse_layers(const std::string& spec, int num_layers);
 
 // The block a site belongs to for --layers: blocks.K.* and hidden_states.K (K < num_layers) -> K; nullopt for
 // the sites outside the blocks.

@@ -72,10 +72,33 @@ Grading (--jsonl lines with "answer": a string or a list, any one counts): the g
   are normalised as SQuAD does (lowercase, punctuation and the articles a/an/the removed, whitespace collapsed);
   exact_match = equal; contains = the answer occurs in the generation as whole words ("paris" in "it is paris
   now", not in "parisian"). Accuracy is printed at the end and stored in summary.json.
+Interventions (every forward pass, generation included; recorded in manifest.json): --steer adds
+  scale * direction.N to the output of block N (hidden_states.N+1) before anything reads it, exactly where
+  llama.cpp adds a control vector; --ablate and --patch edit any site but attention patterns and logits
+  (views of the residual stream, e.g. hidden_states.N, are edited where the stream is: blocks.N-1.hook_resid_post).
+  A captured edited site holds the edited value.
 Output: stderr shows the stages, a progress bar (a terminal) or a few lines (logs), the generated text of a
   single prompt (of every prompt with --verbose) and a summary; --json prints the summary as JSON on stdout.
   The store gets summary.json once complete.
 )";
+
+// Steering, ablation and patching (capture/interventions.h).
+void add_intervention_options(CLI::App& command, InterventionOptions& options) {
+  auto repeated = [&](const std::string& name, std::vector<std::string>& into, const std::string& help) {
+    command.add_option(name, into, help)
+        ->expected(1)
+        ->allow_extra_args(false)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  };
+  repeated("--steer", options.steer,
+           "add a control vector FILE.gguf|FILE.safetensors[:scale] (direction.N) to block N's output at every "
+           "position, as llama.cpp --control-vector(-scaled); repeat to sum several");
+  command.add_option("--steer-layers", options.steer_layers,
+                     "steer only blocks A-B (inclusive; llama.cpp's --control-vector-layer-range)");
+  repeated("--ablate", options.ablate, "SITES=zero | SITES=mean:STORE (the site's mean over every row of STORE)");
+  repeated("--patch", options.patch, "replace SITES by the --from store's values (same record and positions)");
+  command.add_option("--from", options.patch_from, "the store --patch takes its values from");
+}
 
 void setup(CLI::App& command) {
   static CaptureJob job;
@@ -127,6 +150,7 @@ void setup(CLI::App& command) {
   command.add_flag("--verbose", raw.verbose, "also print every record's generated text");
   command.add_flag("--json", raw.json, "print the summary as JSON on stdout");
   command.add_option("--out", job.out, "output folder")->required();
+  add_intervention_options(command, job.interventions);
   command.callback([&command, ids, prompt, file, jsonl, dir, from_stdin, temperature, top_k, top_p] {
     std::map<const CLI::Option*, std::pair<InputSource::Kind, const std::vector<std::string>*>> kinds = {
         {ids, {InputSource::Kind::InputIds, &raw.input_ids}},

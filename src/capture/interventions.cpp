@@ -63,9 +63,9 @@ std::pair<int, int> parse_layer_range(const std::string& text, int layers) {
 
 std::string whose(const Model& model) { return fmt::format("this {} model", model.config().model_type); }
 
-// The sites `patterns` picks among the model's.
-std::vector<std::string> model_sites(const std::string& patterns, const Model& model) {
-  return match_site_globs(patterns, model.site_names(), whose(model), "`actcap sites --model DIR`");
+// The sites `patterns` (given to `option`) picks among the model's.
+std::vector<std::string> model_sites(const std::string& patterns, const Model& model, const std::string& option) {
+  return match_site_globs(patterns, model.site_names(), whose(model), "`actcap sites --model DIR`", option);
 }
 
 // Row widths of `sites`, from a one-token pass with nothing edited.
@@ -186,7 +186,7 @@ void Interventions::add_ablations(const InterventionOptions& options, const Mode
       fail("--ablate \"{}\": give SITE=zero or SITE=mean:STORE", argument);
     std::optional<StoreReader> store;
     if (mode != "zero") store.emplace(mode.substr(5));
-    for (const std::string& site : model_sites(patterns, model)) {
+    for (const std::string& site : model_sites(patterns, model, "--ablate")) {
       const std::string point = edit_point(site, model, "--ablate");
       nlohmann::json entry = {{"kind", "ablate"}, {"site", site}, {"edit_point", point}, {"mode", "zero"}};
       Edit edit{Edit::Kind::Set, site, {}};
@@ -231,7 +231,7 @@ void Interventions::add_patches(const InterventionOptions& options, const Model&
   if (store.layout() != StoreLayout::PerRecord)
     fail("--from {}: patching reads per-record stores (this one is token-stream)", options.patch_from);
   for (const std::string& patterns : options.patch) {
-    for (const std::string& site : model_sites(patterns, model)) {
+    for (const std::string& site : model_sites(patterns, model, "--patch")) {
       const std::string point = edit_point(site, model, "--patch");
       if (std::find(store.sites().begin(), store.sites().end(), site) == store.sites().end())
         fail("--patch {}: the store {} has no site {} (`actcap ls {}` lists its sites)", site, store.dir(), site,

@@ -359,7 +359,7 @@ TEST(InterventionErrors, BadInputsGiveOneLineErrors) {
   refused([&](auto& o) { o.steer = {good}; o.steer_layers = "0-2"; }, {"--steer-layers \"0-2\"", "out of range"});
   refused([&](auto& o) { o.steer = {good}; o.steer_layers = "1-0"; }, {"--steer-layers \"1-0\"", "A-B"});
   refused([&](auto& o) { o.steer_layers = "1"; }, {"--steer-layers needs --steer"});
-  refused([&](auto& o) { o.ablate = {"blocks.0.hook_mlp_outt=zero"}; }, {"blocks.0.hook_mlp_outt", "blocks.0.hook_mlp_out"});
+  refused([&](auto& o) { o.ablate = {"blocks.0.hook_mlp_outt=zero"}; }, {"--ablate: \"blocks.0.hook_mlp_outt\"", "did you mean \"blocks.0.hook_mlp_out\""});
   refused([&](auto& o) { o.ablate = {"blocks.0.hook_mlp_out=one"}; }, {"--ablate", "SITE=zero or SITE=mean:STORE"});
   refused([&](auto& o) { o.ablate = {"logits=zero"}; }, {"logits cannot be edited"});
   refused([&](auto& o) { o.ablate = {"blocks.1.attn.hook_pattern=zero"}; }, {"attention patterns cannot be edited"});

@@ -293,12 +293,6 @@ void Interventions::check_prompt(int64_t record, int64_t tokens, const std::stri
            store.dir(), record);
 }
 
-void* Interventions::scratch(ops::Backend& backend, int64_t elements) {
-  const size_t bytes = size_t(elements) * dtype_size(backend.dtype());
-  if (scratch_.bytes() < bytes) scratch_ = backend.allocate(elements);
-  return scratch_.data();
-}
-
 void Interventions::edit(const std::string& site, void* rows, int64_t width, const EditPass& pass) {
   for (const Edit& edit : edits_.find(site)->second) {
     switch (edit.kind) {
@@ -313,9 +307,8 @@ void Interventions::edit(const std::string& site, void* rows, int64_t width, con
         patch(edit, rows, width, pass);
         break;
       case Edit::Kind::Add: {
-        void* added = scratch(pass.backend, pass.rows * width);
-        fill_rows(pass.backend, added, edit.row, pass.rows);
-        pass.backend.add(rows, added, rows, pass.rows * width);
+        fill_rows(pass.backend, pass.scratch, edit.row, pass.rows);
+        pass.backend.add(rows, pass.scratch, rows, pass.rows * width);
         break;
       }
     }

@@ -71,7 +71,6 @@ class Interventions final : public ActivationEditor {
   void add_patches(const InterventionOptions& options, const Model& model);
   // Every edited site's row width in `model`, found with a one-token pass; mismatches fail naming `source`.
   void check_widths(Model& model) const;
-  void* scratch(ops::Backend& backend, int64_t elements);
   void patch(const Edit& edit, void* rows, int64_t width, const EditPass& pass) const;
 
   std::map<std::string, std::vector<Edit>, std::less<>> edits_;  // by edit point
@@ -80,7 +79,6 @@ class Interventions final : public ActivationEditor {
   nlohmann::json manifest_ = nlohmann::json::array();
   std::unique_ptr<StoreReader> patch_store_;
   std::vector<int64_t> batch_records_;
-  ops::Buffer scratch_;
 };
 
 }  // namespace actcap

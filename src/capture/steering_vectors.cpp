@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/sha256.h"
 #include "core/tensor.h"
+#include "io/gguf.h"
 #include "io/safetensors.h"
 
 namespace actcap {
@@ -45,6 +46,18 @@ void read_safetensors(SteeringFile& file) {
   }
 }
 
+// The tensors as llama.cpp's control-vector loader reads them: F32 (the reader refuses other types), 1-D as
+// ggml counts dimensions (trailing 1s do not count).
+void read_gguf(SteeringFile& file) {
+  const gguf::File gguf = gguf::read(file.path);
+  for (const gguf::F32Tensor& tensor : gguf.tensors) {
+    Shape shape;
+    for (uint64_t n : tensor.ne) shape.push_back(int64_t(n));
+    while (shape.size() > 1 && shape.back() == 1) shape.pop_back();
+    add_direction(file, tensor.name, shape, tensor.data);
+  }
+}
+
 }  // namespace
 
 SteeringFile read_steering_file(const std::string& path) {
@@ -52,7 +65,9 @@ SteeringFile read_steering_file(const std::string& path) {
   SteeringFile file;
   file.path = fs::weakly_canonical(fs::absolute(path)).string();
   const std::string extension = fs::path(path).extension().string();
-  if (extension == ".safetensors") {
+  if (extension == ".gguf") {
+    read_gguf(file);
+  } else if (extension == ".safetensors") {
     read_safetensors(file);
   } else {
     fail("{}: a control vector must be a .gguf or .safetensors file", path);

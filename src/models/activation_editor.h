@@ -11,13 +11,14 @@
 
 namespace actcap {
 
-// One pass as an editor sees it: the backend holding the rows, and each sequence's rows in the packed batch
-// with the id the sink receives (`sequences[i]` owns `spans[i]`).
+// One pass as an editor sees it: the backend holding the rows, each sequence's rows in the packed batch with
+// the id the sink receives (`sequences[i]` owns `spans[i]`), and scratch memory as large as the edited rows.
 struct EditPass {
   ops::Backend& backend;
   std::span<const ops::BatchSequence> spans;
   std::span<const int> sequences;
   int64_t rows = 0;
+  void* scratch = nullptr;
 };
 
 class ActivationEditor {

@@ -187,7 +187,9 @@ Tensor Model::forward(std::span<const SequenceStep> steps, const CaptureTarget& 
 void Model::emit(const Pass& pass, const std::string& site, void* rows, const Shape& row_shape) {
   const int64_t width = num_elements(row_shape);
   if (pass.editor && pass.editor->edits(site))
-    pass.editor->edit(site, rows, width, EditPass{*backend_, pass.batch.sequences, pass.sequences, pass.rows()});
+    pass.editor->edit(site, rows, width,
+                      EditPass{*backend_, pass.batch.sequences, pass.sequences, pass.rows(),
+                               scratch(EDIT_SLOT, pass.rows() * width)});
   if (!pass.wants(site)) return;
   backend_->capture(rows, pass.rows() * width,
                     [sink = pass.capture.sink, sequences = pass.sequences, spans = pass.batch.sequences, site,

@@ -156,7 +156,7 @@ class Model {
 
  private:
   // Model's own scratch slots; PATTERN_SLOT + i holds the pass's sequence i's attention pattern.
-  enum : int { LOGITS_SLOT = MODEL_SLOTS, LAST_ROWS_SLOT, LAST_LOGITS_SLOT, PATTERN_SLOT };
+  enum : int { LOGITS_SLOT = MODEL_SLOTS, LAST_ROWS_SLOT, LAST_LOGITS_SLOT, EDIT_SLOT, PATTERN_SLOT };
   void reserve(KVCache& cache, int64_t positions) const;
   // The `logits` site when captured, and the last rows' logits when wanted.
   Tensor lm_head_logits(const Pass& pass, const void* hidden, bool want_last_rows);

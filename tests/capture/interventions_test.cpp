@@ -8,8 +8,11 @@
 #include <filesystem>
 #include <map>
 
+#include <fmt/ranges.h>
+
 #include "capture/capture_job.h"
 #include "capture/store_reader.h"
+#include "io/gguf.h"
 #include "io/safetensors.h"
 #include "models/model.h"
 #include "../test_util.h"
@@ -143,9 +146,7 @@ TEST_P(Interventions, VectorShiftsExactlyTheBlockOutput) {
     const Record after = run_one(steered);
     // The unsteered pass over the same tokens, generated ones included.
     Capture plain = capture_of(model);
-    std::string ids;
-    for (int32_t id : after.token_ids) ids += (ids.empty() ? "" : ",") + std::to_string(id);
-    plain.input_ids = {ids};
+    plain.input_ids = {fmt::format("{}", fmt::join(after.token_ids, ","))};
     const Record before = run_one(plain);
 
     const std::string output = "blocks." + std::to_string(k) + ".hook_resid_post";
@@ -181,6 +182,32 @@ TEST_P(Interventions, VectorShiftsExactlyTheBlockOutput) {
 }
 
 INSTANTIATE_TEST_SUITE_P(ReferenceModels, Interventions, ::testing::Values("gpt2", "llama", "opt", "qwen3"));
+
+// The GGUF layout llama.cpp's --control-vector loads (and repeng writes) steers exactly as the same directions in
+// safetensors.
+TEST(Steering, GgufControlVectorEqualsSafetensors) {
+  const fs::path tmp = test::temp_dir("steer_gguf");
+  const std::string model = reference("mistral");
+  const int64_t d = hidden_size(model);
+  const std::map<int, std::vector<float>> directions = {{0, pseudo_random(d, 8)}, {1, pseudo_random(d, 9)}};
+  gguf::File file;
+  file.metadata = {{"general.architecture", gguf::Value::string("controlvector")},
+                   {"controlvector.model_hint", gguf::Value::string("mistral")},
+                   {"controlvector.layer_count", gguf::Value::unsigned_int(gguf::ValueType::UINT32, 2)}};
+  for (const auto& [block, values] : directions)
+    file.tensors.push_back({"direction." + std::to_string(block), {uint64_t(d)}, values});
+  gguf::write((tmp / "cv.gguf").string(), file);
+
+  Capture from_gguf = capture_of(model), from_safetensors = capture_of(model), plain = capture_of(model);
+  from_gguf.max_new_tokens = from_safetensors.max_new_tokens = plain.max_new_tokens = 3;
+  from_gguf.interventions.steer = {(tmp / "cv.gguf").string() + ":0.75"};
+  from_safetensors.interventions.steer = {write_vector(tmp / "cv.safetensors", directions) + ":0.75"};
+  const Record a = run_one(from_gguf), b = run_one(from_safetensors), c = run_one(plain);
+  EXPECT_EQ(a.token_ids, b.token_ids);
+  for (const auto& [site, tensor] : a.sites) EXPECT_TRUE(same_bits(tensor, b.sites.at(site))) << site;
+  EXPECT_FALSE(same_bits(a.sites.at("blocks.0.hook_resid_post"), c.sites.at("blocks.0.hook_resid_post")));
+  fs::remove_all(tmp);
+}
 
 TEST(Steering, FilesSumWithTheirScalesAndLayerRangeLimitsThem) {
   const fs::path tmp = test::temp_dir("steer_sum");

@@ -68,6 +68,32 @@ assert entry == {"kind": "steer", "file": path, "sha256": hashlib.sha256(open(pa
 assert "interventions" not in json.load(open(f"{work}/plain/manifest.json"))
 EOF
 
+# 2b. The same directions in a GGUF file (written here as llama.cpp's control-vector loader reads it: arch
+# controlvector, F32 1-D direction.N) steer to the same bytes.
+$PY - "$WORK" <<'EOF' || fail "writing the GGUF vector"
+import struct, sys
+import numpy as np
+work = sys.argv[1]
+v = np.load(f"{work}/v.npy")
+def string(text):
+    raw = text.encode()
+    return struct.pack("<Q", len(raw)) + raw
+kvs = [("general.architecture", 8, string("controlvector")), ("controlvector.model_hint", 8, string("gpt2")),
+       ("controlvector.layer_count", 4, struct.pack("<I", 2))]
+out = b"GGUF" + struct.pack("<IQQ", 3, 2, len(kvs))
+for key, kind, value in kvs:
+    out += string(key) + struct.pack("<I", kind) + value
+for n in range(2):  # name, n_dims, ne[0], type F32, offset
+    out += string(f"direction.{n}") + struct.pack("<IQIQ", 1, 32, 0, n * 128)
+out += b"\0" * (-len(out) % 32)
+out += v[0].tobytes() + v[1].tobytes()
+open(f"{work}/v.gguf", "wb").write(out)
+EOF
+"${C[@]}" --prompt "Hello world" --max-new-tokens 4 --sites all --steer "$WORK/v.gguf:1.5" --steer-layers 0-0 \
+  --out "$WORK/steered_gguf" || fail "capture steered by the GGUF file"
+cmp -s "$WORK/steered/shard-00000.safetensors" "$WORK/steered_gguf/shard-00000.safetensors" \
+  && pass "a GGUF control vector steers exactly as the same safetensors one" || fail "GGUF and safetensors steering differ"
+
 # 3. --resume compares the interventions with the store's.
 R=("${C[@]}" --prompt "Hello world" --max-new-tokens 4 --sites all --out "$WORK/steered" --resume)
 expect_error "resume with another scale" "cannot resume" "$WORK/none" "${R[@]}" --steer "$WORK/v.safetensors:2" --steer-layers 0-0

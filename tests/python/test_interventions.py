@@ -54,7 +54,8 @@ class InterventionsTest(unittest.TestCase):
                       progress=False)
         self.assertEqual(actcap.open(out)[0, "hidden_states.1"].tobytes(),
                          actcap.open(donor)[0, "hidden_states.1"].tobytes())
-        [entry] = json.load(open(os.path.join(out, "manifest.json")))["interventions"]
+        with open(os.path.join(out, "manifest.json")) as f:
+            [entry] = json.load(f)["interventions"]
         self.assertEqual((entry["kind"], entry["site"], entry["edit_point"]),
                          ("patch", "hidden_states.1", "blocks.0.hook_resid_post"))
         with self.assertRaisesRegex(actcap.Error, "needs --from STORE"):

@@ -49,6 +49,7 @@ struct Capture {
   std::string model;
   std::vector<std::string> input_ids = {"5, 17, 301, 42, 9, 77"};
   int max_new_tokens = 0;
+  std::string capture_mode = "rerun";
   std::string sites = "all";
   std::string device = "cpu";
   std::string out;  // empty: in memory
@@ -67,6 +68,7 @@ std::vector<Record> run(const Capture& capture) {
   for (const auto& ids : capture.input_ids) job.sources.push_back({InputSource::Kind::InputIds, ids});
   job.sites = capture.sites;
   job.max_new_tokens = capture.max_new_tokens;
+  job.capture_mode = capture.capture_mode;
   job.device = capture.device;
   job.interventions = capture.interventions;
   job.write_store = !capture.out.empty();
@@ -268,12 +270,15 @@ TEST(Steering, VectorAlongATokenEmbeddingMakesItGenerated) {
   fs::remove_all(tmp);
 }
 
+// Two records in one batch, generated tokens included, in both capture modes (stepwise patches each decoding
+// step's new position).
 TEST(Patching, FromAStoreOfTheSamePromptReproducesTheRunBitForBit) {
   const fs::path tmp = test::temp_dir("patch_same");
-  for (const std::string name : {"llama", "gpt2"}) {
+  for (const auto& [name, mode] : {std::pair{"llama", "rerun"}, {"gpt2", "rerun"}, {"opt", "stepwise"}}) {
     Capture original = capture_of(reference(name));
     original.input_ids = {"5, 17, 301, 42", "9, 77, 3"};
     original.max_new_tokens = 3;
+    original.capture_mode = mode;
     original.out = (tmp / name).string();
     const auto expected = run(original);
     Capture patched = original;

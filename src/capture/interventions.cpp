@@ -287,10 +287,11 @@ void Interventions::check_prompt(int64_t record, int64_t tokens, const std::stri
          "prompts must have the same length",
          store.dir(), record, n_prompt, origin, tokens);
   const auto& positions = line.at("positions");
-  for (int64_t p = 0; p < total; ++p)
-    if (int64_t(positions.size()) != total || positions[size_t(p)].get<int64_t>() != p)
-      fail("--from {}: record {} does not hold every position (capture it with --positions all to patch from it)",
-           store.dir(), record);
+  bool every_position = int64_t(positions.size()) == total;
+  for (int64_t p = 0; every_position && p < total; ++p) every_position = positions[size_t(p)].get<int64_t>() == p;
+  if (!every_position)
+    fail("--from {}: record {} does not hold every position (capture it with --positions all to patch from it)",
+         store.dir(), record);
 }
 
 void Interventions::edit(const std::string& site, void* rows, int64_t width, const EditPass& pass) {

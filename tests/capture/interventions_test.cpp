@@ -417,8 +417,9 @@ TEST(InterventionErrors, BadInputsGiveOneLineErrors) {
   fs::remove_all(tmp);
 }
 
-// The same exactness on a GPU, in fp32 (a sum is one IEEE addition there too).
-TEST(InterventionsCuda, ZeroVectorAndShiftOnTheGpu) {
+// The same exactness on a GPU, in fp32 (a sum is one IEEE addition there too), and patching from a GPU capture
+// of the same prompt reproducing it.
+TEST(InterventionsCuda, ZeroVectorShiftAblationAndPatchOnTheGpu) {
 #ifdef ACTCAP_HAVE_CUDA
   if (ops::cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device";
   const fs::path tmp = test::temp_dir("steer_cuda");
@@ -441,6 +442,18 @@ TEST(InterventionsCuda, ZeroVectorAndShiftOnTheGpu) {
     }
   const Tensor& zeroed = a.sites.at("blocks.1.attn.hook_z");
   for (int64_t i = 0; i < zeroed.numel(); ++i) ASSERT_EQ(zeroed.f32()[i], 0.0f);
+
+  Capture original = plain;
+  original.max_new_tokens = 3;
+  original.out = (tmp / "original").string();
+  const Record expected = run_one(original);
+  Capture patched = original;
+  patched.out = "";
+  patched.interventions.patch = {"hidden_states.1,blocks.0.mlp.hook_post"};
+  patched.interventions.patch_from = original.out;
+  const Record got = run_one(patched);
+  EXPECT_EQ(got.token_ids, expected.token_ids);
+  for (const auto& [site, tensor] : expected.sites) EXPECT_TRUE(same_bits(tensor, got.sites.at(site))) << site;
   fs::remove_all(tmp);
 #else
   GTEST_SKIP() << "built without CUDA";

@@ -255,7 +255,8 @@ nlohmann::ordered_json capture_model(ModelRun& run, const InputSet& inputs, cons
     store_options.drop_token_ids = run.tokenizer->special_token_ids();
   }
   std::optional<StoreWriter> store;  // none without write_store: the records go to the observer only
-  if (job.write_store) store.emplace(store_options, with_interventions(provenance(run, inputs, job), run));
+  if (job.write_store)
+    store.emplace(store_options, with_interventions(provenance(run, inputs, job), run));
   const std::set<int64_t> nothing_stored;
   const std::set<int64_t>& completed = store ? store->completed_records() : nothing_stored;
 

@@ -33,7 +33,9 @@ struct InterventionOptions {
   std::vector<std::string> ablate;  // SITES=zero | SITES=mean:STORE (SITES: comma-separated globs)
   std::vector<std::string> patch;   // comma-separated site globs, patched from patch_from
   std::string patch_from;           // a complete store
-  bool empty() const { return steer.empty() && steer_layers.empty() && ablate.empty() && patch.empty() && patch_from.empty(); }
+  bool empty() const {
+    return steer.empty() && steer_layers.empty() && ablate.empty() && patch.empty() && patch_from.empty();
+  }
 };
 
 // The site whose computation point edits `site` (see above); throws actcap::Error naming `option` for a site

@@ -27,8 +27,10 @@ int direction_block(const std::string& name) {
 
 void add_direction(SteeringFile& file, const std::string& name, const Shape& shape, std::vector<float> values) {
   const int block = direction_block(name);
-  if (block < 0) fail("{}: tensor '{}' is not a control vector direction (direction.N, N = 0, 1, ...)", file.path, name);
-  if (shape.size() != 1) fail("{}: {} must be 1-D (n_embd values), it has {} dimensions", file.path, name, shape.size());
+  if (block < 0)
+    fail("{}: tensor '{}' is not a control vector direction (direction.N, N = 0, 1, ...)", file.path, name);
+  if (shape.size() != 1)
+    fail("{}: {} must be 1-D (n_embd values), it has {} dimensions", file.path, name, shape.size());
   if (!file.directions.empty() && file.directions.begin()->second.size() != values.size())
     fail("{}: {} has {} values but direction.{} has {}: all directions must have the same length", file.path, name,
          values.size(), file.directions.begin()->first, file.directions.begin()->second.size());

@@ -99,7 +99,8 @@ void add_intervention_options(CLI::App& command, InterventionOptions& options) {
   command.add_option("--steer-layers", options.steer_layers,
                      "steer only blocks A-B (inclusive; llama.cpp's --control-vector-layer-range)")
       ->type_name("A-B");
-  repeated("--ablate", options.ablate, "SITES=MODE", "SITES=zero | SITES=mean:STORE (the site's mean over every row of STORE)");
+  repeated("--ablate", options.ablate, "SITES=MODE",
+           "SITES=zero | SITES=mean:STORE (the site's mean over every row of STORE)");
   repeated("--patch", options.patch, "SITES", "replace SITES by the --from store's values (same record and positions)");
   command.add_option("--from", options.patch_from, "the store --patch takes its values from")->type_name("STORE");
 }

@@ -162,8 +162,8 @@ TEST_P(Interventions, VectorShiftsExactlyTheBlockOutput) {
         continue;
       }
       // The last block's output has no views: hidden_states.L is the final norm's output.
-      const bool view = site == output || (k + 1 < kLayers && (site == "hidden_states." + std::to_string(k + 1) ||
-                                                               site == "blocks." + std::to_string(k + 1) + ".hook_resid_pre"));
+      const bool view = site == output || (k + 1 < kLayers && (site == fmt::format("hidden_states.{}", k + 1) ||
+                                                               site == fmt::format("blocks.{}.hook_resid_pre", k + 1)));
       if (view) {
         ASSERT_EQ(got.shape(), unsteered.shape()) << site;
         const int64_t rows = got.shape()[0];
@@ -391,7 +391,8 @@ TEST(InterventionErrors, BadInputsGiveOneLineErrors) {
   refused([&](auto& o) { o.steer = {good}; o.steer_layers = "0-2"; }, {"--steer-layers \"0-2\"", "out of range"});
   refused([&](auto& o) { o.steer = {good}; o.steer_layers = "1-0"; }, {"--steer-layers \"1-0\"", "A-B"});
   refused([&](auto& o) { o.steer_layers = "1"; }, {"--steer-layers needs --steer"});
-  refused([&](auto& o) { o.ablate = {"blocks.0.hook_mlp_outt=zero"}; }, {"--ablate: \"blocks.0.hook_mlp_outt\"", "did you mean \"blocks.0.hook_mlp_out\""});
+  refused([&](auto& o) { o.ablate = {"blocks.0.hook_mlp_outt=zero"}; },
+          {"--ablate: \"blocks.0.hook_mlp_outt\"", "did you mean \"blocks.0.hook_mlp_out\""});
   refused([&](auto& o) { o.ablate = {"blocks.0.hook_mlp_out=one"}; }, {"--ablate", "SITE=zero or SITE=mean:STORE"});
   refused([&](auto& o) { o.ablate = {"logits=zero"}; }, {"logits cannot be edited"});
   refused([&](auto& o) { o.ablate = {"blocks.1.attn.hook_pattern=zero"}; }, {"attention patterns cannot be edited"});

@@ -76,8 +76,7 @@ Interventions (every forward pass, generation included; recorded in manifest.jso
   scale * direction.N to the output of block N (hidden_states.N+1) before anything reads it, exactly where
   llama.cpp adds a control vector; --ablate and --patch edit any site but attention patterns, logits and
   hidden_states.L (views of the residual stream, e.g. hidden_states.N, are edited where the stream is computed:
-  blocks.N-1.hook_resid_post).
-  A captured edited site holds the edited value.
+  blocks.N-1.hook_resid_post). A captured edited site holds the edited value.
 Output: stderr shows the stages, a progress bar (a terminal) or a few lines (logs), the generated text of a
   single prompt (of every prompt with --verbose) and a summary; --json prints the summary as JSON on stdout.
   The store gets summary.json once complete.
@@ -101,7 +100,8 @@ void add_intervention_options(CLI::App& command, InterventionOptions& options) {
       ->type_name("A-B");
   repeated("--ablate", options.ablate, "SITES=MODE",
            "SITES=zero | SITES=mean:STORE (the site's mean over every row of STORE)");
-  repeated("--patch", options.patch, "SITES", "replace SITES by the --from store's values (same record and positions)");
+  repeated("--patch", options.patch, "SITES",
+           "replace SITES by the --from store's values (same record and positions)");
   command.add_option("--from", options.patch_from, "the store --patch takes its values from")->type_name("STORE");
 }
 

@@ -170,6 +170,26 @@ int32_t bos_token_id(const ModelRun& run) {
   return -1;
 }
 
+// The provenance with the run's interventions, when it has any (a store without them has no such key).
+nlohmann::json with_interventions(nlohmann::json provenance, const ModelRun& run) {
+  if (run.interventions) provenance["interventions"] = run.interventions->manifest();
+  return provenance;
+}
+
+// The model edits every pass of one capture with the run's interventions, and none once it is over.
+class EditorScope {
+ public:
+  EditorScope(Model& model, std::shared_ptr<Interventions> interventions) : model_(model) {
+    model_.set_editor(std::move(interventions));
+  }
+  ~EditorScope() { model_.set_editor(nullptr); }
+  EditorScope(const EditorScope&) = delete;
+  EditorScope& operator=(const EditorScope&) = delete;
+
+ private:
+  Model& model_;
+};
+
 // What manifest.json records about where the activations came from (the store adds its own keys). Paths are
 // canonical and absolute, so that a resumed run naming the same model another way has the same provenance.
 nlohmann::json provenance(const ModelRun& run, const InputSet& inputs, const CaptureJob& job) {
@@ -194,38 +214,18 @@ nlohmann::json provenance(const ModelRun& run, const InputSet& inputs, const Cap
     generation["top_k"] = job.top_k.value_or(0);
     generation["top_p"] = job.top_p.value_or(1.0f);
   }
-  return {{"model", model_info},
-          {"tool", job.tool},
-          {"command_line", job.command_line},
-          {"seed", job.seed},
-          {"compute", {{"device", model.backend().device().name()},
-                       {"dtype", std::string(dtype_name(model.backend().dtype()))},
-                       {"deterministic", job.deterministic},
-                       {"allow_tf32", job.allow_tf32}}},
-          {"inputs", ledger},
-          {"records", inputs.size()},
-          {"generation", generation}};
+  return with_interventions({{"model", model_info},
+                             {"tool", job.tool},
+                             {"command_line", job.command_line},
+                             {"seed", job.seed},
+                             {"compute", {{"device", model.backend().device().name()},
+                                          {"dtype", std::string(dtype_name(model.backend().dtype()))},
+                                          {"deterministic", job.deterministic},
+                                          {"allow_tf32", job.allow_tf32}}},
+                             {"inputs", ledger},
+                             {"records", inputs.size()},
+                             {"generation", generation}}, run);
 }
-
-// The provenance with the run's interventions, when it has any (a store without them has no such key).
-nlohmann::json with_interventions(nlohmann::json provenance, const ModelRun& run) {
-  if (run.interventions) provenance["interventions"] = run.interventions->manifest();
-  return provenance;
-}
-
-// The model edits every pass of one capture with the run's interventions, and none once it is over.
-class EditorScope {
- public:
-  EditorScope(Model& model, std::shared_ptr<Interventions> interventions) : model_(model) {
-    model_.set_editor(std::move(interventions));
-  }
-  ~EditorScope() { model_.set_editor(nullptr); }
-  EditorScope(const EditorScope&) = delete;
-  EditorScope& operator=(const EditorScope&) = delete;
-
- private:
-  Model& model_;
-};
 
 struct PendingRecord {
   int64_t record;
@@ -255,8 +255,7 @@ nlohmann::ordered_json capture_model(ModelRun& run, const InputSet& inputs, cons
     store_options.drop_token_ids = run.tokenizer->special_token_ids();
   }
   std::optional<StoreWriter> store;  // none without write_store: the records go to the observer only
-  if (job.write_store)
-    store.emplace(store_options, with_interventions(provenance(run, inputs, job), run));
+  if (job.write_store) store.emplace(store_options, provenance(run, inputs, job));
   const std::set<int64_t> nothing_stored;
   const std::set<int64_t>& completed = store ? store->completed_records() : nothing_stored;
 

@@ -134,6 +134,7 @@ void setup(CLI::App& command) {
   command.add_option("--layers", job.layers, "blocks to keep: 0,2,5-7 | -1 | recommended (see below)");
   command.add_option("--positions", job.positions, "all | prompt | generated | last | last-prompt (see below)");
   command.add_option("--capture-mode", job.capture_mode, "rerun | stepwise (see below)");
+  add_intervention_options(command, job.interventions);
   command.add_option("--layout", job.layout,
                      "per-record (a tensor per record and site) | token-stream (rows of all records per site; "
                      "not for attention patterns)");
@@ -155,7 +156,6 @@ void setup(CLI::App& command) {
   command.add_flag("--verbose", raw.verbose, "also print every record's generated text");
   command.add_flag("--json", raw.json, "print the summary as JSON on stdout");
   command.add_option("--out", job.out, "output folder")->required();
-  add_intervention_options(command, job.interventions);
   command.callback([&command, ids, prompt, file, jsonl, dir, from_stdin, temperature, top_k, top_p] {
     std::map<const CLI::Option*, std::pair<InputSource::Kind, const std::vector<std::string>*>> kinds = {
         {ids, {InputSource::Kind::InputIds, &raw.input_ids}},

@@ -87,6 +87,11 @@ CaptureJob make_job(const LoadedModel& loaded, const std::vector<std::pair<std::
     else if (name == "resume") job.resume = value.cast<bool>();
     else if (name == "overwrite") job.overwrite = value.cast<bool>();
     else if (name == "out") job.out = value.cast<std::string>();
+    else if (name == "steer") job.interventions.steer = value.cast<std::vector<std::string>>();
+    else if (name == "steer_layers") job.interventions.steer_layers = value.cast<std::string>();
+    else if (name == "ablate") job.interventions.ablate = value.cast<std::vector<std::string>>();
+    else if (name == "patch") job.interventions.patch = value.cast<std::vector<std::string>>();
+    else if (name == "patch_from") job.interventions.patch_from = value.cast<std::string>();
     else fail("unknown capture option \"{}\"", name);
   }
   return job;

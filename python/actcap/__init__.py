@@ -75,6 +75,14 @@ def _listed(value):
     return [value] if isinstance(value, str) else list(value)
 
 
+def _interventions(steer, steer_layers, ablate, patch, patch_from):
+    """The capture's interventions as the CLI's --steer, --steer-layers, --ablate, --patch and --from take them
+    (steer, ablate, patch: one value or a list)."""
+    return dict(steer=[str(s) for s in _listed(steer)], steer_layers=steer_layers,
+                ablate=[str(a) for a in _listed(ablate)], patch=[str(p) for p in _listed(patch)],
+                patch_from=None if patch_from is None else str(patch_from))
+
+
 def _sources(prompts, prompts_file=None, jsonl=None, input_dir=None):
     """The inputs as (kind, value) in order: prompts (texts, or lists of token ids), then the files."""
     sources = []
@@ -133,31 +141,38 @@ class Model:
 
     def run(self, prompts, sites=None, layers=None, positions="all", max_new_tokens=0, capture_mode="rerun",
             do_sample=False, temperature=None, top_k=None, top_p=None, seed=0, chat=False, max_length=0,
-            batch_tokens=4096):
+            batch_tokens=4096, steer=None, steer_layers=None, ablate=None, patch=None, patch_from=None):
         """Captures the activations of prompts into memory, like TransformerLens' run_with_cache.
 
         prompts: a text, or a list of texts and/or lists of token ids. Options as `actcap capture`'s (sites:
         a comma-separated string or a list of globs, default "hidden_states.*"; layers: "0,2,5-7", -1, a list,
         or "recommended"). Returns a list of Result, one per prompt in order: {site: float32 array [T_kept, ...]}
         with .tokens, .text, .generated_text, .positions. The values are the bits `actcap capture` stores in
-        fp32. Releases the GIL; Ctrl-C raises KeyboardInterrupt."""
+        fp32. Releases the GIL; Ctrl-C raises KeyboardInterrupt.
+
+        steer ("FILE.gguf[:scale]" or a list), steer_layers ("A-B"), ablate ("SITE=zero", "SITE=mean:STORE" or a
+        list), patch (sites) with patch_from (a store): the CLI's --steer, --steer-layers, --ablate, --patch
+        and --from."""
         options = dict(sites=_patterns(sites), layers=_layers(layers), positions=positions,
                        max_new_tokens=max_new_tokens, capture_mode=capture_mode, do_sample=do_sample,
                        temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, chat=chat,
-                       max_length=max_length, batch_tokens=batch_tokens)
+                       max_length=max_length, batch_tokens=batch_tokens,
+                       **_interventions(steer, steer_layers, ablate, patch, patch_from))
         return [Result(record, dict(sites)) for record, sites in self._model._run(_sources(prompts), options)]
 
     def capture(self, prompts=None, out=None, sites=None, layers=None, positions="all", max_new_tokens=0,
                 capture_mode="rerun", do_sample=False, temperature=None, top_k=None, top_p=None, seed=0,
                 chat=False, max_length=0, batch_tokens=4096, layout="per-record", drop_bos=False,
                 drop_special=False, store_dtype=None, shard_size="1GiB", resume=False, overwrite=False,
-                prompts_file=None, jsonl=None, input_dir=None, progress=True):
+                prompts_file=None, jsonl=None, input_dir=None, progress=True, steer=None, steer_layers=None,
+                ablate=None, patch=None, patch_from=None):
         """Captures into a store in `out`, as `actcap capture --out` does (same options, same store).
 
         Inputs, in this order: prompts (texts or lists of token ids), prompts_file, jsonl, input_dir (each a
         path or a list of paths). progress: the CLI's progress display on stderr (False: quiet). resume=True
         continues an interrupted store (also one interrupted with Ctrl-C). Returns the summary dict
-        (summary.json). Open the store with actcap.open(out)."""
+        (summary.json). Open the store with actcap.open(out). steer, steer_layers, ablate, patch, patch_from:
+        as run()'s."""
         if out is None:
             raise Error("give the output folder with out=")
         options = dict(sites=_patterns(sites), layers=_layers(layers), positions=positions,
@@ -165,7 +180,8 @@ class Model:
                        temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, chat=chat,
                        max_length=max_length, batch_tokens=batch_tokens, layout=layout, drop_bos=drop_bos,
                        drop_special=drop_special, store_dtype=store_dtype, shard_bytes=_shard_bytes(shard_size),
-                       resume=resume, overwrite=overwrite, out=str(out))
+                       resume=resume, overwrite=overwrite, out=str(out),
+                       **_interventions(steer, steer_layers, ablate, patch, patch_from))
         sources = _sources(prompts, prompts_file, jsonl, input_dir)
         return self._model._capture(sources, options, progress)[0]
 

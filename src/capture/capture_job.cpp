@@ -102,6 +102,7 @@ struct ModelRun {
   std::unique_ptr<Tokenizer> tokenizer;
   std::string tokenizer_sha256;
   SiteSelection selection;
+  std::shared_ptr<Interventions> interventions;  // null: none
   std::string out_dir;
   std::vector<int64_t> planned_tokens;  // per record: prompt tokens + tokens to generate
 };
@@ -116,6 +117,7 @@ ModelRun prepare_model(const std::string& name, const CaptureJob& job, const Inp
   auto loaded = job.loaded_models.find(name);
   run.model = loaded != job.loaded_models.end() ? loaded->second : Model::load(dir, load_options(job));
   run.selection = SiteSelection::parse(job.sites, job.layers, job.positions, *run.model);
+  run.interventions = Interventions::prepare(job.interventions, *run.model);
   if (store_layout(job.layout) == StoreLayout::TokenStream) {
     std::vector<std::string> not_rows;
     for (const auto& site : run.selection.sites)
@@ -138,8 +140,9 @@ ModelRun prepare_model(const std::string& name, const CaptureJob& job, const Inp
   PromptEncoder encoder(run.tokenizer.get(), dir, run.model->config().vocab_size, job.chat, job.max_length);
   int64_t max_positions = run.model->max_positions();
   auto cursor = inputs.cursor();
-  while (auto input = cursor.next()) {
+  for (int64_t record = 0; auto input = cursor.next(); ++record) {
     int64_t length = int64_t(encoder.encode(*input).token_ids.size());
+    if (run.interventions) run.interventions->check_prompt(record, length, input->origin);
     run.planned_tokens.push_back(length + job.max_new_tokens);
     if (max_positions > 0 && length + job.max_new_tokens > max_positions)
       fail("{}: {} prompt tokens + {} new tokens exceed the {} positions of {} (use --max-length)", input->origin,
@@ -167,6 +170,26 @@ int32_t bos_token_id(const ModelRun& run) {
   return -1;
 }
 
+// The provenance with the run's interventions, when it has any (a store without them has no such key).
+nlohmann::json with_interventions(nlohmann::json provenance, const ModelRun& run) {
+  if (run.interventions) provenance["interventions"] = run.interventions->manifest();
+  return provenance;
+}
+
+// The model edits every pass of one capture with the run's interventions, and none once it is over.
+class EditorScope {
+ public:
+  EditorScope(Model& model, std::shared_ptr<Interventions> interventions) : model_(model) {
+    model_.set_editor(std::move(interventions));
+  }
+  ~EditorScope() { model_.set_editor(nullptr); }
+  EditorScope(const EditorScope&) = delete;
+  EditorScope& operator=(const EditorScope&) = delete;
+
+ private:
+  Model& model_;
+};
+
 // What manifest.json records about where the activations came from (the store adds its own keys). Paths are
 // canonical and absolute, so that a resumed run naming the same model another way has the same provenance.
 nlohmann::json provenance(const ModelRun& run, const InputSet& inputs, const CaptureJob& job) {
@@ -191,17 +214,17 @@ nlohmann::json provenance(const ModelRun& run, const InputSet& inputs, const Cap
     generation["top_k"] = job.top_k.value_or(0);
     generation["top_p"] = job.top_p.value_or(1.0f);
   }
-  return {{"model", model_info},
-          {"tool", job.tool},
-          {"command_line", job.command_line},
-          {"seed", job.seed},
-          {"compute", {{"device", model.backend().device().name()},
-                       {"dtype", std::string(dtype_name(model.backend().dtype()))},
-                       {"deterministic", job.deterministic},
-                       {"allow_tf32", job.allow_tf32}}},
-          {"inputs", ledger},
-          {"records", inputs.size()},
-          {"generation", generation}};
+  return with_interventions({{"model", model_info},
+                             {"tool", job.tool},
+                             {"command_line", job.command_line},
+                             {"seed", job.seed},
+                             {"compute", {{"device", model.backend().device().name()},
+                                          {"dtype", std::string(dtype_name(model.backend().dtype()))},
+                                          {"deterministic", job.deterministic},
+                                          {"allow_tf32", job.allow_tf32}}},
+                             {"inputs", ledger},
+                             {"records", inputs.size()},
+                             {"generation", generation}}, run);
 }
 
 struct PendingRecord {
@@ -249,6 +272,7 @@ nlohmann::ordered_json capture_model(ModelRun& run, const InputSet& inputs, cons
   generation.top_k = job.top_k.value_or(0);
   generation.top_p = job.top_p.value_or(1.0f);
   const CaptureMode mode = capture_mode(job.capture_mode);
+  EditorScope editing(*run.model, run.interventions);
 
   Accuracy accuracy;
   int64_t done = int64_t(completed.size()), tokens_this_run = 0;
@@ -266,6 +290,11 @@ nlohmann::ordered_json capture_model(ModelRun& run, const InputSet& inputs, cons
       observer.generation_started(r.record, r.token_ids);
     }
     generation.on_token = [&](int sequence, int32_t token) { observer.token(batch[size_t(sequence)].record, token); };
+    if (run.interventions) {
+      std::vector<int64_t> records;
+      for (const auto& r : batch) records.push_back(r.record);
+      run.interventions->begin_batch(std::move(records));
+    }
     Recorder recorder(run.selection.positions);
     auto sequences = generate(*run.model, prompts, generation, &run.selection, mode, &recorder);
     for (size_t i = 0; i < batch.size(); ++i) {

@@ -16,6 +16,7 @@
 
 #include "capture/grading.h"
 #include "capture/inputs.h"
+#include "capture/interventions.h"
 #include "capture/store_writer.h"
 
 namespace actcap {
@@ -46,6 +47,7 @@ struct CaptureJob {
   int threads = 0;
   bool resume = false, overwrite = false;
   std::string out;
+  InterventionOptions interventions;  // steering, ablation, patching (capture/interventions.h)
   // false: nothing is written (no --out needed); each record's activations reach the observer's
   // record_captured() only, as an in-memory capture (the Python module's Model.run).
   bool write_store = true;

@@ -97,10 +97,11 @@ std::vector<std::string> split_list(const std::string& text) {
 }
 
 std::vector<std::string> match_site_globs(const std::string& patterns, const std::vector<std::string>& names,
-                                          const std::string& whose, const std::string& listing) {
+                                          const std::string& whose, const std::string& listing,
+                                          const std::string& option) {
   std::vector<bool> picked(names.size(), false);
   for (const std::string& glob : split_list(patterns)) {
-    if (glob.empty()) fail("--sites \"{}\": empty pattern", patterns);
+    if (glob.empty()) fail("{} \"{}\": empty pattern", option, patterns);
     bool matched = false;
     for (size_t i = 0; i < names.size(); ++i) {
       if (glob == "all" || fnmatch(glob.c_str(), names[i].c_str(), 0) == 0) {
@@ -110,9 +111,10 @@ std::vector<std::string> match_site_globs(const std::string& patterns, const std
     }
     if (matched) continue;
     if (auto near = nearest_name(glob, pattern_candidates(names)))
-      fail("--sites: \"{}\" matches no site of {} (did you mean \"{}\"? {} lists them)", glob, whose, *near, listing);
-    if (names.empty()) fail("--sites: \"{}\" matches no site of {}: it has none", glob, whose);
-    fail("--sites: \"{}\" matches no site of {} (e.g. {}, {}, {}; {} lists them)", glob, whose, names.front(),
+      fail("{}: \"{}\" matches no site of {} (did you mean \"{}\"? {} lists them)", option, glob, whose, *near,
+           listing);
+    if (names.empty()) fail("{}: \"{}\" matches no site of {}: it has none", option, glob, whose);
+    fail("{}: \"{}\" matches no site of {} (e.g. {}, {}, {}; {} lists them)", option, glob, whose, names.front(),
          names[names.size() / 2], names.back(), listing);
   }
   std::vector<std::string> selected;

@@ -54,9 +54,10 @@ std::vector<std::string> split_list(const std::string& text);
 // Which of `names` the comma-separated site globs pick (fnmatch patterns; "all" picks every name), in the
 // names' order. Throws actcap::Error for an empty pattern, or for one that matches nothing: the error says whose
 // sites these are (`whose`, e.g. "this gpt2 model"), suggests the nearest name or generic pattern, and says how to
-// list them (`listing`, e.g. "`actcap ls STORE`").
+// list them (`listing`, e.g. "`actcap ls STORE`"), after the option the patterns came from.
 std::vector<std::string> match_site_globs(const std::string& patterns, const std::vector<std::string>& names,
-                                          const std::string& whose, const std::string& listing);
+                                          const std::string& whose, const std::string& listing,
+                                          const std::string& option = "--sites");
 
 // Whether a site has one row per token (the rows a token-stream store holds); attention patterns do not: their
 // rows are heads and their width grows with the sequence.

@@ -72,10 +72,38 @@ Grading (--jsonl lines with "answer": a string or a list, any one counts): the g
   are normalised as SQuAD does (lowercase, punctuation and the articles a/an/the removed, whitespace collapsed);
   exact_match = equal; contains = the answer occurs in the generation as whole words ("paris" in "it is paris
   now", not in "parisian"). Accuracy is printed at the end and stored in summary.json.
+Interventions (every forward pass, generation included; recorded in manifest.json): --steer adds
+  scale * direction.N to the output of block N (hidden_states.N+1) before anything reads it, exactly where
+  llama.cpp adds a control vector; --ablate and --patch edit any site but attention patterns, logits and
+  hidden_states.L (views of the residual stream, e.g. hidden_states.N, are edited where the stream is computed:
+  blocks.N-1.hook_resid_post). A captured edited site holds the edited value.
 Output: stderr shows the stages, a progress bar (a terminal) or a few lines (logs), the generated text of a
   single prompt (of every prompt with --verbose) and a summary; --json prints the summary as JSON on stdout.
   The store gets summary.json once complete.
 )";
+
+// Steering, ablation and patching (capture/interventions.h).
+void add_intervention_options(CLI::App& command, InterventionOptions& options) {
+  auto repeated = [&](const std::string& name, std::vector<std::string>& into, const std::string& type,
+                      const std::string& help) {
+    command.add_option(name, into, help)
+        ->type_name(type)
+        ->expected(1)
+        ->allow_extra_args(false)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  };
+  repeated("--steer", options.steer, "FILE[:SCALE]",
+           "add a control vector FILE.gguf|FILE.safetensors[:scale] (direction.N) to block N's output at every "
+           "position, as llama.cpp --control-vector(-scaled); repeat to sum several");
+  command.add_option("--steer-layers", options.steer_layers,
+                     "steer only blocks A-B (inclusive; llama.cpp's --control-vector-layer-range)")
+      ->type_name("A-B");
+  repeated("--ablate", options.ablate, "SITES=MODE",
+           "SITES=zero | SITES=mean:STORE (the site's mean over every row of STORE)");
+  repeated("--patch", options.patch, "SITES",
+           "replace SITES by the --from store's values (same record and positions)");
+  command.add_option("--from", options.patch_from, "the store --patch takes its values from")->type_name("STORE");
+}
 
 void setup(CLI::App& command) {
   static CaptureJob job;
@@ -106,6 +134,7 @@ void setup(CLI::App& command) {
   command.add_option("--layers", job.layers, "blocks to keep: 0,2,5-7 | -1 | recommended (see below)");
   command.add_option("--positions", job.positions, "all | prompt | generated | last | last-prompt (see below)");
   command.add_option("--capture-mode", job.capture_mode, "rerun | stepwise (see below)");
+  add_intervention_options(command, job.interventions);
   command.add_option("--layout", job.layout,
                      "per-record (a tensor per record and site) | token-stream (rows of all records per site; "
                      "not for attention patterns)");

@@ -7,6 +7,7 @@
 #include "capture/sites.h"
 #include "core/error.h"
 #include "core/sha256.h"
+#include "models/activation_editor.h"
 #include "models/architectures.h"
 
 namespace actcap {
@@ -158,6 +159,7 @@ Tensor Model::forward(std::span<const SequenceStep> steps, const CaptureTarget& 
   if (steps.empty()) fail("internal error: a forward pass needs at least one sequence");
   Pass pass;
   pass.capture = capture;
+  pass.editor = editor_.get();
   for (const SequenceStep& step : steps) {
     if (step.tokens.empty()) fail("internal error: a forward step needs at least one token");
     for (int32_t id : step.tokens)
@@ -182,9 +184,13 @@ Tensor Model::forward(std::span<const SequenceStep> steps, const CaptureTarget& 
   return logits;
 }
 
-void Model::emit(const Pass& pass, const std::string& site, const void* rows, const Shape& row_shape) {
-  if (!pass.wants(site)) return;
+void Model::emit(const Pass& pass, const std::string& site, void* rows, const Shape& row_shape) {
   const int64_t width = num_elements(row_shape);
+  if (pass.editor && pass.editor->edits(site))
+    pass.editor->edit(site, rows, width,
+                      EditPass{*backend_, pass.batch.sequences, pass.sequences, pass.rows(),
+                               scratch(EDIT_SLOT, pass.rows() * width)});
+  if (!pass.wants(site)) return;
   backend_->capture(rows, pass.rows() * width,
                     [sink = pass.capture.sink, sequences = pass.sequences, spans = pass.batch.sequences, site,
                      row_shape, width](const float* host) {

@@ -16,6 +16,7 @@
 
 namespace actcap {
 
+class ActivationEditor;
 class ActivationSink;
 struct SiteSelection;
 
@@ -90,6 +91,9 @@ class Model {
   // The most positions a sequence may have (learned position tables), or 0 when unbounded.
   virtual int64_t max_positions() const { return 0; }
   ops::Backend& backend() const { return *backend_; }
+  // Edits every later forward pass (generation and capture alike) at the sites `editor` names, until replaced;
+  // null: none. Not for the sites no later op reads (attention patterns, logits).
+  void set_editor(std::shared_ptr<ActivationEditor> editor) { editor_ = std::move(editor); }
 
  protected:
   // What run() works on: the packed batch, each sequence's cache and sink id, and the capture.
@@ -98,6 +102,7 @@ class Model {
     std::vector<KVCache*> caches;
     std::vector<int> sequences;
     CaptureTarget capture;
+    ActivationEditor* editor = nullptr;
     int64_t rows() const { return batch.rows(); }
     bool wants(std::string_view site) const { return capture.wants(site); }
   };
@@ -125,8 +130,9 @@ class Model {
   void* scratch(int slot, int64_t elements);
   // `p` advanced by `elements` elements of the backend's dtype.
   void* at(const void* p, int64_t elements) const;
-  // Delivers packed rows [rows, row_shape...] of `site`, one slice per sequence, when the capture wants it.
-  void emit(const Pass& pass, const std::string& site, const void* rows, const Shape& row_shape);
+  // The point where `site` is computed and nothing has read it yet: the editor edits the packed rows
+  // [rows, row_shape...] in place, then they are delivered, one slice per sequence, when the capture wants them.
+  void emit(const Pass& pass, const std::string& site, void* rows, const Shape& row_shape);
   // Delivers one sequence's rows [sequence rows, row_shape...] (when the pass's sequences differ in width).
   void emit_sequence(const Pass& pass, size_t index, const std::string& site, const void* rows,
                      const Shape& row_shape);
@@ -150,7 +156,7 @@ class Model {
 
  private:
   // Model's own scratch slots; PATTERN_SLOT + i holds the pass's sequence i's attention pattern.
-  enum : int { LOGITS_SLOT = MODEL_SLOTS, LAST_ROWS_SLOT, LAST_LOGITS_SLOT, PATTERN_SLOT };
+  enum : int { LOGITS_SLOT = MODEL_SLOTS, LAST_ROWS_SLOT, LAST_LOGITS_SLOT, EDIT_SLOT, PATTERN_SLOT };
   void reserve(KVCache& cache, int64_t positions) const;
   // The `logits` site when captured, and the last rows' logits when wanted.
   Tensor lm_head_logits(const Pass& pass, const void* hidden, bool want_last_rows);
@@ -160,6 +166,7 @@ class Model {
   std::shared_ptr<Checkpoint> checkpoint_;
   mutable std::string weights_sha256_;
   std::vector<ops::Buffer> scratch_;
+  std::shared_ptr<ActivationEditor> editor_;
 };
 
 }  // namespace actcap

@@ -136,7 +136,7 @@ class OptModel : public Model {
       if (i + 1 < c.num_hidden_layers) emit(pass, "hidden_states." + std::to_string(i + 1), x, {d});
     }
 
-    const void* last = x;
+    void* last = x;
     if (c.final_layer_norm) {
       be.layer_norm(x, n, d, final_norm_weight_, final_norm_bias_, eps, h);
       emit(pass, "ln_final.hook_normalized", h, {d});

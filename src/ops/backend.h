@@ -154,6 +154,10 @@ class Backend {
   virtual void copy_rows(void* dst, int64_t dst_pitch, const void* src, int64_t src_pitch, int64_t width,
                          int64_t rows) = 0;
 
+  // Writes `elements` host fp32 values into `dst` (backend memory), converted to dtype(), in queue order;
+  // `host` need not outlive the call (interventions upload vectors and patched rows with it).
+  virtual void upload(const float* host, int64_t elements, void* dst) = 0;
+
   // Waits for the queued work and returns `elements` values from `src` as fp32 on the host.
   virtual std::vector<float> to_host(const void* src, int64_t elements) = 0;
   // Delivers `elements` values of `src` (as of this point in the queue) to `deliver` as fp32 on the host, later

@@ -310,6 +310,13 @@ TEST_P(CudaBackendTest, ActivationsAddAndCopies) {
     b.copy_rows(static_cast<char*>(dst.data()) + 3 * dtype_size(b.dtype()), 50, put(b, a), 70, 40, 60);
     return read(b, dst, n);
   }, 0.0);
+  compare("upload from the host into a buffer", [&](Backend& b) {
+    Buffer dst = writable(b, c);
+    std::vector<float> host(a.begin(), a.begin() + 1000);
+    b.upload(host.data(), 1000, static_cast<char*>(dst.data()) + 7 * dtype_size(b.dtype()));
+    host.assign(host.size(), -1.0f);  // the call copied it: later changes do not reach the device
+    return read(b, dst, n);
+  }, 0.0);
 }
 
 TEST_P(CudaBackendTest, CaptureDeliversSnapshotsInOrder) {

@@ -89,6 +89,10 @@ class CpuBackend : public Backend {
       std::memmove(f32(dst) + r * dst_pitch, f32(src) + r * src_pitch, sizeof(float) * width);
   }
 
+  void upload(const float* host, int64_t elements, void* dst) override {
+    std::memcpy(dst, host, sizeof(float) * size_t(elements));
+  }
+
   std::vector<float> to_host(const void* src, int64_t elements) override {
     return std::vector<float>(f32(src), f32(src) + elements);
   }

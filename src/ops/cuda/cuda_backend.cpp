@@ -255,6 +255,19 @@ class CudaBackend final : public Backend {
                                   size_t(rows), cudaMemcpyDeviceToDevice, stream()));
   }
 
+  void upload(const float* host, int64_t elements, void* dst) override {
+    use_device();
+    if (elements <= 0) return;
+    // Pageable sources: each copy returns once its data is staged, so neither buffer need outlive the call.
+    if (options_.dtype == DType::F32) {
+      ACTCAP_CUDA(cudaMemcpyAsync(dst, host, size_t(elements) * sizeof(float), cudaMemcpyHostToDevice, stream()));
+      return;
+    }
+    std::vector<char> converted(size_t(elements) * element_bytes_);
+    convert_from_f32(host, options_.dtype, converted.data(), size_t(elements));
+    ACTCAP_CUDA(cudaMemcpyAsync(dst, converted.data(), converted.size(), cudaMemcpyHostToDevice, stream()));
+  }
+
   std::vector<float> to_host(const void* src, int64_t elements) override {
     use_device();
     std::vector<float> out(size_t(std::max<int64_t>(elements, 0)));

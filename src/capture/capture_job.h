@@ -16,6 +16,7 @@
 
 #include "capture/grading.h"
 #include "capture/inputs.h"
+#include "capture/partition.h"
 #include "capture/store_writer.h"
 
 namespace actcap {
@@ -45,6 +46,8 @@ struct CaptureJob {
   int64_t max_length = 0;
   int threads = 0;
   bool resume = false, overwrite = false;
+  // Capture only part K of N of the records (partition.h) into a part-store that `actcap merge` joins.
+  std::optional<ShardSpec> shard;
   std::string out;
   // false: nothing is written (no --out needed); each record's activations reach the observer's
   // record_captured() only, as an in-memory capture (the Python module's Model.run).

@@ -7,6 +7,7 @@
 #include <span>
 
 #include "capture/batching.h"
+#include "capture/device_parallel.h"
 #include "capture/prompt_encoder.h"
 #include "capture/recorder.h"
 #include "capture/sites.h"
@@ -379,8 +380,9 @@ nlohmann::ordered_json capture_model(ModelRun& run, const InputSet& inputs, cons
 LoadOptions capture_load_options(const CaptureJob& job) { return load_options(job); }
 
 std::vector<nlohmann::ordered_json> run_capture(const CaptureJob& job, CaptureObserver& observer) {
+  if (auto devices = parallel_devices(job.device); !devices.empty()) return run_capture_on_devices(job, devices, observer);
   check_options(job);
-  ThreadPool::set_global_threads(job.threads);
+  if (job.threads != kKeepThreadPool) ThreadPool::set_global_threads(job.threads);
   observer.stage("", "reading the prompts");
   InputSet inputs(job.sources);
 

@@ -25,6 +25,8 @@ class Model;
 class Tokenizer;
 struct LoadOptions;
 
+inline constexpr int kKeepThreadPool = -1;  // CaptureJob::threads of a part run alongside others (device_parallel.h)
+
 struct CaptureJob {
   std::vector<std::string> models;   // model folders; with several, each is stored in out/<folder name>
   std::vector<InputSource> sources;  // in command-line order
@@ -44,7 +46,7 @@ struct CaptureJob {
   uint64_t shard_bytes = 1ull << 30;
   int64_t batch_tokens = 4096;
   int64_t max_length = 0;
-  int threads = 0;
+  int threads = 0;                   // 0 = all cores; kKeepThreadPool: leave the process's pool as it is
   bool resume = false, overwrite = false;
   // Capture only part K of N of the records (partition.h) into a part-store that `actcap merge` joins.
   std::optional<ShardSpec> shard;
@@ -99,7 +101,8 @@ class CaptureObserver {
   virtual void model_finished(const nlohmann::ordered_json& /*summary*/) {}
 };
 
-// Checks the job, then captures every model in turn; returns each model's summary (also written to
+// Checks the job, then captures every model in turn (over several devices for --device cuda:all or a list: see
+// device_parallel.h); returns each model's summary (also written to
 // <store>/summary.json once its store is complete). Throws actcap::Error.
 std::vector<nlohmann::ordered_json> run_capture(const CaptureJob& job, CaptureObserver& observer);
 

@@ -249,4 +249,20 @@ MergeSummary merge_stores(const std::vector<std::string>& part_dirs, const std::
   return summary;
 }
 
+std::string parts_folder(const std::string& out) { return out + ".parts"; }
+
+bool already_merged(const std::string& out, bool resume) {
+  if (!fs::exists(fs::path(out) / store::kManifestFile)) return false;
+  if (!resume) fail("{}: already holds a capture store (--resume checks it is complete; remove it to capture again)", out);
+  if (fs::exists(parts_folder(out)))
+    fail("{}: holds a store and {} exists too: remove whichever is stale", out, parts_folder(out));
+  return true;
+}
+
+MergeSummary merge_parts(const std::vector<std::string>& parts, const std::string& out) {
+  const MergeSummary summary = merge_stores(parts, out);
+  fs::remove_all(parts_folder(out));
+  return summary;
+}
+
 }  // namespace actcap

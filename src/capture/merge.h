@@ -27,4 +27,13 @@ struct MergeSummary {
 
 MergeSummary merge_stores(const std::vector<std::string>& parts, const std::string& out);
 
+// A capture split into parts by actcap itself (mpirun ranks, several devices) keeps them in OUT.parts/<name>
+// until it merges them into OUT.
+std::string parts_folder(const std::string& out);
+// Before such a capture: true when `resume` finds OUT already merged (nothing left to do). Throws when OUT holds
+// a store without `resume`, or when OUT and OUT.parts both exist (one of them is stale).
+bool already_merged(const std::string& out, bool resume);
+// After it: merges the parts into OUT, then removes OUT.parts (OUT holds their shards as hard links).
+MergeSummary merge_parts(const std::vector<std::string>& parts, const std::string& out);
+
 }  // namespace actcap

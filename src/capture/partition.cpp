@@ -67,4 +67,12 @@ std::string job_identity(const nlohmann::json& provenance) {
   return sha256_hex(text.data(), text.size());
 }
 
+bool reads_stdin(const std::vector<InputSource>& sources) {
+  for (const auto& source : sources)
+    if ((source.kind == InputSource::Kind::PromptsFile || source.kind == InputSource::Kind::Jsonl) &&
+        source.value == "-")
+      return true;
+  return false;
+}
+
 }  // namespace actcap

@@ -14,6 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "capture/inputs.h"
+
 namespace actcap {
 
 // "K/N": part K (0-based) of N.
@@ -36,5 +38,8 @@ std::vector<RecordRange> partition_records(const std::vector<int64_t>& weights, 
 // the parts of one job (command_line, tool, the part itself, the device's index: cuda:0 and cuda:1 compute the
 // same). Parts of one job have equal identities.
 std::string job_identity(const nlohmann::json& provenance);
+
+// Every part reads the inputs itself, which stdin cannot serve twice (nor, under mpirun, beyond rank 0).
+bool reads_stdin(const std::vector<InputSource>& sources);
 
 }  // namespace actcap

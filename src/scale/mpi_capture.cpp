@@ -49,23 +49,19 @@ struct MpiSession {
   int rank = 0, size = 1, local_rank = 0, local_size = 1;
 };
 
-std::string parts_dir(const std::string& out) { return out + ".parts"; }
 std::string rank_dir(const std::string& out, int rank) {
-  return (fs::path(parts_dir(out)) / fmt::format("rank-{}", rank)).string();
+  return (fs::path(parts_folder(out)) / fmt::format("rank-{}", rank)).string();
 }
 
-// Rank 0's look at STORE before anything runs: true when a --resume finds the merged store already complete.
-bool already_merged(const CaptureJob& job) {
+// Rank 0's look at the job and STORE before anything runs: true when a --resume finds it already merged.
+bool check_job(const CaptureJob& job) {
   if (job.models.size() != 1) fail("mpirun: capture one --model at a time (each model is its own job)");
   if (job.shard) fail("mpirun splits the records among its ranks: leave out --shard");
-  if (job.device.ends_with(":all")) fail("mpirun: give --device cuda (each rank takes its node-local GPU), not {}", job.device);
+  if (job.device.find(',') != std::string::npos || job.device.ends_with(":all"))
+    fail("mpirun: give --device cuda (each rank takes its node-local GPU), not {}", job.device);
   if (!job.write_store) fail("mpirun: a capture under MPI writes a store (--out)");
-  if (!fs::exists(fs::path(job.out) / store::kManifestFile)) return false;
-  if (!job.resume)
-    fail("{}: already holds a capture store (--resume checks it is complete; remove it to capture again)", job.out);
-  if (fs::exists(parts_dir(job.out)))
-    fail("{}: holds a store and {} exists too: remove whichever is stale", job.out, parts_dir(job.out));
-  return true;
+  if (reads_stdin(job.sources)) fail("mpirun: prompts from stdin reach rank 0 only: give them as a file");
+  return already_merged(job.out, job.resume);
 }
 
 }  // namespace
@@ -82,7 +78,7 @@ std::vector<nlohmann::ordered_json> run_capture_mpi(
   std::string problem;
   if (mpi.rank == 0) {
     try {
-      merged_before = already_merged(job) ? 1 : 0;
+      merged_before = check_job(job) ? 1 : 0;
     } catch (const Error& e) {
       problem = e.what();
     }
@@ -104,7 +100,7 @@ std::vector<nlohmann::ordered_json> run_capture_mpi(
   if (job.threads == 0) job.threads = std::max(1, int(std::thread::hardware_concurrency()) / mpi.local_size);
   nlohmann::ordered_json part_summary;
   try {
-    fs::create_directories(parts_dir(out));
+    fs::create_directories(parts_folder(out));
     auto observer = observer_for(mpi.rank);
     auto summaries = run_capture(job, *observer);
     if (!summaries.empty()) part_summary = summaries.front();
@@ -122,8 +118,7 @@ std::vector<nlohmann::ordered_json> run_capture_mpi(
     try {
       std::vector<std::string> parts;
       for (int k = 0; k < mpi.size; ++k) parts.push_back(rank_dir(out, k));
-      merged = merge_stores(parts, out);
-      fs::remove_all(parts_dir(out));
+      merged = merge_parts(parts, out);
     } catch (const std::exception& e) {
       problem = e.what();
     }

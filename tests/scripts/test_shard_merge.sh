@@ -47,6 +47,16 @@ assert all(a["records"][1] == b["records"][0] for a, b in zip(parts, parts[1:]))
 assert len({p["job_sha256"] for p in parts}) == 1 and all(p["count"] == 3 and p["total_records"] == 23 for p in parts)
 PY
 
+# Across filesystems the shards are copied (by the kernel), with the same result.
+OTHER=$(mktemp -d -p /dev/shm 2>/dev/null)
+if [[ -n $OTHER && $(stat -c %d "$OTHER") != $(stat -c %d "$WORK") ]]; then
+  "$ACTCAP" merge "$WORK/part0" "$WORK/part1" "$WORK/part2" --out "$OTHER/merged" >"$WORK/copy.txt" 2>&1 \
+    || fail "merge across filesystems: $(cat "$WORK/copy.txt")"
+  grep -q "(0 linked, [1-9][0-9]* copied)" "$WORK/copy.txt" || fail "merge across filesystems: $(cat "$WORK/copy.txt")"
+  same "merged across filesystems (copied)" "$WORK/single" "$OTHER/merged"
+fi
+[[ -n $OTHER ]] && rm -rf "$OTHER"
+
 # 2. token_stream, bf16 rows, 2 parts.
 OPTS=(--sites 'hidden_states.*' --layout token-stream --store-dtype bf16 --shard-size 4KB)
 capture "${OPTS[@]}" --out "$WORK/ts_single" || fail "token_stream single"

@@ -101,7 +101,6 @@ std::vector<nlohmann::ordered_json> run_capture_on_devices(const CaptureJob& job
   std::vector<nlohmann::ordered_json> summaries(n);
   std::vector<std::exception_ptr> errors(n);
   std::vector<std::thread> threads;
-  fs::create_directories(parts_folder(job.out));
   for (size_t k = 0; k < n; ++k)
     threads.emplace_back([&, k] {
       try {
@@ -110,6 +109,7 @@ std::vector<nlohmann::ordered_json> run_capture_on_devices(const CaptureJob& job
         part.shard = ShardSpec{int64_t(k), int64_t(n)};
         part.out = device_dir(job.out, k);
         part.threads = kKeepThreadPool;
+        part.loaded_models.clear();  // a model is not shared between threads: each device loads its own
         CaptureObserver silent;  // the terminal reporter belongs to the calling thread
         summaries[k] = run_capture(part, silent).front();
       } catch (...) {
@@ -122,7 +122,7 @@ std::vector<nlohmann::ordered_json> run_capture_on_devices(const CaptureJob& job
       try {
         std::rethrow_exception(errors[k]);
       } catch (const std::exception& e) {
-        fail("--device {}: {} (the other devices' parts are kept: rerun with --resume)", devices[k], e.what());
+        fail("--device {}: {} (--resume keeps what the devices completed)", devices[k], e.what());
       }
     }
   observer.stage(job.models.front(), "merging the devices' parts");

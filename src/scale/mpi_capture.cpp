@@ -100,7 +100,6 @@ std::vector<nlohmann::ordered_json> run_capture_mpi(
   if (job.threads == 0) job.threads = std::max(1, int(std::thread::hardware_concurrency()) / mpi.local_size);
   nlohmann::ordered_json part_summary;
   try {
-    fs::create_directories(parts_folder(out));
     auto observer = observer_for(mpi.rank);
     auto summaries = run_capture(job, *observer);
     if (!summaries.empty()) part_summary = summaries.front();

@@ -71,5 +71,9 @@ grep -q "already holds a capture store" "$WORK/exists.txt" && pass "an existing 
 "${MPIRUN[@]}" -np 2 "$ACTCAP" "${ARGS[@]}" --shard 0/2 --out "$WORK/sharded" >"$WORK/shard.txt" 2>&1 && fail "--shard under mpirun"
 grep -q "leave out --shard" "$WORK/shard.txt" && [[ ! -e "$WORK/sharded.parts" ]] && pass "--shard under mpirun is refused" \
   || fail "--shard under mpirun: $(cat "$WORK/shard.txt")"
+"${MPIRUN[@]}" -np 2 "$ACTCAP" capture --model "$WORK/no-model" --prompt hi --out "$WORK/nomodel" >"$WORK/err_nomodel.txt" 2>&1 \
+  && fail "a missing model under mpirun"
+grep -q "rank 0: .*no-model" "$WORK/err_nomodel.txt" && ! ls -d "$WORK"/nomodel* >/dev/null 2>&1 \
+  && pass "a failing rank stops every rank, nothing written" || fail "missing model: $(cat "$WORK/err_nomodel.txt"; ls -d "$WORK"/nomodel*)"
 
 finish "mpirun: OK"

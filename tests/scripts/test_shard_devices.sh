@@ -78,6 +78,8 @@ expect_error "stdin with several devices" "not stdin" "$WORK/bad" \
   "$ACTCAP" capture --model "$MODEL" --prompts-file - --device cpu,cpu --out "$WORK/bad" </dev/null
 expect_error "an unknown device in the list" "gpu" "$WORK/bad" \
   "$ACTCAP" "${ARGS[@]}" --device cpu,gpu --out "$WORK/bad"
+expect_error "a missing model on 2 devices" "no-model" "$WORK/nomodel" \
+  "$ACTCAP" capture --model "$WORK/no-model" --prompt hi --device cpu,cpu --out "$WORK/nomodel"
 expect_error "an existing store" "already holds a capture store" "$WORK/two.parts" \
   "$ACTCAP" "${ARGS[@]}" --device cpu,cpu --out "$WORK/two"
 

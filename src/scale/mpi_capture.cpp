@@ -6,12 +6,12 @@
 #define MPICH_SKIP_MPICXX 1
 #include <mpi.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <thread>
 
 #include "capture/merge.h"
-#include "capture/store_format.h"
 #include "core/error.h"
 
 namespace actcap::scale {
@@ -65,8 +65,6 @@ bool check_job(const CaptureJob& job) {
 }
 
 }  // namespace
-
-bool mpi_built() { return true; }
 
 std::vector<nlohmann::ordered_json> run_capture_mpi(
     CaptureJob job, const std::function<std::unique_ptr<CaptureObserver>(int rank)>& observer_for) {

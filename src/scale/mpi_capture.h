@@ -23,9 +23,6 @@ namespace actcap::scale {
 // (Slurm's srun, MPICH) is above 1. (A plain process, or a Slurm array task without srun, is not.)
 bool launched_by_mpi();
 
-// Whether this actcap was built with MPI.
-bool mpi_built();
-
 // Runs `job` as this process's rank (see above). Every rank returns; rank 0 returns the merged store's summary,
 // the others nothing. Throws actcap::Error on every rank if any rank failed (the failing rank with its own
 // message). `observer_for(rank)` makes the observer of this rank's part.

@@ -4,8 +4,6 @@
 
 namespace actcap::scale {
 
-bool mpi_built() { return false; }
-
 std::vector<nlohmann::ordered_json> run_capture_mpi(
     CaptureJob, const std::function<std::unique_ptr<CaptureObserver>(int rank)>&) {
   fail("started by mpirun, but this actcap was built without MPI (install libopenmpi-dev and rebuild: ACTCAP_MPI)");

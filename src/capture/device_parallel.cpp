@@ -30,41 +30,6 @@ void check_job(const CaptureJob& job) {
   if (reads_stdin(job.sources)) fail("--device {}: every device reads the prompts: give them as a file, not stdin", job.device);
 }
 
-// The merged store's summary (summary.json) from the parts': counts added up, rates over the whole run.
-nlohmann::ordered_json merged_summary(const std::vector<nlohmann::ordered_json>& parts, const MergeSummary& merged,
-                                      const std::string& out, const std::vector<std::string>& devices, double seconds) {
-  nlohmann::ordered_json s = parts.front();
-  s["out"] = out;
-  s["shards"] = merged.shards;
-  s["devices"] = devices;
-  for (const char* key : {"records", "records_this_run", "tokens", "tokens_this_run", "bytes_written"}) {
-    int64_t total = 0;
-    for (const auto& p : parts) total += p[key].get<int64_t>();
-    s[key] = total;
-  }
-  for (auto& [site, info] : s["sites"].items()) {
-    int64_t rows = 0, bytes = 0;
-    for (const auto& p : parts)
-      if (p["sites"].contains(site)) rows += p["sites"][site]["rows"].get<int64_t>(), bytes += p["sites"][site]["bytes"].get<int64_t>();
-    info["rows"] = rows;
-    info["bytes"] = bytes;
-  }
-  int64_t graded = 0;
-  double exact = 0, contains = 0;
-  for (const auto& p : parts)
-    if (p.contains("accuracy")) {
-      const int64_t n = p["accuracy"]["graded"];
-      graded += n;
-      exact += p["accuracy"]["exact_match"].get<double>() * double(n);
-      contains += p["accuracy"]["contains"].get<double>() * double(n);
-    }
-  if (graded > 0)
-    s["accuracy"] = {{"graded", graded}, {"exact_match", exact / double(graded)}, {"contains", contains / double(graded)}};
-  s["wall_seconds"] = seconds;
-  s["tokens_per_second"] = seconds > 0 ? double(s["tokens_this_run"].get<int64_t>()) / seconds : 0.0;
-  return s;
-}
-
 }  // namespace
 
 std::vector<std::string> parallel_devices(const std::string& device) {
@@ -130,7 +95,8 @@ std::vector<nlohmann::ordered_json> run_capture_on_devices(const CaptureJob& job
   for (size_t k = 0; k < n; ++k) parts.push_back(device_dir(job.out, k));
   const MergeSummary merged = merge_parts(parts, job.out);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  auto summary = merged_summary(summaries, merged, job.out, devices, seconds);
+  auto summary = merged_capture_summary(summaries, merged, job.out, seconds);
+  summary["devices"] = devices;
   write_file_atomic((fs::path(job.out) / store::kSummaryFile).string(), summary.dump(2) + "\n");
   observer.model_finished(summary);
   return {summary};

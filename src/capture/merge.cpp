@@ -263,4 +263,37 @@ MergeSummary merge_parts(const std::vector<std::string>& parts, const std::strin
   return summary;
 }
 
+nlohmann::ordered_json merged_capture_summary(const std::vector<nlohmann::ordered_json>& parts,
+                                              const MergeSummary& merged, const std::string& out, double seconds) {
+  nlohmann::ordered_json s = parts.front();
+  s["out"] = out;
+  s["shards"] = merged.shards;
+  for (const char* key : {"records", "records_this_run", "tokens", "tokens_this_run", "bytes_written"}) {
+    int64_t total = 0;
+    for (const auto& p : parts) total += p[key].get<int64_t>();
+    s[key] = total;
+  }
+  for (auto& [site, info] : s["sites"].items()) {
+    int64_t rows = 0, bytes = 0;
+    for (const auto& p : parts)
+      if (p["sites"].contains(site)) rows += p["sites"][site]["rows"].get<int64_t>(), bytes += p["sites"][site]["bytes"].get<int64_t>();
+    info["rows"] = rows;
+    info["bytes"] = bytes;
+  }
+  int64_t graded = 0;
+  double exact = 0, contains = 0;
+  for (const auto& p : parts)
+    if (p.contains("accuracy")) {
+      const int64_t n = p["accuracy"]["graded"];
+      graded += n;
+      exact += p["accuracy"]["exact_match"].get<double>() * double(n);
+      contains += p["accuracy"]["contains"].get<double>() * double(n);
+    }
+  if (graded > 0)
+    s["accuracy"] = {{"graded", graded}, {"exact_match", exact / double(graded)}, {"contains", contains / double(graded)}};
+  s["wall_seconds"] = seconds;
+  s["tokens_per_second"] = seconds > 0 ? double(s["tokens_this_run"].get<int64_t>()) / seconds : 0.0;
+  return s;
+}
+
 }  // namespace actcap

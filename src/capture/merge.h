@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace actcap {
 
 struct MergeSummary {
@@ -35,5 +37,9 @@ std::string parts_folder(const std::string& out);
 bool already_merged(const std::string& out, bool resume);
 // After it: merges the parts into OUT, then removes OUT.parts (OUT holds their shards as hard links).
 MergeSummary merge_parts(const std::vector<std::string>& parts, const std::string& out);
+// The merged store's summary.json from its parts' capture summaries (capture_job.h): counts added up (graded
+// accuracy too), shards as merged, wall time and tokens/s those of the whole run (`seconds`).
+nlohmann::ordered_json merged_capture_summary(const std::vector<nlohmann::ordered_json>& parts,
+                                              const MergeSummary& merged, const std::string& out, double seconds);
 
 }  // namespace actcap

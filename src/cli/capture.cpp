@@ -39,15 +39,14 @@ uint64_t parse_size(const std::string& text) {
   return uint64_t(value * double(scale));
 }
 
-// Under mpirun: this process is one rank (scale/mpi_capture.h); only rank 0 reports progress and the merge.
+// Under mpirun: this process is one rank (scale/mpi_capture.h); only rank 0 reports its progress and the merged
+// store's summary.
 std::vector<nlohmann::ordered_json> capture_as_rank(const CaptureJob& job, bool quiet, bool verbose) {
   auto summaries = scale::run_capture_mpi(job, [&](int rank) {
     return std::make_unique<TerminalReporter>(quiet || rank != 0, verbose, rank == 0 && isatty(STDERR_FILENO) != 0);
   });
   for (const auto& s : summaries)
-    if (!quiet)
-      std::fprintf(stderr, "merged the parts of %d ranks into %s: %lld records, %lld shards\n", s["ranks"].get<int>(),
-                   s["out"].get<std::string>().c_str(), s["records"].get<long long>(), s["shards"].get<long long>());
+    if (!quiet) std::fprintf(stderr, "  merged from the parts of %d ranks\n", s["ranks"].get<int>());
   return summaries;
 }
 

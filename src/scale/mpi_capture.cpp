@@ -7,11 +7,14 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <thread>
 
 #include "capture/merge.h"
+#include "capture/store_format.h"
+#include "core/atomic_file.h"
 #include "core/error.h"
 
 namespace actcap::scale {
@@ -46,7 +49,36 @@ struct MpiSession {
     return worst;
   }
 
+  // Rank 0 receives every rank's text, in rank order; the others get nothing.
+  std::vector<std::string> gather(const std::string& text) const {
+    const int length = int(text.size());
+    std::vector<int> lengths(rank == 0 ? size_t(size) : 0), offsets(lengths.size(), 0);
+    MPI_Gather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, 0, MPI_COMM_WORLD);
+    for (size_t k = 1; k < lengths.size(); ++k) offsets[k] = offsets[k - 1] + lengths[k - 1];
+    std::string all(lengths.empty() ? 0 : size_t(offsets.back() + lengths.back()), '\0');
+    MPI_Gatherv(text.data(), length, MPI_CHAR, all.data(), lengths.data(), offsets.data(), MPI_CHAR, 0, MPI_COMM_WORLD);
+    std::vector<std::string> texts;
+    for (size_t k = 0; k < lengths.size(); ++k) texts.push_back(all.substr(size_t(offsets[k]), size_t(lengths[k])));
+    return texts;
+  }
+
   int rank = 0, size = 1, local_rank = 0, local_size = 1;
+};
+
+// Passes a part's progress on, but not its summary: rank 0 reports the merged store's instead.
+class PartObserver : public CaptureObserver {
+ public:
+  explicit PartObserver(CaptureObserver& inner) : inner_(inner) {}
+  void stage(const std::string& model, const std::string& what) override { inner_.stage(model, what); }
+  void capture_started(const Start& start) override { inner_.capture_started(start); }
+  void generation_started(int64_t record, const std::vector<int32_t>& prompt) override {
+    inner_.generation_started(record, prompt);
+  }
+  void token(int64_t record, int32_t token) override { inner_.token(record, token); }
+  void record_stored(const Stored& record) override { inner_.record_stored(record); }
+
+ private:
+  CaptureObserver& inner_;
 };
 
 std::string rank_dir(const std::string& out, int rank) {
@@ -69,6 +101,7 @@ bool check_job(const CaptureJob& job) {
 std::vector<nlohmann::ordered_json> run_capture_mpi(
     CaptureJob job, const std::function<std::unique_ptr<CaptureObserver>(int rank)>& observer_for) {
   MpiSession mpi;
+  const auto start = std::chrono::steady_clock::now();
   const std::string out = job.out;
 
   // 1. Rank 0 checks the job and STORE; every rank learns the outcome.
@@ -96,11 +129,11 @@ std::vector<nlohmann::ordered_json> run_capture_mpi(
   job.out = rank_dir(out, mpi.rank);
   if (job.device == "cuda") job.device = fmt::format("cuda:{}", mpi.local_rank);
   if (job.threads == 0) job.threads = std::max(1, int(std::thread::hardware_concurrency()) / mpi.local_size);
+  const auto observer = observer_for(mpi.rank);
   nlohmann::ordered_json part_summary;
   try {
-    auto observer = observer_for(mpi.rank);
-    auto summaries = run_capture(job, *observer);
-    if (!summaries.empty()) part_summary = summaries.front();
+    PartObserver part_observer(*observer);
+    part_summary = run_capture(job, part_observer).front();
   } catch (const std::exception& e) {
     problem = e.what();
   }
@@ -109,13 +142,23 @@ std::vector<nlohmann::ordered_json> run_capture_mpi(
     fail("rank {}: stopped: rank {} failed (its part is resumable: rerun with --resume)", mpi.rank, failed - 1);
   }
 
-  // 3. Rank 0 merges the parts and removes them (the merged store holds their shards as hard links).
-  MergeSummary merged;
+  // 3. Rank 0 merges the parts and removes them (the merged store holds their shards as hard links), and writes
+  // the summary of the whole run.
+  const std::vector<std::string> part_summaries = mpi.gather(part_summary.dump());
+  nlohmann::ordered_json summary;
   if (mpi.rank == 0) {
     try {
       std::vector<std::string> parts;
-      for (int k = 0; k < mpi.size; ++k) parts.push_back(rank_dir(out, k));
-      merged = merge_parts(parts, out);
+      std::vector<nlohmann::ordered_json> summaries;
+      for (int k = 0; k < mpi.size; ++k) {
+        parts.push_back(rank_dir(out, k));
+        summaries.push_back(nlohmann::ordered_json::parse(part_summaries[size_t(k)]));
+      }
+      const MergeSummary merged = merge_parts(parts, out);
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      summary = merged_capture_summary(summaries, merged, out, seconds);
+      summary["ranks"] = mpi.size;
+      write_file_atomic((fs::path(out) / store::kSummaryFile).string(), summary.dump(2) + "\n");
     } catch (const std::exception& e) {
       problem = e.what();
     }
@@ -125,13 +168,7 @@ std::vector<nlohmann::ordered_json> run_capture_mpi(
     fail("rank {}: stopped: rank 0 could not merge the parts", mpi.rank);
   }
   if (mpi.rank != 0) return {};
-  nlohmann::ordered_json summary = {{"out", out},
-                                    {"ranks", mpi.size},
-                                    {"records", merged.records},
-                                    {"shards", merged.shards},
-                                    {"shards_linked", merged.linked},
-                                    {"shards_copied", merged.copied},
-                                    {"rank_0", part_summary}};
+  observer->model_finished(summary);
   return {summary};
 }
 

@@ -43,6 +43,15 @@ same "mpirun -np 3" "$WORK/single" "$WORK/mpi"
 [[ -e "$WORK/mpi.parts" ]] && fail "the parts folder was left behind"
 $PY -c "import json,sys; m=json.load(open(sys.argv[1])); assert m['merged']['parts'] == 3 and 'part' not in m, m" \
   "$WORK/mpi/manifest.json" && pass "the manifest says it was merged from 3 parts" || fail "merged manifest"
+$PY - "$WORK/single/summary.json" "$WORK/mpi/summary.json" <<'PY' && pass "summary.json adds the ranks' counts up" \
+  || fail "summary.json of the merged store"
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:])
+assert b["ranks"] == 3 and b["out"].endswith("/mpi"), b
+for key in ("records", "records_this_run", "tokens", "tokens_this_run", "dtype", "layout"):
+    assert a[key] == b[key], (key, a[key], b[key])
+assert all(a["sites"][s]["rows"] == b["sites"][s]["rows"] and a["sites"][s]["bytes"] == b["sites"][s]["bytes"] for s in a["sites"])
+PY
 
 # 2. Rank 1 killed mid-run: mpirun stops the job; --resume runs only what is missing and completes the same store.
 "${MPIRUN[@]}" -np 3 "$ACTCAP" "${ARGS[@]}" --out "$WORK/killed" >"$WORK/killed.txt" 2>&1 &

@@ -7,6 +7,7 @@
 #include <span>
 
 #include "capture/batching.h"
+#include "capture/device_parallel.h"
 #include "capture/prompt_encoder.h"
 #include "capture/recorder.h"
 #include "capture/sites.h"
@@ -227,6 +228,21 @@ nlohmann::json provenance(const ModelRun& run, const InputSet& inputs, const Cap
                              {"generation", generation}}, run);
 }
 
+// The records this run captures: part K of N with --shard, else all of them.
+RecordRange part_range(const ModelRun& run, const CaptureJob& job) {
+  if (!job.shard) return {0, int64_t(run.planned_tokens.size())};
+  return partition_records(run.planned_tokens, job.shard->count)[size_t(job.shard->index)];
+}
+
+// A part-store's manifest names its slice and the whole job's identity, so that merge can tell parts of one job.
+nlohmann::json part_provenance(nlohmann::json provenance, const CaptureJob& job, RecordRange range) {
+  if (!job.shard) return provenance;
+  store::PartInfo part{job.shard->index, job.shard->count, range.begin, range.end,
+                       provenance["records"].get<int64_t>(), job_identity(provenance)};
+  provenance[store::kPartKey] = part.to_json();
+  return provenance;
+}
+
 struct PendingRecord {
   int64_t record;
   InputRecord input;
@@ -254,14 +270,15 @@ nlohmann::ordered_json capture_model(ModelRun& run, const InputSet& inputs, cons
     if (!run.tokenizer) fail("--drop-special: {} has no tokenizer.json to say which tokens are special", run.model->dir());
     store_options.drop_token_ids = run.tokenizer->special_token_ids();
   }
+  const RecordRange range = part_range(run, job);
   std::optional<StoreWriter> store;  // none without write_store: the records go to the observer only
-  if (job.write_store) store.emplace(store_options, provenance(run, inputs, job));
+  if (job.write_store) store.emplace(store_options, part_provenance(provenance(run, inputs, job), job, range));
   const std::set<int64_t> nothing_stored;
   const std::set<int64_t>& completed = store ? store->completed_records() : nothing_stored;
 
-  CaptureObserver::Start started{run.model->dir(), run.out_dir, inputs.size(), int64_t(completed.size()), 0,
+  CaptureObserver::Start started{run.model->dir(), run.out_dir, range.size(), int64_t(completed.size()), 0,
                                  job.max_new_tokens, run.tokenizer.get()};
-  for (int64_t record = 0; record < int64_t(run.planned_tokens.size()); ++record)
+  for (int64_t record = range.begin; record < range.end; ++record)
     if (!completed.count(record)) started.planned_tokens += run.planned_tokens[size_t(record)];
   observer.capture_started(started);
 
@@ -336,6 +353,8 @@ nlohmann::ordered_json capture_model(ModelRun& run, const InputSet& inputs, cons
 
   auto cursor = inputs.cursor();
   for (int64_t record = 0; auto input = cursor.next(); ++record) {
+    if (record < range.begin) continue;  // another part's
+    if (record >= range.end) break;
     if (completed.count(record)) continue;  // stored by the interrupted run
     auto encoded = encoder.encode(*input);
     if (batcher.add(int64_t(encoded.token_ids.size()) + job.max_new_tokens)) flush();
@@ -391,8 +410,9 @@ nlohmann::ordered_json capture_model(ModelRun& run, const InputSet& inputs, cons
 LoadOptions capture_load_options(const CaptureJob& job) { return load_options(job); }
 
 std::vector<nlohmann::ordered_json> run_capture(const CaptureJob& job, CaptureObserver& observer) {
+  if (auto devices = parallel_devices(job.device); !devices.empty()) return run_capture_on_devices(job, devices, observer);
   check_options(job);
-  ThreadPool::set_global_threads(job.threads);
+  if (job.threads != kKeepThreadPool) ThreadPool::set_global_threads(job.threads);
   observer.stage("", "reading the prompts");
   InputSet inputs(job.sources);
 

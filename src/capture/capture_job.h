@@ -17,6 +17,8 @@
 #include "capture/grading.h"
 #include "capture/inputs.h"
 #include "capture/interventions.h"
+
+#include "capture/partition.h"
 #include "capture/store_writer.h"
 
 namespace actcap {
@@ -24,6 +26,8 @@ namespace actcap {
 class Model;
 class Tokenizer;
 struct LoadOptions;
+
+inline constexpr int kKeepThreadPool = -1;  // CaptureJob::threads of a part run alongside others (device_parallel.h)
 
 struct CaptureJob {
   std::vector<std::string> models;   // model folders; with several, each is stored in out/<folder name>
@@ -44,8 +48,10 @@ struct CaptureJob {
   uint64_t shard_bytes = 1ull << 30;
   int64_t batch_tokens = 4096;
   int64_t max_length = 0;
-  int threads = 0;
+  int threads = 0;                   // 0 = all cores; kKeepThreadPool: leave the process's pool as it is
   bool resume = false, overwrite = false;
+  // Capture only part K of N of the records (partition.h) into a part-store that `actcap merge` joins.
+  std::optional<ShardSpec> shard;
   std::string out;
   InterventionOptions interventions;  // steering, ablation, patching (capture/interventions.h)
   // false: nothing is written (no --out needed); each record's activations reach the observer's
@@ -98,7 +104,8 @@ class CaptureObserver {
   virtual void model_finished(const nlohmann::ordered_json& /*summary*/) {}
 };
 
-// Checks the job, then captures every model in turn; returns each model's summary (also written to
+// Checks the job, then captures every model in turn (over several devices for --device cuda:all or a list: see
+// device_parallel.h); returns each model's summary (also written to
 // <store>/summary.json once its store is complete). Throws actcap::Error.
 std::vector<nlohmann::ordered_json> run_capture(const CaptureJob& job, CaptureObserver& observer);
 

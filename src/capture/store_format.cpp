@@ -263,6 +263,32 @@ Manifest Manifest::parse(std::string_view text, const std::string& path) {
   return m;
 }
 
+json PartInfo::to_json() const {
+  return {{"index", index}, {"count", count}, {"records", {first_record, end_record}},
+          {"total_records", total_records}, {"job_sha256", job_sha256}};
+}
+
+std::optional<PartInfo> PartInfo::of(const json& provenance, const std::string& path) {
+  const auto it = provenance.find(kPartKey);
+  if (it == provenance.end()) return std::nullopt;
+  const std::string where = fmt::format("{}: \"{}\"", path, kPartKey);
+  if (!it->is_object()) fail("{}: not an object", where);
+  PartInfo part;
+  part.index = get<int64_t>(*it, "index", where);
+  part.count = get<int64_t>(*it, "count", where);
+  const auto range = get<std::vector<int64_t>>(*it, "records", where);
+  part.total_records = get<int64_t>(*it, "total_records", where);
+  part.job_sha256 = get<std::string>(*it, "job_sha256", where);
+  if (range.size() != 2) fail("{}: \"records\" must be [first, end]", where);
+  part.first_record = range[0];
+  part.end_record = range[1];
+  if (part.count < 1 || part.index < 0 || part.index >= part.count || part.first_record < 0 ||
+      part.first_record > part.end_record || part.end_record > part.total_records)
+    fail("{}: part {}/{} of records [{}, {}) out of {} is inconsistent", where, part.index, part.count,
+         part.first_record, part.end_record, part.total_records);
+  return part;
+}
+
 std::optional<json> parse_object(std::string_view line) {
   json j = json::parse(line, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return std::nullopt;

@@ -47,6 +47,20 @@ std::optional<int64_t> shard_index_of(std::string_view file_name);  // of "shard
 // "manifest.json.tmp-*" and "shard-*.safetensors.tmp-*": what an interrupted atomic write leaves.
 bool is_temporary_file(std::string_view file_name);
 
+// A part-store (`capture --shard K/N`, an MPI rank's part) names the slice of the whole job it holds under this
+// provenance key; its records are numbered as in the whole job, so it starts at first_record, not 0.
+inline constexpr std::string_view kPartKey = "part";
+struct PartInfo {
+  int64_t index = 0, count = 1;             // part K of N
+  int64_t first_record = 0, end_record = 0;  // the records it holds: [first_record, end_record)
+  int64_t total_records = 0;                 // of the whole job
+  std::string job_sha256;                    // capture/partition.h's job_identity(): equal for parts of one job
+
+  nlohmann::json to_json() const;
+  // The provenance's "part", when there is one; throws naming `path` if it is malformed.
+  static std::optional<PartInfo> of(const nlohmann::json& provenance, const std::string& path);
+};
+
 // One line of records.jsonl: the record's tokens and the caller's extra fields (text, generated_text, ...).
 struct RecordLine {
   int64_t record = 0;

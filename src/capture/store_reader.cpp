@@ -15,9 +15,10 @@ using json = nlohmann::json;
 
 namespace {
 
-// Calls `take` with every line of an index file as a JSON object with an integer "record", the records 0, 1,
-// 2, ... in order; returns the number of lines.
-size_t read_index(const std::string& path, const std::string& text, const std::function<void(json&&)>& take) {
+// Calls `take` with every line of an index file as a JSON object with an integer "record", the records first,
+// first + 1, ... in order (first is 0 except in a part-store); returns the number of lines.
+size_t read_index(const std::string& path, const std::string& text, int64_t first,
+                  const std::function<void(json&&)>& take) {
   size_t lines = 0;
   size_t begin = 0;
   while (begin < text.size()) {
@@ -29,7 +30,7 @@ size_t read_index(const std::string& path, const std::string& text, const std::f
     if (!j.contains("record") || !j["record"].is_number_integer())
       fail("{}: line {} has no integer \"record\"", path, line_number);
     const int64_t record = j["record"].get<int64_t>();
-    const int64_t expected = int64_t(lines);
+    const int64_t expected = first + int64_t(lines);
     if (record < expected) fail("{}: line {}: record {} appears twice or out of order", path, line_number, record);
     if (record > expected)
       fail("{}: line {}: record {} where record {} was expected (a record is missing)", path, line_number, record, expected);
@@ -72,15 +73,18 @@ StoreReader::StoreReader(const std::string& dir, StoreReadOptions options) : dir
     shard_by_file_.emplace(shard_files_.back(), k);
   }
   shards_.resize(shard_files_.size());
+  const auto part = store::PartInfo::of(format_.provenance, manifest_path);
+  first_record_ = part ? part->first_record : 0;
 
   const std::string records_path = (fs::path(dir) / store::kRecordsFile).string();
   const std::string metadata_path = (fs::path(dir) / store::kMetadataFile).string();
-  read_index(records_path, read_checked(records_path, format_.records, options_.verify_shards),
+  read_index(records_path, read_checked(records_path, format_.records, options_.verify_shards), first_record_,
              [&](json&& line) { records_.push_back(std::move(line)); });
   // Metadata lines are held typed only (not also as JSON): a store's index can be large.
   size_t previous_shard = 0;
   const size_t metadata_lines = read_index(
-      metadata_path, read_checked(metadata_path, format_.metadata, options_.verify_shards), [&](json&& line) {
+      metadata_path, read_checked(metadata_path, format_.metadata, options_.verify_shards), first_record_,
+      [&](json&& line) {
         const size_t i = metadata_.size();
         if (i >= records_.size()) return;  // counted and refused below
         const auto record = store::RecordLine::from_json(records_[i], fmt::format("{}: line {}", records_path, i + 1));
@@ -90,6 +94,9 @@ StoreReader::StoreReader(const std::string& dir, StoreReadOptions options) : dir
       });
   if (records_.size() != metadata_lines)
     fail("{}: {} records, but {} has {}", metadata_path, metadata_lines, records_path, records_.size());
+  if (part && int64_t(records_.size()) != part->end_record - part->first_record)
+    fail("{}: part {}/{} should hold records [{}, {}), {} has {}", manifest_path, part->index, part->count,
+         part->first_record, part->end_record, store::kRecordsFile, records_.size());
 }
 
 void StoreReader::check_metadata(const store::RecordLine& record, const std::string& where, size_t& previous_shard) {
@@ -111,8 +118,8 @@ void StoreReader::check_metadata(const store::RecordLine& record, const std::str
 StoreReader::~StoreReader() = default;
 
 size_t StoreReader::index_of(int64_t record) const {
-  if (record < 0 || record >= int64_t(records_.size())) fail("{}: no record {}", dir_, record);
-  return size_t(record);  // records are 0, 1, 2, ... (checked on open)
+  if (record < first_record_ || record - first_record_ >= int64_t(records_.size())) fail("{}: no record {}", dir_, record);
+  return size_t(record - first_record_);  // records are first, first + 1, ... (checked on open)
 }
 
 const json& StoreReader::record(int64_t record) const { return records_[index_of(record)]; }
@@ -164,8 +171,8 @@ std::vector<StoreReader::SiteInfo> StoreReader::site_infos() const {
   for (const auto& site : sites_) {
     SiteInfo info{site, {}, 0, 0};
     bool first = true;
-    for (int64_t record = 0; record < int64_t(records_.size()); ++record) {
-      TensorView v = view(record, site);
+    for (size_t i = 0; i < records_.size(); ++i) {
+      TensorView v = view(first_record_ + int64_t(i), site);
       if (first) {
         info.shape = v.shape;
         first = false;
@@ -175,7 +182,7 @@ std::vector<StoreReader::SiteInfo> StoreReader::site_infos() const {
         for (size_t d = 0; d < v.shape.size(); ++d)
           if (info.shape[d] != v.shape[d]) info.shape[d] = -1;
       }
-      info.rows += metadata_[size_t(record)].span_end - metadata_[size_t(record)].span_begin;
+      info.rows += metadata_[i].span_end - metadata_[i].span_begin;
       info.bytes += v.nbytes();
     }
     out.push_back(std::move(info));

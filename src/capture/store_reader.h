@@ -41,6 +41,8 @@ class StoreReader {
   const std::vector<store::MetadataLine>& metadata() const { return metadata_; }  // metadata.jsonl, same order
   const store::Manifest& format() const { return format_; }  // the manifest, typed
   const nlohmann::json& record(int64_t record) const;  // by record number; throws if absent
+  // The first record's number: 0, except in a part-store (`capture --shard K/N`, store_format.h's PartInfo).
+  int64_t first_record() const { return first_record_; }
 
   // A record's rows of a site as stored (dtype()), zero-copy, in either layout: per_record the tensor
   // "<record>/<site>"; token_stream the record's rows of "<site>" ([T_kept, ...]).
@@ -73,6 +75,7 @@ class StoreReader {
   StoreLayout layout_ = StoreLayout::PerRecord;
   DType dtype_ = DType::F32;
   std::vector<std::string> sites_;
+  int64_t first_record_ = 0;
   std::vector<nlohmann::json> records_;
   std::vector<store::MetadataLine> metadata_;
   std::vector<size_t> shard_of_;  // per record line: its shard's index

@@ -9,6 +9,7 @@
 #include "capture/reporter.h"
 #include "cli/command.h"
 #include "core/error.h"
+#include "scale/mpi_capture.h"
 
 namespace actcap {
 namespace {
@@ -38,6 +39,17 @@ uint64_t parse_size(const std::string& text) {
   return uint64_t(value * double(scale));
 }
 
+// Under mpirun: this process is one rank (scale/mpi_capture.h); only rank 0 reports its progress and the merged
+// store's summary.
+std::vector<nlohmann::ordered_json> capture_as_rank(const CaptureJob& job, bool quiet, bool verbose) {
+  auto summaries = scale::run_capture_mpi(job, [&](int rank) {
+    return std::make_unique<TerminalReporter>(quiet || rank != 0, verbose, rank == 0 && isatty(STDERR_FILENO) != 0);
+  });
+  for (const auto& s : summaries)
+    if (!quiet) std::fprintf(stderr, "  merged from the parts of %d ranks\n", s["ranks"].get<int>());
+  return summaries;
+}
+
 // The raw option values as CLI11 collects them; their order on the command line comes from parse_order().
 struct RawOptions {
   std::vector<std::string> input_ids, prompts, prompts_files, jsonl_files, input_dirs;
@@ -45,6 +57,7 @@ struct RawOptions {
   float temperature = 1.0f, top_p = 1.0f;
   int top_k = 0;
   std::string shard_size = "1GiB";
+  std::string shard;  // --shard K/N
 };
 
 constexpr const char* kHelpFooter = R"(
@@ -141,7 +154,9 @@ void setup(CLI::App& command) {
   command.add_flag("--drop-bos", job.drop_bos, "token-stream layout: leave out BOS rows");
   command.add_flag("--drop-special", job.drop_special,
                    "token-stream layout: leave out the rows of special tokens (BOS, EOS, chat markers)");
-  command.add_option("--device", job.device, "cpu | cuda | cuda:N (default cpu)");
+  command.add_option("--device", job.device,
+                     "cpu | cuda | cuda:N (default cpu); cuda:all or a list cuda:0,cuda:1: data-parallel over those "
+                     "devices into one store");
   command.add_option("--dtype", job.dtype, "compute dtype: fp32 | bf16 | fp16 (bf16/fp16 on cuda only)");
   command.add_flag("--deterministic", job.deterministic, "cuda: each sequence the same bits in any batch (slower GEMMs)");
   command.add_flag("--allow-tf32", job.allow_tf32, "cuda: fp32 matrix products in TF32 (faster, ~1e-3)");
@@ -152,6 +167,9 @@ void setup(CLI::App& command) {
   command.add_option("--threads", job.threads, "CPU threads (0 = all)");
   command.add_flag("--resume", job.resume, "continue an interrupted capture in --out (same options and inputs)");
   command.add_flag("--overwrite", job.overwrite, "replace the capture store already in --out");
+  command.add_option("--shard", raw.shard,
+                     "K/N: capture only part K (from 0) of N, a contiguous slice balanced by tokens, into a "
+                     "part-store for `actcap merge` (Slurm: $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)");
   command.add_flag("--quiet", raw.quiet, "nothing on stderr but errors");
   command.add_flag("--verbose", raw.verbose, "also print every record's generated text");
   command.add_flag("--json", raw.json, "print the summary as JSON on stdout");
@@ -177,11 +195,14 @@ void setup(CLI::App& command) {
     if (top_k->count()) job.top_k = raw.top_k;
     if (top_p->count()) job.top_p = raw.top_p;
     job.shard_bytes = parse_size(raw.shard_size);
+    if (!raw.shard.empty()) job.shard = ShardSpec::parse(raw.shard);
     job.command_line = cli::command_line();
     job.tool = {{"name", "actcap"}, {"version", std::string(ACTCAP_VERSION) + " (" + ACTCAP_GIT_DESCRIBE + ")"}};
 
     nlohmann::ordered_json models = nlohmann::ordered_json::array();
-    {
+    if (scale::launched_by_mpi()) {
+      for (auto& summary : capture_as_rank(job, raw.quiet, raw.verbose)) models.push_back(std::move(summary));
+    } else {
       TerminalReporter reporter(raw.quiet, raw.verbose, isatty(STDERR_FILENO) != 0);
       for (auto& summary : run_capture(job, reporter)) models.push_back(std::move(summary));
     }

@@ -72,7 +72,10 @@ void ThreadPool::parallel_for(int64_t begin, int64_t end, int64_t grain,
   if (end <= begin) return;
   grain = std::max<int64_t>(1, grain);
   int64_t chunks = (end - begin + grain - 1) / grain;
-  if (chunks == 1 || workers_.empty()) {
+  // A second caller while the workers serve another (captures on several devices at once) runs its chunks
+  // itself: the chunks, hence the results, are the same.
+  std::unique_lock serving(serving_, std::try_to_lock);
+  if (chunks == 1 || workers_.empty() || !serving.owns_lock()) {
     for (int64_t b = begin; b < end; b += grain) fn(b, std::min(end, b + grain));
     return;
   }

@@ -26,6 +26,7 @@ class ThreadPool {
   int size() const { return int(workers_.size()) + 1; }  // the calling thread works too
 
   // Calls fn(chunk_begin, chunk_end) for consecutive chunks of at most `grain` items; blocks until done.
+  // Callable from several threads at once (the workers serve one; the others run their chunks themselves).
   void parallel_for(int64_t begin, int64_t end, int64_t grain,
                     const std::function<void(int64_t, int64_t)>& fn);
 
@@ -39,6 +40,7 @@ class ThreadPool {
   void run_chunks();
 
   std::vector<std::thread> workers_;
+  std::mutex serving_;  // held by the one parallel_for the workers serve
   std::mutex mutex_;
   std::condition_variable wake_, done_;
   const std::function<void(int64_t, int64_t)>* job_ = nullptr;

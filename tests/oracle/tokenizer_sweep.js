@@ -3,13 +3,15 @@
 // letter and a digit, after a space, doubled, and before a newline: the contexts where regex pre-tokenizers,
 // normalizers and byte fallback differ. Segments are tokenized GROUP at a time (one string per group, which
 // keeps the sweep fast); the code points of a group whose ids differ are then tokenized one by one, to count
-// and show the code points that differ alone. Prints the counts per tokenizer.
+// and show the code points that differ alone. Prints the counts per tokenizer. Besides MODEL_DIRs: the Unigram
+// variants of tokenizer_variants.js (byte fallback; unk only).
 // Usage: node tokenizer_sweep.js ACTCAP WORK_DIR MODEL_DIR...   (exit 1 when any group differs)
 "use strict";
 const fs = require("fs");
 const path = require("path");
 const { execFile } = require("child_process");
 const { Tokenizer } = require("@anush008/tokenizers");
+const { writeVariants } = require("./tokenizer_variants");
 
 const [actcap, workDir, ...modelDirs] = process.argv.slice(2);
 const GROUP = 64;
@@ -48,6 +50,7 @@ async function bothIds(dir, hf, strings, file) {
 
 async function main() {
   fs.mkdirSync(workDir, { recursive: true });
+  modelDirs.push(...writeVariants(modelDirs, workDir, /^llama2-unigram-(bytes|unk)$/));
   const all = groups();
   const strings = all.map((group) => group.map(segment).join("\n"));
   const codePoints = all.reduce((n, g) => n + g.length, 0);

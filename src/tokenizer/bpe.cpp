@@ -22,8 +22,6 @@ std::string optional_string(const nlohmann::json& spec, const char* key) {
 }  // namespace
 
 BpeModel::BpeModel(const nlohmann::json& model) {
-  const std::string type = model.value("type", std::string("BPE"));
-  if (type != "BPE") fail("tokenizer.json: unsupported model type '{}' (only BPE is implemented)", type);
   auto dropout = model.find("dropout");
   if (dropout != model.end() && !dropout->is_null() && dropout->get<double>() != 0.0)
     fail("tokenizer.json: BPE dropout is not supported (non-deterministic)");

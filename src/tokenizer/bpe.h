@@ -2,35 +2,21 @@
 // The BPE model of tokenizer.json, as HF tokenizers' models::bpe: one symbol per character (byte_fallback to
 // <0xXX>, else unk with fuse_unk), then merges applied lowest rank first, leftmost on ties, with a heap:
 // O(n log n) per word. Results of short words are cached.
-#include <nlohmann/json.hpp>
-
-#include <cstdint>
 #include <mutex>
-#include <optional>
-#include <string>
-#include <string_view>
-#include <unordered_map>
-#include <vector>
+
+#include "tokenizer/model.h"
 
 namespace actcap::tokenizer {
 
-struct StringHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-};
-using Vocab = std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>>;
-
-class BpeModel {
+class BpeModel : public Model {
  public:
   // `model` is tokenizer.json's "model" object; Error if its type is not BPE or it is inconsistent.
   explicit BpeModel(const nlohmann::json& model);
 
-  // Appends the ids of one pre-token.
-  void tokenize(std::string_view word, std::vector<int32_t>& out) const;
-
-  std::optional<int32_t> token_to_id(std::string_view token) const;
-  const std::string* id_to_token(int32_t id) const;  // nullptr when unknown
-  size_t vocab_size() const { return vocab_.size(); }
+  void tokenize(std::string_view word, std::vector<int32_t>& out) const override;
+  std::optional<int32_t> token_to_id(std::string_view token) const override;
+  const std::string* id_to_token(int32_t id) const override;
+  size_t vocab_size() const override { return vocab_.size(); }
 
  private:
   void merge_word(std::string_view word, std::vector<int32_t>& out) const;

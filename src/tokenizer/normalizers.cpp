@@ -2,11 +2,14 @@
 
 #include <utf8proc.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <vector>
 
 #include "core/error.h"
 #include "tokenizer/regex.h"
+#include "tokenizer/unicode.h"
+#include "tokenizer/unicode_tables.h"
 
 namespace actcap::tokenizer {
 namespace {
@@ -57,6 +60,17 @@ class ReplaceNormalizer : public Normalizer {
   std::string content_;
 };
 
+bool known_to_normalization(char32_t cp) {
+  const auto ranges = normalization_assigned();
+  auto it = std::upper_bound(ranges.begin(), ranges.end(), cp,
+                             [](char32_t c, const CodePointRange& r) { return c < r.first; });
+  return it != ranges.begin() && cp <= std::prev(it)->last;
+}
+
+// NFC/NFD/NFKC/NFKD with HF's tables (Unicode 9.0): code points assigned later are left alone, as HF does.
+// Such a code point is a starter that composes with nothing there, so normalizing the runs between them
+// separately gives HF's result, and utf8proc (any version with Unicode >= 9.0) agrees with HF on the runs:
+// decompositions and combining classes never change once assigned.
 class UnicodeNormalizer : public Normalizer {
  public:
   explicit UnicodeNormalizer(int options) : options_(options) {}
@@ -64,18 +78,42 @@ class UnicodeNormalizer : public Normalizer {
     bool ascii = true;
     for (char c : text) ascii &= static_cast<unsigned char>(c) < 0x80;
     if (ascii) return;  // ASCII is invariant under every normalization form
-    utf8proc_uint8_t* out = nullptr;
-    utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
-                                      static_cast<utf8proc_ssize_t>(text.size()), &out,
-                                      static_cast<utf8proc_option_t>(options_));
-    if (n < 0) fail("tokenizer: Unicode normalization failed: {}", utf8proc_errmsg(n));
-    text.assign(reinterpret_cast<const char*>(out), static_cast<size_t>(n));
-    std::free(out);
+    std::string out;
+    out.reserve(text.size());
+    size_t run = 0, i = 0;
+    while (i < text.size()) {
+      size_t at = i;
+      if (known_to_normalization(next_code_point(text, i))) continue;
+      append_normalized(std::string_view(text).substr(run, at - run), out);
+      out.append(text, at, i - at);
+      run = i;
+    }
+    append_normalized(std::string_view(text).substr(run), out);
+    text = std::move(out);
   }
 
  private:
+  void append_normalized(std::string_view run, std::string& out) const {
+    if (run.empty()) return;
+    utf8proc_uint8_t* mapped = nullptr;
+    utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(run.data()),
+                                      static_cast<utf8proc_ssize_t>(run.size()), &mapped,
+                                      static_cast<utf8proc_option_t>(options_));
+    if (n < 0) fail("tokenizer: Unicode normalization failed: {}", utf8proc_errmsg(n));
+    out.append(reinterpret_cast<const char*>(mapped), static_cast<size_t>(n));
+    std::free(mapped);
+  }
+
   int options_;
 };
+
+std::unique_ptr<Normalizer> unicode_normalizer(int options) {
+  // utf8proc must know at least every code point HF's tables know.
+  if (std::atoi(utf8proc_unicode_version()) < std::atoi(kNormalizationUnicodeVersion))
+    fail("tokenizer: this utf8proc has Unicode {}; Unicode normalizers need {} or later", utf8proc_unicode_version(),
+         kNormalizationUnicodeVersion);
+  return std::make_unique<UnicodeNormalizer>(options);
+}
 
 }  // namespace
 
@@ -92,11 +130,10 @@ std::unique_ptr<Normalizer> make_normalizer(const nlohmann::json& spec) {
   if (type == "Replace")
     return std::make_unique<ReplaceNormalizer>(make_pattern(spec.at("pattern"), "Replace normalizer"),
                                                spec.at("content").get<std::string>());
-  if (type == "NFC") return std::make_unique<UnicodeNormalizer>(UTF8PROC_STABLE | UTF8PROC_COMPOSE);
-  if (type == "NFD") return std::make_unique<UnicodeNormalizer>(UTF8PROC_STABLE | UTF8PROC_DECOMPOSE);
-  if (type == "NFKC") return std::make_unique<UnicodeNormalizer>(UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT);
-  if (type == "NFKD")
-    return std::make_unique<UnicodeNormalizer>(UTF8PROC_STABLE | UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT);
+  if (type == "NFC") return unicode_normalizer(UTF8PROC_STABLE | UTF8PROC_COMPOSE);
+  if (type == "NFD") return unicode_normalizer(UTF8PROC_STABLE | UTF8PROC_DECOMPOSE);
+  if (type == "NFKC") return unicode_normalizer(UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT);
+  if (type == "NFKD") return unicode_normalizer(UTF8PROC_STABLE | UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT);
   fail("tokenizer.json: unsupported normalizer type '{}'", type);
 }
 

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "tokenizer/unicode.h"
+#include "tokenizer/unicode_classes.h"
 
 namespace actcap::tokenizer {
 
@@ -36,8 +37,9 @@ Pattern Pattern::regex(const std::string& source) {
   Pattern p;
   p.compiled_ = std::make_unique<Compiled>();
   OnigErrorInfo info;
-  const auto* begin = reinterpret_cast<const OnigUChar*>(source.data());
-  int rc = onig_new(&p.compiled_->regex, begin, begin + source.size(), ONIG_OPTION_NONE, ONIG_ENCODING_UTF8,
+  const std::string expanded = expand_unicode_classes(source);
+  const auto* begin = reinterpret_cast<const OnigUChar*>(expanded.data());
+  int rc = onig_new(&p.compiled_->regex, begin, begin + expanded.size(), ONIG_OPTION_NONE, ONIG_ENCODING_UTF8,
                     ONIG_SYNTAX_DEFAULT, &info);
   if (rc != ONIG_NORMAL) {
     OnigUChar message[ONIG_MAX_ERROR_MESSAGE_LEN];

@@ -1,6 +1,8 @@
 #pragma once
 // The patterns of tokenizer.json (Split, Replace) run on Oniguruma, the engine HF tokenizers uses, with the
-// same syntax and options as its `onig::Regex::new`, so Unicode classes and case folding match exactly.
+// same syntax and options as its `onig::Regex::new`. Unicode classes are first rewritten into code point
+// classes from actcap's Unicode 16.0 tables (unicode_classes.h), the data HF's bundled Oniguruma has, so the
+// host's older or newer Oniguruma tables never change a split.
 #include <nlohmann/json.hpp>
 
 #include <memory>

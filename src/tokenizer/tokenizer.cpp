@@ -11,8 +11,8 @@
 
 #include "core/error.h"
 #include "tokenizer/added_tokens.h"
-#include "tokenizer/bpe.h"
 #include "tokenizer/decoders.h"
+#include "tokenizer/model.h"
 #include "tokenizer/normalizers.h"
 #include "tokenizer/post_processors.h"
 #include "tokenizer/pre_tokenizers.h"
@@ -23,7 +23,7 @@ namespace actcap {
 namespace tokenizer {
 
 struct TokenizerData {
-  std::unique_ptr<BpeModel> model;
+  std::unique_ptr<Model> model;
   std::unique_ptr<Normalizer> normalizer;
   std::unique_ptr<PreTokenizer> pre_tokenizer;
   std::unique_ptr<PostProcessor> post_processor;
@@ -78,7 +78,7 @@ void load_tokenizer_json(TokenizerData& d, const nlohmann::json& j) {
     fail("tokenizer.json: unsupported version '{}' (expected \"1.0\")", j.value("version", std::string("?")));
   for (const char* key : {"truncation", "padding"})
     if (j.contains(key) && !j[key].is_null()) fail("tokenizer.json: '{}' is set, which actcap does not support", key);
-  d.model = std::make_unique<BpeModel>(j.at("model"));
+  d.model = make_model(j.at("model"));
   d.normalizer = make_normalizer(j.value("normalizer", nlohmann::json()));
   d.pre_tokenizer = make_pre_tokenizer(j.value("pre_tokenizer", nlohmann::json()));
   d.post_processor = make_post_processor(j.value("post_processor", nlohmann::json()));

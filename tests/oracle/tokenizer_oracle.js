@@ -6,6 +6,7 @@ const fs = require("fs");
 const path = require("path");
 const { execFileSync } = require("child_process");
 const { Tokenizer } = require("@anush008/tokenizers");
+const { writeVariants } = require("./tokenizer_variants");
 
 const [actcap, corpusFile, workDir, ...modelDirs] = process.argv.slice(2);
 
@@ -43,55 +44,6 @@ function firstDiff(a, b) {
   return i;
 }
 
-// Variants of the real files that exercise options the shipped files do not use: Metaspace (non-legacy Llama),
-// added tokens with lstrip / rstrip / single_word / normalized, unk with and without fuse_unk (no byte_fallback),
-// ByteLevel add_prefix_space with RobertaProcessing. Each goes to WORK_DIR/<name>/tokenizer.json.
-function writeVariants(modelDirs) {
-  const dirs = [];
-  const find = (suffix) => modelDirs.find((d) => d.replace(/\/models\/?$/, "").endsWith(suffix));
-  const write = (name, json) => {
-    const dir = path.join(workDir, name);
-    fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(path.join(dir, "tokenizer.json"), JSON.stringify(json));
-    dirs.push(dir);
-  };
-  const llama2 = find("tokenizer-llama2");
-  if (llama2) {
-    const base = JSON.parse(fs.readFileSync(path.join(llama2, "tokenizer.json"), "utf8"));
-    const extra = [
-      { id: 32000, content: "<lstrip>", single_word: false, lstrip: true, rstrip: false, normalized: false, special: true },
-      { id: 32001, content: "<rstrip>", single_word: false, lstrip: false, rstrip: true, normalized: false, special: true },
-      { id: 32002, content: "word", single_word: true, lstrip: false, rstrip: false, normalized: false, special: false },
-      { id: 32003, content: "Norm Tok", single_word: false, lstrip: false, rstrip: false, normalized: true, special: false },
-    ];
-    const meta = JSON.parse(JSON.stringify(base));
-    meta.normalizer = null;
-    meta.pre_tokenizer = { type: "Metaspace", replacement: "\u2581", prepend_scheme: "first", split: false };
-    meta.decoder = { type: "Sequence", decoders: [{ type: "Metaspace", replacement: "\u2581", prepend_scheme: "first", split: false },
-                                                  { type: "ByteFallback" }, { type: "Fuse" }] };
-    meta.added_tokens = meta.added_tokens.concat(extra);
-    write("llama2-metaspace-added", meta);
-    const legacyAdded = JSON.parse(JSON.stringify(base));
-    legacyAdded.added_tokens = legacyAdded.added_tokens.concat(extra);
-    write("llama2-legacy-added", legacyAdded);
-    for (const fuse of [true, false]) {
-      const unk = JSON.parse(JSON.stringify(base));
-      unk.model.byte_fallback = false;
-      unk.model.fuse_unk = fuse;
-      write(fuse ? "llama2-unk-fused" : "llama2-unk", unk);
-    }
-  }
-  const gpt2 = find("tiny-gpt2");
-  if (gpt2) {
-    const roberta = JSON.parse(fs.readFileSync(path.join(gpt2, "tokenizer.json"), "utf8"));
-    roberta.pre_tokenizer.add_prefix_space = true;
-    roberta.post_processor = { type: "RobertaProcessing", sep: ["<|endoftext|>", 50256], cls: ["<|endoftext|>", 50256],
-                               trim_offsets: true, add_prefix_space: true };
-    write("gpt2-prefix-roberta", roberta);
-  }
-  return dirs;
-}
-
 async function main() {
   const base = fs.readFileSync(corpusFile, "utf8").split("\n").filter((l) => l.length).map((l) => JSON.parse(l));
   const corpus = base.concat(longInputs(base));
@@ -99,7 +51,7 @@ async function main() {
   const corpusPath = path.join(workDir, "corpus.jsonl");
   fs.writeFileSync(corpusPath, corpus.map((s) => JSON.stringify(s)).join("\n") + "\n");
 
-  modelDirs.push(...writeVariants(modelDirs));
+  modelDirs.push(...writeVariants(modelDirs, workDir));
   let failures = 0, comparisons = 0, decodes = 0;
   const report = (what) => { if (failures++ < 20) console.log("MISMATCH " + what); };
   for (const dir of modelDirs) {

@@ -156,7 +156,7 @@ TEST(TokenizerErrors, UnsupportedComponentIsNamed) {
     EXPECT_NE(std::string(e.what()).find("BertNormalizer"), std::string::npos) << e.what();
   }
   tokenizer_json = read_json(kDemo + "/tokenizer.json");
-  tokenizer_json["model"]["type"] = "Unigram";
+  tokenizer_json["model"]["type"] = "WordLevel";
   path = write_temp("tokenizer.json", tokenizer_json.dump());
   EXPECT_THROW(Tokenizer::from_files(path, ""), Error);
   EXPECT_THROW(Tokenizer::load("/nonexistent/model"), Error);

@@ -1,0 +1,25 @@
+#pragma once
+// Unicode tables (code point ranges) with the Unicode versions HF tokenizers 0.22 uses, so tokenization never
+// depends on the host's Oniguruma or utf8proc. Generated: scripts/gen_unicode_tables.mjs writes unicode_tables.cpp.
+#include <optional>
+#include <span>
+#include <string_view>
+
+namespace actcap::tokenizer {
+
+struct CodePointRange {
+  char32_t first, last;  // inclusive
+};
+
+extern const char* const kRegexUnicodeVersion;          // of its Oniguruma: 16.0.0
+extern const char* const kNormalizationUnicodeVersion;  // of its NFC/NFD/NFKC/NFKD tables: 9.0.0
+
+// The ranges, ascending and disjoint, of a property named as Oniguruma's \p{...} names it, already loosened
+// (lowercase, without ' ', '-', '_'): General_Category values (short and long names), scripts, White_Space,
+// Alphabetic, Word (\w), Any, Assigned. nullopt for any other name.
+std::optional<std::span<const CodePointRange>> unicode_property(std::string_view loose_name);
+
+// The code points assigned in kNormalizationUnicodeVersion; the others are left alone by HF's normalizers.
+std::span<const CodePointRange> normalization_assigned();
+
+}  // namespace actcap::tokenizer

@@ -17,7 +17,6 @@
 #include "capture/grading.h"
 #include "capture/inputs.h"
 #include "capture/interventions.h"
-
 #include "capture/partition.h"
 #include "capture/store_writer.h"
 
@@ -105,8 +104,8 @@ class CaptureObserver {
 };
 
 // Checks the job, then captures every model in turn (over several devices for --device cuda:all or a list: see
-// device_parallel.h); returns each model's summary (also written to
-// <store>/summary.json once its store is complete). Throws actcap::Error.
+// device_parallel.h); returns each model's summary (also written to <store>/summary.json once its store is
+// complete). Throws actcap::Error.
 std::vector<nlohmann::ordered_json> run_capture(const CaptureJob& job, CaptureObserver& observer);
 
 // How run_capture loads the job's models (device, dtype, determinism): for callers that load them beforehand

@@ -24,6 +24,7 @@ using nlohmann::json;
 
 std::string number(double value) { return fmt::format("{:.6g}", value); }
 std::string number(const std::optional<double>& value) { return value ? number(*value) : "–"; }
+std::string code(const std::string& value) { return fmt::format("`{}`", value); }
 std::string text(const json& value) { return value.is_string() ? value.get<std::string>() : value.is_null() ? "–" : value.dump(); }
 
 // A Markdown table; cells must not hold '|' (escaped here) or newlines.
@@ -49,8 +50,8 @@ std::string manifest_section(const json& manifest) {
       {"created", text(manifest.value("created", json()))},
       {"prompts folder", text(manifest.value("prompts_dir", json()))},
       {"samples folder", text(manifest.value("samples_dir", json()))},
-      {"tokenizer", text(manifest.value("tokenizer", json::object()).value("name", json())) + " " +
-                        text(manifest.value("tokenizer", json::object()).value("version", json()))},
+      {"tokenizer name", text(manifest.value("tokenizer", json::object()).value("name", json()))},
+      {"tokenizer version", text(manifest.value("tokenizer", json::object()).value("version", json()))},
       {"teacher commit", text(manifest.value("teacher", json::object()).value("commit", json()))},
       {"student commit", text(manifest.value("student", json::object()).value("commit", json()))},
       {"created by", text(manifest.value("command_line", json()))}};
@@ -73,7 +74,7 @@ std::string dataset_section(const std::string& run_dir, const json& manifest) {
     uint64_t total = 0;
     for (const auto& f : g.value("files", json::array())) total += f.value("bytes", uint64_t(0));
     rows.push_back({group, std::to_string(g.value("files", json::array()).size()), std::to_string(total),
-                    "`" + text(g.value("sha256", json())) + "`"});
+                    code(text(g.value("sha256", json())))});
   }
   out += table({"group", "files", "bytes", "sha256 of the group"}, rows);
   // The data as it is now, hashed again: a report says whether the run's inputs still are what it was made from.
@@ -102,10 +103,10 @@ std::string activations_section(const std::string& run_dir) {
   for (const auto& store : stores) {
     const json manifest = json::parse(read_file((store / "manifest.json").string()), nullptr, false);
     const json model = manifest.is_object() ? manifest.value("model", json::object()) : json::object();
-    rows.push_back({"`" + fs::relative(store, run_dir).generic_string() + "`", text(model.value("path", json())),
+    rows.push_back({code(fs::relative(store, run_dir).generic_string()), text(model.value("path", json())),
                     text(manifest.is_object() ? manifest.value("records", json()) : json()),
                     manifest.is_object() && manifest.value("complete", false) ? "yes" : "no",
-                    "`" + text(manifest.is_object() ? manifest.value("manifest_sha256", json()) : json()) + "`"});
+                    code(text(manifest.is_object() ? manifest.value("manifest_sha256", json()) : json()))});
   }
   return out + table({"store", "model", "records", "complete", "manifest_sha256"}, rows);
 }
@@ -119,7 +120,7 @@ std::string metrics_section(const std::vector<Evaluation>& evaluations, const st
          "token.\n\n";
   std::vector<std::vector<std::string>> rows;
   for (const auto& e : evaluations)
-    rows.push_back({fmt::format("#{}", e.number), e.created, "`" + e.model_a + "`", "`" + e.model_b + "`",
+    rows.push_back({fmt::format("#{}", e.number), e.created, code(e.model_a), code(e.model_b),
                     std::to_string(e.prompts), std::to_string(e.tokens), number(e.kl_mean),
                     number(e.surprisal_a_mean), number(e.surprisal_b_mean),
                     fmt::format("{}–{}", e.first_line, e.last_line)});
@@ -152,7 +153,7 @@ std::string rotations_section(const std::vector<RotationRun>& rotations, const s
                       number(r.explained_variance_teacher), number(r.residual_error),
                       r.singular_values.empty() ? "–" : number(r.singular_values.front()),
                       r.singular_values.empty() ? "–" : number(r.singular_values.back()),
-                      "`" + r.transport_sha256.substr(0, 16) + "…`"});
+                      code(r.transport_sha256.substr(0, 16) + "…")});
   out += table({"line", "run", "site", "k", "tokens", "width S → T", "cosine before", "cosine after",
                 "explained var. S", "explained var. T", "residual error", "σ₁", "σ_k", "transport sha256"},
                rows);

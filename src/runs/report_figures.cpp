@@ -61,6 +61,9 @@ plot::Figure metric_trends_figure(const std::vector<Evaluation>& evaluations) {
   plot::Panel kl_position = titled("KL(A||B) per token position", "position", "KL (nats)");
   plot::Panel kl_mean = titled("Mean KL(A||B) per evaluation", "evaluation", "KL (nats)");
   cosine.x = rms.x = layers;
+  if (layers.size() <= 32)  // a label per layer while they fit
+    for (double layer : layers) cosine.x_ticks.push_back(fmt::format("{}", layer));
+  rms.x_ticks = cosine.x_ticks;
   kl_mean.kind = plot::ChartKind::bars;
   plot::Series kl_bars{"mean KL", {}};
   size_t longest = 0;
@@ -118,6 +121,8 @@ plot::Figure singular_values_figure(const RotationRun& latest) {
   size_t longest = 0;
   for (const auto& line : latest.lines) longest = std::max(longest, line.singular_values.size());
   for (size_t i = 0; i < longest; ++i) panel.x.push_back(double(i + 1));
+  if (longest <= 32)
+    for (size_t i = 0; i < longest; ++i) panel.x_ticks.push_back(std::to_string(i + 1));
   for (const auto& line : latest.lines) {
     std::vector<double> values = line.singular_values;
     values.resize(longest, kGap);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -66,6 +67,7 @@ plot::Figure metric_trends_figure(const std::vector<Evaluation>& evaluations) {
   rms.x_ticks = cosine.x_ticks;
   kl_mean.kind = plot::ChartKind::bars;
   plot::Series kl_bars{"mean KL", {}};
+  std::set<std::string> drawn_models;
   size_t longest = 0;
   for (const auto& e : evaluations) longest = std::max(longest, e.kl_by_position.size());
   for (size_t t = 0; t < longest; ++t) kl_position.x.push_back(double(t));
@@ -74,10 +76,13 @@ plot::Figure metric_trends_figure(const std::vector<Evaluation>& evaluations) {
     cosine.series.push_back({label, per_layer(e, layers.size(), [](const LayerSummary& l) {
                                return l.cosine ? *l.cosine : kGap;
                              })});
-    rms.series.push_back({fmt::format("#{} A {}", e.number, model_label(e.model_a)),
-                          per_layer(e, layers.size(), [](const LayerSummary& l) { return l.rms_a; })});
-    rms.series.push_back({fmt::format("#{} B {}", e.number, model_label(e.model_b)),
-                          per_layer(e, layers.size(), [](const LayerSummary& l) { return l.rms_b; })});
+    // One RMS curve per model (by weights), however many evaluations it is in.
+    if (drawn_models.insert(e.model_a_sha256).second)
+      rms.series.push_back({fmt::format("{} (#{} A)", model_label(e.model_a), e.number),
+                            per_layer(e, layers.size(), [](const LayerSummary& l) { return l.rms_a; })});
+    if (drawn_models.insert(e.model_b_sha256).second)
+      rms.series.push_back({fmt::format("{} (#{} B)", model_label(e.model_b), e.number),
+                            per_layer(e, layers.size(), [](const LayerSummary& l) { return l.rms_b; })});
     std::vector<double> kl = e.kl_by_position;
     kl.resize(longest, kGap);
     kl_position.series.push_back({label, kl});

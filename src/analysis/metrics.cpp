@@ -1,8 +1,10 @@
 #include "analysis/metrics.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
+#include "core/thread_pool.h"
 
 namespace actcap {
 namespace {
@@ -28,21 +30,29 @@ LogitMetrics logit_metrics(const TensorView& logits_a, const TensorView& logits_
   const int64_t positions = logits_a.shape[0], vocab = logits_a.shape[1];
   if (int64_t(token_ids.size()) != positions)
     fail("{} token ids for logits of {} positions", token_ids.size(), positions);
+  for (int64_t t = 1; t < positions; ++t)
+    if (token_ids[size_t(t)] < 0 || token_ids[size_t(t)] >= vocab)
+      fail("token id {} is outside the vocabulary (size {})", token_ids[size_t(t)], vocab);
   LogitMetrics metrics;
-  std::vector<double> log_p, log_q;
-  for (int64_t t = 0; t < positions; ++t) {
-    log_softmax(logits_a.f32() + t * vocab, vocab, log_p);
-    log_softmax(logits_b.f32() + t * vocab, vocab, log_q);
-    double kl = 0;
-    for (int64_t v = 0; v < vocab; ++v) kl += std::exp(log_p[size_t(v)]) * (log_p[size_t(v)] - log_q[size_t(v)]);
-    metrics.kl.push_back(kl);
-    if (t + 1 < positions) {
-      const int32_t next = token_ids[size_t(t + 1)];
-      if (next < 0 || next >= vocab) fail("token id {} is outside the vocabulary (size {})", next, vocab);
-      metrics.surprisal_a.push_back(-log_p[size_t(next)]);
-      metrics.surprisal_b.push_back(-log_q[size_t(next)]);
+  metrics.kl.resize(size_t(positions));
+  metrics.surprisal_a.resize(size_t(std::max<int64_t>(positions - 1, 0)));
+  metrics.surprisal_b.resize(metrics.surprisal_a.size());
+  // Positions are independent: each is computed whole by one thread, so the values do not depend on the threads.
+  ThreadPool::global().parallel_for(0, positions, 1, [&](int64_t begin, int64_t end) {
+    std::vector<double> log_p, log_q;
+    for (int64_t t = begin; t < end; ++t) {
+      log_softmax(logits_a.f32() + t * vocab, vocab, log_p);
+      log_softmax(logits_b.f32() + t * vocab, vocab, log_q);
+      double kl = 0;
+      for (int64_t v = 0; v < vocab; ++v) kl += std::exp(log_p[size_t(v)]) * (log_p[size_t(v)] - log_q[size_t(v)]);
+      metrics.kl[size_t(t)] = kl;
+      if (t + 1 < positions) {
+        const size_t next = size_t(token_ids[size_t(t + 1)]);
+        metrics.surprisal_a[size_t(t)] = -log_p[next];
+        metrics.surprisal_b[size_t(t)] = -log_q[next];
+      }
     }
-  }
+  });
   return metrics;
 }
 

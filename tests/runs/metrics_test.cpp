@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "core/thread_pool.h"
 #include "../test_util.h"
 
 namespace actcap {
@@ -44,6 +45,25 @@ TEST(Metrics, LogSoftmaxIsStableForHugeLogits) {
   const LogitMetrics m = logit_metrics(a.view(), b.view(), tokens);
   EXPECT_TRUE(std::isfinite(m.kl[0]));
   EXPECT_NEAR(m.kl[0], double(1e30f), 1e30 * 1e-12);  // p = (1, 0), log q(0) = -1e30
+}
+
+TEST(Metrics, ValuesDoNotDependOnTheThreadCount) {
+  Tensor a({64, 1000}), b({64, 1000});
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    a.f32()[i] = float(std::sin(double(i)));
+    b.f32()[i] = float(std::cos(double(i) * 0.7));
+  }
+  std::vector<int32_t> tokens(64);
+  for (size_t t = 0; t < tokens.size(); ++t) tokens[t] = int32_t(t * 13 % 1000);
+  ThreadPool::set_global_threads(1);
+  const LogitMetrics one = logit_metrics(a.view(), b.view(), tokens);
+  ThreadPool::set_global_threads(4);
+  const LogitMetrics four = logit_metrics(a.view(), b.view(), tokens);
+  ThreadPool::set_global_threads(0);
+  EXPECT_EQ(one.kl, four.kl);
+  EXPECT_EQ(one.surprisal_a, four.surprisal_a);
+  EXPECT_EQ(one.surprisal_b, four.surprisal_b);
+  EXPECT_GT(one.kl[5], 0);
 }
 
 TEST(Metrics, CosineIsExactlyOneForEqualVectorsAndLeavesOutZeroRows) {

@@ -91,6 +91,10 @@ expect_error "one model" "exactly two --model" "$WORK/one.jsonl" \
   $A metrics --model "$M" --prompts-file "$WORK/p.txt" --out "$WORK/one.jsonl"
 expect_error "different vocabularies" "need the same tokenizer" "$WORK/vocab.jsonl" \
   $A metrics --model "$M" --model "$LLAMA" --jsonl "$WORK/ids.jsonl" --out "$WORK/vocab.jsonl"
+cp -r "$LLAMA" "$WORK/one-layer"
+sed -i 's/"num_hidden_layers": 2/"num_hidden_layers": 1/' "$WORK/one-layer/config.json"
+expect_error "different depths" "has 2 layers and $WORK/one-layer has 1" "$WORK/depth.jsonl" \
+  $A metrics --model "$LLAMA" --model "$WORK/one-layer" --jsonl "$WORK/ids.jsonl" --out "$WORK/depth.jsonl"
 expect_error "tokenizers that disagree" "p.txt:1: the two models' tokenizers encode this prompt differently" "$WORK/tok.jsonl" \
   $A metrics --model "$M" --model "$WORK/other-tokenizer" --prompts-file "$WORK/p.txt" --out "$WORK/tok.jsonl"
 expect_error "missing prompts file" "missing.txt" "$WORK/missing.jsonl" \

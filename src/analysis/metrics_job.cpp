@@ -69,7 +69,7 @@ void check_comparable(const Side& a, const Side& b) {
          pb, cb.num_hidden_layers);
 }
 
-// Both tokenizers must give the same ids for every prompt (checked before anything is run).
+// Both tokenizers must give the same ids for every prompt (checked, with the length, before anything is run).
 std::vector<int32_t> shared_token_ids(const Side& a, const Side& b, const InputRecord& input) {
   std::vector<int32_t> ids = a.encoder->encode(input).token_ids;
   if (b.encoder.get() == a.encoder.get()) return ids;
@@ -124,6 +124,12 @@ MetricsSummary run_metrics(const MetricsJob& job, const std::function<void(const
     auto cursor = inputs.cursor();
     for (int64_t record = 0; auto input = cursor.next(); ++record) {
       token_ids.push_back(shared_token_ids(a, b, *input));
+      for (const Side* side : {&a, &b}) {
+        const int64_t positions = side->model->max_positions();
+        if (positions > 0 && int64_t(token_ids.back().size()) > positions)
+          fail("{}: {} tokens exceed the {} positions of {} (use --max-length)", input->origin,
+               token_ids.back().size(), positions, side->identity["path"].get<std::string>());
+      }
       ids.push_back(record_id(input->id, record));
     }
   }

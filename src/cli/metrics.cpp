@@ -1,7 +1,10 @@
 // actcap metrics: two models (or one model twice) over the same prompts, per prompt and layer: logit KL(A‖B),
 // surprisal of each model, hidden-state cosine and residual RMS, as JSON lines (analysis/metrics_job.h).
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <memory>
 #include <optional>
 
 #include "analysis/metrics_job.h"
@@ -52,14 +55,20 @@ void run(Options& options) {
   }
   std::optional<AtomicFile> out;
   if (!options.out.empty()) out.emplace(options.out);
-  std::string lines;
+  // The run's lines wait in an unlinked temporary file (memory stays flat) until all are computed.
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> spool(nullptr, &std::fclose);
+  if (!run_metrics_path.empty()) {
+    spool.reset(std::tmpfile());
+    if (!spool) fail("cannot create a temporary file for the metrics lines: {}", std::strerror(errno));
+  }
   MetricsSummary summary = run_metrics(options.job, [&](const nlohmann::ordered_json& line) {
     const std::string text = line.dump() + "\n";
     if (out) out->write(text);
-    if (!run_metrics_path.empty()) lines += text;
+    if (spool && std::fwrite(text.data(), 1, text.size(), spool.get()) != text.size())
+      fail("cannot write the metrics lines to a temporary file: {}", std::strerror(errno));
   });
   if (out) out->commit();
-  if (!run_metrics_path.empty()) runs::append_lines(run_metrics_path, lines);
+  if (spool) runs::append_lines(run_metrics_path, spool.get());
   if (!options.quiet)
     std::fprintf(stderr, "metrics: %lld prompts, %lld tokens, mean KL(A||B) %.6g nats, %lld lines -> %s%s%s\n",
                  (long long)summary.records, (long long)summary.tokens, summary.kl_mean, (long long)summary.lines,

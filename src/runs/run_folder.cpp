@@ -1,12 +1,14 @@
 #include "runs/run_folder.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <stdio.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <vector>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -54,7 +56,9 @@ std::string init_run(const RunInit& init) {
   TemporaryFolder temp{root / ("." + id + ".tmp-" + std::to_string(::getpid()))};
   fs::create_directory(temp.path, error);
   if (error) fail("{}: cannot create: {}", temp.path.string(), error.message());
-  for (const char* sub : {kCheckpointsDir, kActivationsDir, kLogsDir}) fs::create_directory(temp.path / sub);
+  for (const char* sub : {kCheckpointsDir, kActivationsDir, kLogsDir})
+    if (fs::create_directory(temp.path / sub, error); error)
+      fail("{}: cannot create: {}", (temp.path / sub).string(), error.message());
   const std::string snapshot_text = snapshot.dump(2) + "\n";
   write_file_atomic((temp.path / kSnapshotFile).string(), snapshot_text);
   write_file_atomic((temp.path / kRotationsFile).string(), "");
@@ -94,23 +98,27 @@ nlohmann::json read_run_manifest(const std::string& dir) {
   return manifest;
 }
 
-void append_lines(const std::string& path, const std::string& lines) {
+void append_lines(const std::string& path, std::FILE* lines) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) fail("{}: cannot open for appending: {}", path, std::strerror(errno));
-  size_t done = 0;
-  while (done < lines.size()) {
-    const ssize_t n = ::write(fd, lines.data() + done, lines.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int e = errno;
-      ::close(fd);
-      fail("{}: append failed: {}", path, std::strerror(e));
+  auto failed = [&](const char* what) {
+    const int e = errno;
+    ::close(fd);  // also releases the lock
+    fail("{}: {}: {}", path, what, std::strerror(e));
+  };
+  if (::flock(fd, LOCK_EX) != 0) failed("cannot lock");
+  std::rewind(lines);
+  std::vector<char> buffer(1 << 20);
+  for (size_t n; (n = std::fread(buffer.data(), 1, buffer.size(), lines)) > 0;)
+    for (size_t done = 0; done < n;) {
+      const ssize_t written = ::write(fd, buffer.data() + done, n - done);
+      if (written < 0 && errno == EINTR) continue;
+      if (written <= 0) failed("append failed");
+      done += size_t(written);
     }
-    done += size_t(n);
-  }
-  const bool synced = ::fsync(fd) == 0;
+  if (std::ferror(lines)) failed("cannot read back the lines to append");
+  if (::fsync(fd) != 0) failed("fsync failed");
   ::close(fd);
-  if (!synced) fail("{}: fsync failed: {}", path, std::strerror(errno));
 }
 
 }  // namespace actcap::runs

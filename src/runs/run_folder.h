@@ -15,6 +15,8 @@
 // The default run id is run_<UTC date YYYYMMDD>_<first 8 hex digits of dataset_sha256>: the same data on the same
 // day names the same run (a second init is refused: give --run-id), other data or another day another one.
 #include <nlohmann/json.hpp>
+
+#include <cstdio>
 #include <string>
 
 namespace actcap::runs {
@@ -43,7 +45,9 @@ std::string init_run(const RunInit& init);
 // The manifest of the run in `dir`; throws actcap::Error naming `dir` when it is not a run folder.
 nlohmann::json read_run_manifest(const std::string& dir);
 
-// Appends whole lines to `path` with one write and fsyncs it: a failed run of a command appends nothing.
-void append_lines(const std::string& path, const std::string& lines);
+// Appends the whole contents of `lines` (read from its start) to `path`, holding an exclusive flock on it so that
+// two commands appending at once never interleave, then fsyncs it. Called once a command's lines are all
+// computed, so a command that fails appends nothing.
+void append_lines(const std::string& path, std::FILE* lines);
 
 }  // namespace actcap::runs

@@ -88,6 +88,24 @@ $A metrics --model "$M" --model "$M" --prompts-file p.txt --run runs/first --out
 [[ $(wc -l <runs/first/metrics.jsonl) == 16 && $(wc -l <self.jsonl) == 8 ]] &&
   pass "metrics --run appends (2 evaluations x 2 prompts x 4 lines)" || fail "metrics --run: $(wc -l <runs/first/metrics.jsonl) lines"
 
+# A metrics run refused for its second prompt (longer than the model's 256 positions) appends nothing.
+{ echo "Hello world"; for i in $(seq 300); do printf 'word '; done; echo; } >long.txt
+cp runs/first/metrics.jsonl before.jsonl
+expect_error "prompt too long" "long.txt:2: 301 tokens exceed the 256 positions" "runs/first/metrics.jsonl.tmp" \
+  $A metrics --model "$M" --model perturbed --prompts-file long.txt --run runs/first --quiet
+cmp -s before.jsonl runs/first/metrics.jsonl && pass "failed metrics appended nothing" || fail "failed metrics appended lines"
+
+# Two evaluations appending to one run at once: every line whole, none lost.
+mkdir -p runs/concurrent && cp -r runs/second/. runs/concurrent/
+$A metrics --model "$M" --model perturbed --prompts-file p.txt --run runs/concurrent --quiet &
+$A metrics --model "$M" --model "$M" --prompts-file p.txt --run runs/concurrent --quiet
+wait
+$PY -c "
+import json
+lines = [json.loads(l) for l in open('runs/concurrent/metrics.jsonl')]
+assert len(lines) == 16 and len({l['model_b']['path'] for l in lines}) == 2
+" && pass "concurrent appends: 16 whole lines" || fail "concurrent appends"
+
 # Two `actcap rotation` runs' ledger lines, written by the ledger's schema.
 $PY - runs/first/rotations.jsonl <<'PY'
 import json, sys

@@ -42,9 +42,12 @@ assert man["teacher"]["commit"] == "abc123" and man["student"]["commit"] is None
 PY
 
 # The default id: run_<UTC date>_<dataset hash>; a second init on the same data the same day is refused.
+day_before=$(date -u +%Y%m%d)
 id=$($A run init --runs-root runs --prompts-dir prompts --samples-dir samples)
+day_after=$(date -u +%Y%m%d)  # the init may straddle midnight
 hash=$($PY -c "import json; print(json.load(open('runs/first/dataset_snapshot.json'))['dataset_sha256'][:8])")
-[[ $id == runs/run_$(date -u +%Y%m%d)_$hash ]] && pass "default run id $id" || fail "default run id $id (hash $hash)"
+[[ $id == runs/run_${day_before}_$hash || $id == runs/run_${day_after}_$hash ]] && pass "default run id $id" ||
+  fail "default run id $id (hash $hash)"
 echo changed >>samples/blurb_1.txt
 $A run init --runs-root runs --prompts-dir prompts --samples-dir samples --run-id changed >/dev/null
 ! cmp -s runs/first/dataset_snapshot.json runs/changed/dataset_snapshot.json && pass "changed data: another ledger" || fail "changed data: same ledger"

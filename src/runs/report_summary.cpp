@@ -98,12 +98,15 @@ std::vector<Evaluation> summarize_metrics(const std::vector<MetricsLine>& lines)
 }
 
 std::vector<RotationRun> group_rotations(const std::vector<RotationLine>& lines) {
-  std::map<std::tuple<std::string, std::string, std::string>, size_t> index;
   std::vector<RotationRun> runs;
   for (const RotationLine& line : lines) {
-    auto [it, fresh] = index.emplace(std::make_tuple(line.created, line.student_store, line.teacher_store), runs.size());
-    if (fresh) runs.push_back({int(runs.size()) + 1, line.created, line.student_store, line.teacher_store, {}});
-    runs[it->second].lines.push_back(line);
+    // "created" has whole seconds: two invocations within one second are told apart by a site coming again.
+    bool same_run = !runs.empty() && runs.back().created == line.created &&
+                    runs.back().student_store == line.student_store && runs.back().teacher_store == line.teacher_store;
+    if (same_run)
+      for (const RotationLine& earlier : runs.back().lines) same_run = same_run && earlier.site != line.site;
+    if (!same_run) runs.push_back({int(runs.size()) + 1, line.created, line.student_store, line.teacher_store, {}});
+    runs.back().lines.push_back(line);
   }
   return runs;
 }

@@ -1,7 +1,7 @@
 #pragma once
 // What the report shows, summarised from the run's ledgers: metrics lines grouped into evaluations (one
 // `actcap metrics` invocation: the lines sharing "created" and both models), rotation lines grouped into rotation
-// runs (one `actcap rotation` invocation: the lines sharing "created" and both stores).
+// runs (one `actcap rotation` invocation: consecutive lines sharing "created" and both stores, no site twice).
 //
 // Per evaluation: KL and surprisal means over every position of every prompt; per layer, the cosine as the mean
 // of the prompts' cosine_mean weighted by their token counts, and each model's RMS pooled over every token

@@ -66,14 +66,20 @@ TEST(ReportSummary, EvaluationsWeighTokens) {
 }
 
 TEST(ReportSummary, RotationRunsAreGroupedByInvocation) {
-  std::vector<RotationLine> lines(3);
-  lines[0].created = lines[1].created = "t1";
-  lines[2].created = "t2";
-  for (size_t i = 0; i < lines.size(); ++i) lines[i].line = int64_t(i + 1);
+  // Two invocations within the same second (same "created"), then a third one later.
+  std::vector<RotationLine> lines(5);
+  const char* sites[] = {"hidden_states.1", "hidden_states.2", "hidden_states.1", "hidden_states.2", "hidden_states.1"};
+  for (size_t i = 0; i < lines.size(); ++i) {
+    lines[i].line = int64_t(i + 1);
+    lines[i].site = sites[i];
+    lines[i].created = i < 4 ? "t1" : "t2";
+  }
   const auto runs = group_rotations(lines);
-  ASSERT_EQ(runs.size(), 2u);
+  ASSERT_EQ(runs.size(), 3u);
   EXPECT_EQ(runs[0].lines.size(), 2u);
   EXPECT_EQ(runs[1].lines.front().line, 3);
+  EXPECT_EQ(runs[1].lines.size(), 2u);
+  EXPECT_EQ(runs[2].number, 3);
 }
 
 TEST(DatasetSnapshot, SameDataElsewhereGivesTheSameLedger) {

@@ -111,7 +111,11 @@ plot::Figure rotation_cosine_figure(const std::vector<RotationRun>& rotations) {
       after[i] = line.cosine_after;
     }
     panel.series.push_back({fmt::format("#{} before", run.number), before});
-    panel.series.push_back({fmt::format("#{} after", run.number), after});
+    bool one_k = true;
+    for (const auto& line : run.lines) one_k = one_k && line.components == run.lines.front().components;
+    panel.series.push_back({one_k ? fmt::format("#{} after (k = {})", run.number, run.lines.front().components)
+                                  : fmt::format("#{} after", run.number),
+                            after});
   }
   plot::Figure figure;
   figure.title = "Student-teacher alignment per site";

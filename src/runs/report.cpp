@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "analysis/plot.h"
@@ -139,11 +140,32 @@ std::string metrics_section(const std::vector<Evaluation>& evaluations, const st
   return out + "![metric trends](" + figure_link + ")\n\n";
 }
 
+// Whether what a ledger line names is still what it was: both stores' manifest_sha256 and the transport file's
+// SHA-256, at their paths as recorded (relative paths from the current folder).
+std::string verify_rotation(const RotationLine& r) {
+  auto store_status = [](const std::string& store, const std::string& sha256, const char* who) -> std::string {
+    const fs::path manifest = fs::path(store) / "manifest.json";
+    if (!fs::exists(manifest)) return fmt::format("{} store not found", who);
+    const json m = json::parse(read_file(manifest.string()), nullptr, false);
+    if (!m.is_object() || m.value("manifest_sha256", json()) != sha256) return fmt::format("{} store changed", who);
+    return "";
+  };
+  std::vector<std::string> problems;
+  for (std::string problem : {store_status(r.student_store, r.student_manifest_sha256, "student"),
+                              store_status(r.teacher_store, r.teacher_manifest_sha256, "teacher")})
+    if (!problem.empty()) problems.push_back(problem);
+  if (!fs::exists(r.transport_path)) problems.push_back("transport not found");
+  else if (sha256_file(r.transport_path) != r.transport_sha256) problems.push_back("transport changed");
+  return problems.empty() ? "yes" : "no: " + fmt::format("{}", fmt::join(problems, ", "));
+}
+
 std::string rotations_section(const std::vector<RotationRun>& rotations, const std::string& cosine_link,
                               const std::string& singular_link) {
   std::string out = "## Rotations\n\n";
   if (rotations.empty()) return out + "No rotations yet (`actcap rotation --run`).\n\n";
-  out += "From `rotations.jsonl`, one line per site per `actcap rotation` run; `line` is the ledger line.\n\n";
+  out += "From `rotations.jsonl`, one line per site per `actcap rotation` run; `line` is the ledger line. "
+         "`verified`: both stores still have the manifest_sha256 the line records and the transport file its "
+         "SHA-256 (paths as recorded, relative ones from where `report` runs).\n\n";
   std::vector<std::vector<std::string>> rows;
   for (const auto& run : rotations)
     for (const auto& r : run.lines)
@@ -153,9 +175,9 @@ std::string rotations_section(const std::vector<RotationRun>& rotations, const s
                       number(r.explained_variance_teacher), number(r.residual_error),
                       r.singular_values.empty() ? "–" : number(r.singular_values.front()),
                       r.singular_values.empty() ? "–" : number(r.singular_values.back()),
-                      code(r.transport_sha256.substr(0, 16) + "…")});
+                      code(r.transport_sha256.substr(0, 16) + "…"), verify_rotation(r)});
   out += table({"line", "run", "site", "k", "tokens", "width S → T", "cosine before", "cosine after",
-                "explained var. S", "explained var. T", "residual error", "σ₁", "σ_k", "transport sha256"},
+                "explained var. S", "explained var. T", "residual error", "σ₁", "σ_k", "transport sha256", "verified"},
                rows);
   for (const auto& run : rotations)
     out += fmt::format("Rotation run #{}: {}, student `{}`, teacher `{}`.\n\n", run.number, run.created,

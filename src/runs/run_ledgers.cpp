@@ -82,8 +82,8 @@ RotationLine rotation_line(const Entry& entry) {
   const Entry student = entry.object("student"), teacher = entry.object("teacher"), transport = entry.object("transport");
   r.student_store = student.text("store");
   r.teacher_store = teacher.text("store");
-  student.text("manifest_sha256");
-  teacher.text("manifest_sha256");
+  r.student_manifest_sha256 = student.text("manifest_sha256");
+  r.teacher_manifest_sha256 = teacher.text("manifest_sha256");
   r.student_width = student.integer("width");
   r.teacher_width = teacher.integer("width");
   r.cosine_before = entry.number_or_null("cosine_before");
@@ -92,7 +92,7 @@ RotationLine rotation_line(const Entry& entry) {
   r.explained_variance_student = entry.number("explained_variance_student");
   r.explained_variance_teacher = entry.number("explained_variance_teacher");
   r.residual_error = entry.number("residual_error");
-  transport.text("safetensors");
+  r.transport_path = transport.text("safetensors");
   transport.text("pt");
   r.transport_sha256 = transport.text("sha256");
   if (int64_t(r.singular_values.size()) != r.components)

@@ -13,12 +13,12 @@ namespace actcap::runs {
 
 struct RotationLine {
   int64_t line = 0;  // 1-based line number in rotations.jsonl
-  std::string created, site, student_store, teacher_store;
+  std::string created, site, student_store, teacher_store, student_manifest_sha256, teacher_manifest_sha256;
   int64_t components = 0, tokens = 0, student_width = 0, teacher_width = 0;
   std::optional<double> cosine_before;  // null when the widths differ
   double cosine_after = 0, explained_variance_student = 0, explained_variance_teacher = 0, residual_error = 0;
   std::vector<double> singular_values;
-  std::string transport_sha256;
+  std::string transport_path, transport_sha256;  // the safetensors transport and its SHA-256
 };
 
 struct MetricsLine {

@@ -109,20 +109,31 @@ lines = [json.loads(l) for l in open('runs/concurrent/metrics.jsonl')]
 assert len(lines) == 16 and len({l['model_b']['path'] for l in lines}) == 2
 " && pass "concurrent appends: 16 whole lines" || fail "concurrent appends"
 
-# Two `actcap rotation` runs' ledger lines, written by the ledger's schema.
-$PY - runs/first/rotations.jsonl <<'PY'
-import json, sys
-with open(sys.argv[1], "a") as f:
-    for run, created in enumerate(["2026-11-30T10:00:00Z", "2026-11-30T11:00:00Z"]):
+# Two `actcap rotation` runs' ledger lines, written by the ledger's schema: the first names stores and transports
+# that are not there (or not the same), the second the run's real stores and a transport file with its hash.
+printf 'transport bytes' >runs/first/checkpoints/t.safetensors
+$PY - runs/first <<'PY'
+import hashlib, json, sys
+run = sys.argv[1]
+def manifest_sha(store):
+    return json.load(open(f"{run}/activations/{store}/manifest.json"))["manifest_sha256"]
+transport = f"{run}/checkpoints/t.safetensors"
+real = {"student": (f"{run}/activations/tiny-gpt2", manifest_sha("tiny-gpt2")),
+        "teacher": (f"{run}/activations/teacher", manifest_sha("teacher")),
+        "transport": (transport, hashlib.sha256(open(transport, "rb").read()).hexdigest())}
+fake = {"student": (f"{run}/activations/student", "aa" * 32), "teacher": (f"{run}/activations/teacher", "bb" * 32),
+        "transport": (f"{run}/checkpoints/missing.safetensors", "cd" * 32)}
+with open(f"{run}/rotations.jsonl", "a") as f:
+    for number, (created, names) in enumerate([("2026-11-30T10:00:00Z", fake), ("2026-11-30T11:00:00Z", real)]):
         for layer in (1, 2):
             f.write(json.dumps({"ledger_version": 1, "created": created, "site": f"hidden_states.{layer}", "components": 4,
-                "student": {"store": "runs/first/activations/student", "manifest_sha256": "aa" * 32, "width": 32},
-                "teacher": {"store": "runs/first/activations/teacher", "manifest_sha256": "bb" * 32, "width": 32},
-                "tokens": 10, "cosine_before": 0.25 + 0.1 * layer + run * 0.01, "cosine_after": 0.9 + 0.01 * layer + run * 0.03,
-                "singular_values": [8.5 - layer, 4.25, 2.125, 0.75 + run], "explained_variance_student": 0.875,
+                "student": {"store": names["student"][0], "manifest_sha256": names["student"][1], "width": 32},
+                "teacher": {"store": names["teacher"][0], "manifest_sha256": names["teacher"][1], "width": 32},
+                "tokens": 10, "cosine_before": 0.25 + 0.1 * layer + number * 0.01, "cosine_after": 0.9 + 0.01 * layer + number * 0.03,
+                "singular_values": [8.5 - layer, 4.25, 2.125, 0.75 + number], "explained_variance_student": 0.875,
                 "explained_variance_teacher": 0.8125, "residual_error": 0.123456789,
-                "transport": {"safetensors": f"runs/first/checkpoints/hidden_states.{layer}.safetensors",
-                              "pt": f"runs/first/checkpoints/hidden_states.{layer}.pt", "sha256": "cd" * 32}}) + "\n")
+                "transport": {"safetensors": names["transport"][0], "pt": names["transport"][0][:-12] + ".pt",
+                              "sha256": names["transport"][1]}}) + "\n")
 PY
 
 check_png() {  # FILE: PNG signature, then an IHDR chunk with a non-zero width and height
@@ -162,7 +173,13 @@ cos = sum(m["cosine_mean"] * m["tokens"] for m in layer2) / sum(m["tokens"] for 
 assert f"| hidden_states.2 | {g(cos)} |" in report, g(cos)
 assert "abc123" in report and "still hold exactly this data" not in report  # blurb_1 changed after init
 assert "activations/teacher" in report
+rows = [r for r in report.splitlines() if r.startswith("| 1 | ") or r.startswith("| 3 | ")]
+assert rows[0].endswith("| no: student store not found, teacher store changed, transport not found |"), rows[0]
+assert rows[1].endswith("| yes |"), rows[1]
 PY
+printf 'tampered' >runs/first/checkpoints/t.safetensors
+$A report --run runs/first >/dev/null && grep -q "^| 3 | .*| no: transport changed |$" "$R" &&
+  pass "a changed transport file shows in the report" || fail "changed transport: $(grep '^| 3 |' "$R")"
 
 # --out elsewhere: the figures stay in the run, linked relative to the report.
 mkdir -p elsewhere/deep

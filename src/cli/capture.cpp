@@ -11,6 +11,8 @@
 #include "core/error.h"
 #include "scale/mpi_capture.h"
 
+#include "runs/capture_in_run.h"
+
 namespace actcap {
 namespace {
 
@@ -58,6 +60,8 @@ struct RawOptions {
   int top_k = 0;
   std::string shard_size = "1GiB";
   std::string shard;  // --shard K/N
+
+  std::string run;
 };
 
 constexpr const char* kHelpFooter = R"(
@@ -173,7 +177,8 @@ void setup(CLI::App& command) {
   command.add_flag("--quiet", raw.quiet, "nothing on stderr but errors");
   command.add_flag("--verbose", raw.verbose, "also print every record's generated text");
   command.add_flag("--json", raw.json, "print the summary as JSON on stdout");
-  command.add_option("--out", job.out, "output folder")->required();
+  command.add_option("--out", job.out, "output folder (with --run: the store's name under the run's activations/)");
+  command.add_option("--run", raw.run, "a run folder (actcap run init): store under RUN/activations/<--out or model name>");
   command.callback([&command, ids, prompt, file, jsonl, dir, from_stdin, temperature, top_k, top_p] {
     std::map<const CLI::Option*, std::pair<InputSource::Kind, const std::vector<std::string>*>> kinds = {
         {ids, {InputSource::Kind::InputIds, &raw.input_ids}},
@@ -196,6 +201,8 @@ void setup(CLI::App& command) {
     if (top_p->count()) job.top_p = raw.top_p;
     job.shard_bytes = parse_size(raw.shard_size);
     if (!raw.shard.empty()) job.shard = ShardSpec::parse(raw.shard);
+
+    if (!raw.run.empty()) runs::place_capture_in_run(job, raw.run);
     job.command_line = cli::command_line();
     job.tool = {{"name", "actcap"}, {"version", std::string(ACTCAP_VERSION) + " (" + ACTCAP_GIT_DESCRIBE + ")"}};
 

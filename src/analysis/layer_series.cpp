@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <limits>
 #include <map>
 #include <set>
@@ -79,6 +80,13 @@ plot::Panel layer_panel(const std::string& title, const std::string& y_label, co
   }
   panel.log_y = log_if_wide && spans_decades(plotted);
   return panel;
+}
+
+void check_figure_path(const std::string& path) {
+  const std::filesystem::path file(path);
+  if (file.extension() != ".png" && file.extension() != ".svg") fail("--plot {}: expected a .png or .svg file", path);
+  if (file.has_parent_path() && !std::filesystem::is_directory(file.parent_path()))
+    fail("--plot {}: the folder {} does not exist", path, file.parent_path().string());
 }
 
 void check_something_to_draw(const plot::Figure& figure, const std::string& path) {

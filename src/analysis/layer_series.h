@@ -25,6 +25,9 @@ std::optional<SiteLayer> site_layer(const std::string& site);
 plot::Panel layer_panel(const std::string& title, const std::string& y_label, const std::vector<std::string>& sites,
                         const std::vector<double>& values, bool log_if_wide = false);
 
+// Checks a --plot FILE before any work: a .png or .svg name in an existing folder; else an actcap::Error.
+void check_figure_path(const std::string& path);
+
 // Throws actcap::Error naming `path` when no panel of `figure` has a line (none of the sites belongs to a layer),
 // so that nothing is written rather than an empty figure.
 void check_something_to_draw(const plot::Figure& figure, const std::string& path);

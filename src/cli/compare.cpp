@@ -47,21 +47,18 @@ std::vector<std::pair<int64_t, int64_t>> record_pairs(const Options& options, co
   return pairs;
 }
 
-void check_output(const std::string& path, const std::string& option) {
+// Checked before any work, like --plot's.
+void check_json_path(const std::string& path) {
   if (path.empty() || path == "-") return;
   const std::filesystem::path parent = std::filesystem::path(path).parent_path();
-  if (!parent.empty() && !std::filesystem::is_directory(parent)) fail("{} {}: the folder {} does not exist", option, path, parent.string());
+  if (!parent.empty() && !std::filesystem::is_directory(parent)) fail("--json {}: the folder {} does not exist", path, parent.string());
 }
 
 void run(const Options& options) {
   if (!options.against.empty() && options.record.empty()) fail("--against J needs --record I (the record of A to compare)");
   if (!options.record.empty() && !options.records.empty()) fail("--record and --records exclude each other: give one");
-  if (!options.plot.empty()) {
-    const std::string extension = std::filesystem::path(options.plot).extension().string();
-    if (extension != ".png" && extension != ".svg") fail("--plot {}: expected a .png or .svg file", options.plot);
-  }
-  check_output(options.json, "--json");
-  check_output(options.plot, "--plot");
+  if (!options.plot.empty()) check_figure_path(options.plot);
+  check_json_path(options.json);
 
   const StoreReadOptions read{.verify_shards = !options.no_verify};
   const auto a = std::make_unique<StoreReader>(options.a, read);

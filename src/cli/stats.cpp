@@ -68,15 +68,8 @@ std::string model_label(const nlohmann::json& manifest) {
   return std::filesystem::path(model.value("path", std::string())).filename().string();
 }
 
-void check_plot_path(const std::string& path) {
-  const std::filesystem::path file(path);
-  if (file.extension() != ".png" && file.extension() != ".svg") fail("--plot {}: expected a .png or .svg file", path);
-  if (file.has_parent_path() && !std::filesystem::is_directory(file.parent_path()))
-    fail("--plot {}: the folder {} does not exist", path, file.parent_path().string());
-}
-
 void run(const Options& options) {
-  if (!options.plot.empty()) check_plot_path(options.plot);
+  if (!options.plot.empty()) check_figure_path(options.plot);
   const std::unique_ptr<StoreReader> store = options.input.open();
   const Selection selection = select(*store, options.input, {"all"});
   const std::vector<int64_t>& records = selection.records;

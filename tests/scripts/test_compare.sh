@@ -145,6 +145,8 @@ expect_error "different record sets" "compare the same records" "$WORK/refused.j
   "$ACTCAP" compare "$WORK/a" "$WORK/gpt2" --json "$WORK/refused.json"
 expect_error "bad plot name" "--plot $WORK/x.jpg: expected a .png or .svg file" "$WORK/x" \
   "$ACTCAP" compare "$WORK/a" "$WORK/a" --plot "$WORK/x.jpg"
+expect_error "--json into a missing folder" "--json $WORK/missing/c.json: the folder $WORK/missing does not exist" \
+  "$WORK/missing" "$ACTCAP" compare "$WORK/a" "$WORK/a" --json "$WORK/missing/c.json"
 expect_error "a site glob that matches nothing" "nope" "$WORK/refused.json" \
   "$ACTCAP" compare "$WORK/a" "$WORK/a" --sites nope --json "$WORK/refused.json"
 expect_error "--against alone" "--against J needs --record I" "$WORK/refused.json" "$ACTCAP" compare "$WORK/a" --against 1

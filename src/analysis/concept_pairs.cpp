@@ -91,6 +91,19 @@ PairMatrices pair_matrices(const StoreReader& store, const StorePairs& pairs, co
   return matrices;
 }
 
+std::map<int, std::string> block_output_sites(const StoreReader& store) {
+  std::map<int, std::string> sites;
+  for (const std::string& site : store.sites())
+    if (const auto block = output_block_of_site(site)) {
+      const auto [it, added] = sites.emplace(*block, site);
+      if (!added)
+        fail("{}: sites {} and {} both hold block {}'s output: keep one", store.dir(), it->second, site, *block);
+    }
+  if (sites.empty())
+    fail("{}: no site holds a block's output (hidden_states.N with N >= 1, or blocks.N.hook_resid_post)", store.dir());
+  return sites;
+}
+
 std::optional<int> output_block_of_site(const std::string& site) {
   if (auto j = number_after(site, "hidden_states.", ""); j && *j >= 1) return *j - 1;
   if (auto n = number_after(site, "blocks.", ".hook_resid_post")) return *n;

@@ -5,6 +5,7 @@
 #include <Eigen/Dense>
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,6 +34,10 @@ struct PairMatrices {
 // Throws naming the store and site when a record's rows are not vectors of one width.
 PairMatrices pair_matrices(const StoreReader& store, const StorePairs& pairs, const std::string& site,
                            RowReduction reduction);
+
+// The sites of `store` that hold a block's output, by block. Throws naming the store when it holds none, or
+// two for one block.
+std::map<int, std::string> block_output_sites(const StoreReader& store);
 
 // The block whose output a site holds: hidden_states.j (j >= 1) is the output of block j - 1 (the last one
 // after the final norm, as HF's output_hidden_states and repeng read it); blocks.N.hook_resid_post is block

@@ -45,22 +45,12 @@ ConceptReport analyze_concept_store(const std::string& store_dir, RowReduction r
   report.model_type = model.value("model_type", "");
   report.pairs = int64_t(pairs.positive.size());
   report.positions = reduction == RowReduction::last ? "last" : "mean";
-  for (const std::string& site : store.sites()) {
-    const std::optional<int> block = output_block_of_site(site);
-    if (!block) continue;
+  for (const auto& [block, site] : block_output_sites(store)) {
     LayerSeparation layer = layer_separation(pair_matrices(store, pairs, site, reduction));
     layer.site = site;
-    layer.block = *block;
+    layer.block = block;
     report.layers.push_back(std::move(layer));
   }
-  if (report.layers.empty())
-    fail("{}: no site holds a block's output (hidden_states.N with N >= 1, or blocks.N.hook_resid_post)", store_dir);
-  std::stable_sort(report.layers.begin(), report.layers.end(),
-                   [](const LayerSeparation& a, const LayerSeparation& b) { return a.block < b.block; });
-  for (size_t i = 1; i < report.layers.size(); ++i)
-    if (report.layers[i].block == report.layers[i - 1].block)
-      fail("{}: sites {} and {} both hold block {}'s output: keep one", store_dir, report.layers[i - 1].site,
-           report.layers[i].site, report.layers[i].block);
   rank_layers(report.layers);
   return report;
 }

@@ -1,8 +1,13 @@
 #include "analysis/control_vector.h"
 
+#include <filesystem>
+
+#include "capture/sites.h"
+#include "capture/store_reader.h"
 #include "core/error.h"
 #include "io/gguf.h"
 #include "io/safetensors.h"
+#include "models/config.h"
 
 namespace actcap {
 namespace {
@@ -18,6 +23,13 @@ Eigen::VectorXd first_component(const Eigen::MatrixXd& rows) {
   component.cwiseAbs().maxCoeff(&largest);
   if (component(largest) < 0) component = -component;
   return component;
+}
+
+// The model's number of blocks, for --layers -1 and recommended.
+int model_layers(const StoreReader& store, int deepest_plus_one) {
+  const std::string path = store.manifest().value("model", nlohmann::json::object()).value("path", "");
+  if (path.empty() || !std::filesystem::exists(std::filesystem::path(path) / "config.json")) return deepest_plus_one;
+  return int(ModelConfig::load(path).num_hidden_layers);
 }
 
 void check_width(const ControlVector& vector, const std::string& path) {
@@ -74,6 +86,33 @@ Eigen::VectorXd control_direction(const PairMatrices& pairs, ControlVectorMethod
   const auto lower = (a.array() < b.array()).count(), higher = (a.array() > b.array()).count();
   if (lower > higher) direction = -direction;
   return direction;
+}
+
+ControlVector fit_control_vector(const StoreReader& store, ControlVectorMethod method, RowReduction reduction,
+                                 const std::string& layers) {
+  const StorePairs pairs = store_pairs(store);
+  std::map<int, std::string> sites = block_output_sites(store);
+  if (!layers.empty()) {
+    const std::set<int> chosen = parse_layers(layers, model_layers(store, sites.rbegin()->first + 1));
+    for (int block : chosen)
+      if (!sites.count(block)) fail("{}: --layers {}: block {} is not in the store", store.dir(), layers, block);
+    std::erase_if(sites, [&](const auto& entry) { return !chosen.count(entry.first); });
+  }
+  ControlVector vector;
+  vector.model_hint = store.manifest().value("model", nlohmann::json::object()).value("model_type", "");
+  vector.concept_name = pairs.concept_name;
+  vector.pairs = int64_t(pairs.positive.size());
+  for (const auto& [block, site] : sites) {
+    Eigen::VectorXd direction;
+    try {
+      direction = control_direction(pair_matrices(store, pairs, site, reduction), method);
+    } catch (const Error& e) {
+      fail("{}: {}: {}", store.dir(), site, e.what());
+    }
+    std::vector<float>& values = vector.directions[block];
+    for (Eigen::Index j = 0; j < direction.size(); ++j) values.push_back(float(direction(j)));
+  }
+  return vector;
 }
 
 void write_control_vector_gguf(const std::string& path, const ControlVector& vector) {

@@ -17,6 +17,7 @@
 // (it cannot steer block 0), so GGUF leaves it out; safetensors, read by Python, keeps it.
 #include <Eigen/Dense>
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -24,6 +25,8 @@
 #include "analysis/concept_pairs.h"
 
 namespace actcap {
+
+class StoreReader;
 
 enum class ControlVectorMethod { mean_diff, pca_diff, pca_center };
 ControlVectorMethod parse_control_vector_method(const std::string& name);  // throws for an unknown one
@@ -34,9 +37,18 @@ std::string method_name(ControlVectorMethod method);
 Eigen::VectorXd control_direction(const PairMatrices& pairs, ControlVectorMethod method);
 
 struct ControlVector {
-  std::string model_hint;               // controlvector.model_hint: the model's model_type
+  std::string model_hint;                        // controlvector.model_hint: the model's model_type
   std::map<int, std::vector<float>> directions;  // by block
+  std::string concept_name;                      // the pairs' concept, when fitted from a store
+  int64_t pairs = 0;
 };
+
+// A direction for every block whose output `store` holds (block_output_sites), or for the blocks of `layers`
+// (a --layers list, counted against the model's blocks: its config.json when the model the manifest names is
+// still there, else the deepest block stored + 1), from the store's labelled pairs. model_hint = the
+// manifest's model_type. Throws actcap::Error naming the store and site.
+ControlVector fit_control_vector(const StoreReader& store, ControlVectorMethod method, RowReduction reduction,
+                                 const std::string& layers);
 
 // Writes the GGUF (without direction.0, which llama.cpp cannot load: the caller warns) atomically; throws
 // when nothing is left to write or the directions differ in width.

@@ -2,17 +2,14 @@
 // direction per layer of a concept store, as repeng computes it, in the file layout llama.cpp's
 // --control-vector loads (analysis/control_vector.h).
 #include <filesystem>
-#include <set>
 
 #include <fmt/format.h>
 
 #include "analysis/concept_capture.h"
 #include "analysis/control_vector.h"
-#include "capture/sites.h"
 #include "capture/store_reader.h"
 #include "cli/command.h"
 #include "core/error.h"
-#include "models/config.h"
 
 namespace actcap::cli {
 namespace {
@@ -44,14 +41,6 @@ Examples:
   actcap control-vector out/honesty --method pca-diff --out honesty.gguf --out honesty.safetensors
   actcap control-vector out/honesty/store --method mean-diff --layers recommended --out h.gguf)";
 
-// The model's number of blocks, for --layers -1 and recommended: from its config.json when the model the
-// manifest names is still there, else the deepest block the store holds + 1.
-int model_layers(const StoreReader& store, int deepest_plus_one) {
-  const std::string path = store.manifest().value("model", nlohmann::json::object()).value("path", "");
-  if (path.empty() || !fs::exists(fs::path(path) / "config.json")) return deepest_plus_one;
-  return int(ModelConfig::load(path).num_hidden_layers);
-}
-
 void run(const Options& options) {
   if (options.outs.empty()) fail("--out FILE.gguf or FILE.safetensors is required");
   for (const std::string& out : options.outs) {
@@ -62,37 +51,7 @@ void run(const Options& options) {
   const ControlVectorMethod method = parse_control_vector_method(options.method);
   const RowReduction reduction = parse_row_reduction(options.positions);
   const StoreReader store(concept_store_dir(options.store));
-  const StorePairs pairs = store_pairs(store);
-  const nlohmann::json model = store.manifest().value("model", nlohmann::json::object());
-  const std::string model_type = model.value("model_type", "");
-
-  std::map<int, std::string> site_of_block;
-  for (const std::string& site : store.sites())
-    if (const auto block = output_block_of_site(site)) {
-      auto [it, added] = site_of_block.emplace(*block, site);
-      if (!added) fail("{}: sites {} and {} both hold block {}'s output", store.dir(), it->second, site, *block);
-    }
-  if (site_of_block.empty())
-    fail("{}: no site holds a block's output (hidden_states.N with N >= 1, or blocks.N.hook_resid_post)", store.dir());
-  if (!options.layers.empty()) {
-    const std::set<int> chosen = parse_layers(options.layers, model_layers(store, site_of_block.rbegin()->first + 1));
-    for (int block : chosen)
-      if (!site_of_block.count(block)) fail("{}: --layers {}: block {} is not in the store", store.dir(), options.layers, block);
-    std::erase_if(site_of_block, [&](const auto& entry) { return !chosen.count(entry.first); });
-  }
-
-  ControlVector vector;
-  vector.model_hint = model_type;
-  for (const auto& [block, site] : site_of_block) {
-    Eigen::VectorXd direction;
-    try {
-      direction = control_direction(pair_matrices(store, pairs, site, reduction), method);
-    } catch (const Error& e) {
-      fail("{}: {}: {}", store.dir(), site, e.what());
-    }
-    vector.directions[block] = std::vector<float>(direction.size());
-    for (Eigen::Index j = 0; j < direction.size(); ++j) vector.directions[block][size_t(j)] = float(direction(j));
-  }
+  const ControlVector vector = fit_control_vector(store, method, reduction, options.layers);
   for (const std::string& out : options.outs) {
     if (fs::path(out).extension() == ".gguf") {
       if (vector.directions.count(0) && vector.directions.size() > 1)
@@ -100,17 +59,14 @@ void run(const Options& options) {
                    "a file that has it\n", out);
       write_control_vector_gguf(out, vector);
     } else {
-      write_control_vector_safetensors(out, vector, {{"method", options.method}, {"concept", pairs.concept_name},
+      write_control_vector_safetensors(out, vector, {{"method", options.method}, {"concept", vector.concept_name},
                                                      {"positions", options.positions}});
     }
-    if (!options.quiet)
-      fmt::print("wrote {} ({}, {} pairs, blocks {})\n", out, options.method, pairs.positive.size(),
-                 fmt::join([&] {
-                   std::vector<int> blocks;
-                   for (const auto& [block, values] : vector.directions)
-                     if (block > 0 || fs::path(out).extension() != ".gguf") blocks.push_back(block);
-                   return blocks;
-                 }(), ","));
+    if (options.quiet) continue;
+    std::vector<int> blocks;
+    for (const auto& [block, values] : vector.directions)
+      if (block > 0 || fs::path(out).extension() != ".gguf") blocks.push_back(block);
+    fmt::print("wrote {} ({}, {} pairs, blocks {})\n", out, options.method, vector.pairs, fmt::join(blocks, ","));
   }
 }
 

@@ -105,10 +105,13 @@ TEST(ControlVector, FilesInLlamaCppsLayout) {
   EXPECT_EQ(st.metadata().at("model_hint"), "llama");
   EXPECT_EQ(st.metadata().at("method"), "pca-diff");
 
-  ControlVector only_zero{"llama", {{0, {1}}}};
+  ControlVector only_zero;
+  only_zero.model_hint = "llama";
+  only_zero.directions = {{0, {1}}};
   test::expect_one_line_error([&] { write_control_vector_gguf((dir / "z.gguf").string(), only_zero); },
                               {"z.gguf", "no direction llama.cpp can load"});
-  ControlVector ragged{"llama", {{1, {1, 2}}, {2, {1}}}};
+  ControlVector ragged;
+  ragged.directions = {{1, {1, 2}}, {2, {1}}};
   test::expect_one_line_error([&] { write_control_vector_gguf((dir / "r.gguf").string(), ragged); },
                               {"r.gguf: direction.2 has 1 values, the others 2"});
   EXPECT_FALSE(fs::exists(dir / "z.gguf"));

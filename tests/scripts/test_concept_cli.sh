@@ -10,6 +10,12 @@ A=$1
 M=$ACTCAP_TEST_DATA/reference/tiny-gpt2
 R=$WORK/run
 
+# The built-in concepts come with the binary, whatever the working folder.
+(cd "$WORK" && $A concept --list-concepts) >"$WORK/concepts.txt" || fail "--list-concepts"
+[[ $(cut -d' ' -f1 "$WORK/concepts.txt" | tr '\n' ' ') == "confidence creativity empathy enthusiasm formality helpfulness honesty verbosity " ]] ||
+  fail "--list-concepts: $(cat "$WORK/concepts.txt")"
+grep -q "^honesty .*(8 personas x 16 prompts)$" "$WORK/concepts.txt" || fail "--list-concepts counts"
+
 $A concept --model "$M" --concept honesty --max-samples 10 --out "$R" --quiet >"$WORK/table.txt" 2>"$WORK/err.txt" ||
   fail "concept capture: $(cat "$WORK/err.txt")"
 grep -q "concept honesty: 10 pairs, last position" "$WORK/table.txt" || fail "table heading: $(head -1 "$WORK/table.txt")"

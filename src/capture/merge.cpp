@@ -256,6 +256,9 @@ bool already_merged(const std::string& out, bool resume) {
     fail("{}: already holds a capture store (--resume checks it is complete; remove it to capture again)", out);
   if (fs::exists(parts_folder(out)))
     fail("{}: holds a store and {} exists too: remove whichever is stale", out, parts_folder(out));
+  const std::string path = (fs::path(out) / store::kManifestFile).string();
+  if (!store::Manifest::parse(read_file(path), path).complete)
+    fail("{}: an incomplete store that no merge wrote (merges are atomic): remove it", path);
   return true;
 }
 

@@ -410,7 +410,8 @@ nlohmann::ordered_json capture_model(ModelRun& run, const InputSet& inputs, cons
 LoadOptions capture_load_options(const CaptureJob& job) { return load_options(job); }
 
 std::vector<nlohmann::ordered_json> run_capture(const CaptureJob& job, CaptureObserver& observer) {
-  if (auto devices = parallel_devices(job.device); !devices.empty()) return run_capture_on_devices(job, devices, observer);
+  if (auto devices = parallel_devices(job.device); !devices.empty())
+    return run_capture_on_devices(job, devices, observer);
   check_options(job);
   if (job.threads != kKeepThreadPool) ThreadPool::set_global_threads(job.threads);
   observer.stage("", "reading the prompts");

@@ -27,7 +27,8 @@ void check_job(const CaptureJob& job) {
   if (job.models.size() != 1) fail("--device {}: capture one --model at a time", job.device);
   if (job.shard) fail("--device {} splits the records among the devices: leave out --shard", job.device);
   if (!job.write_store) fail("--device {}: a capture over several devices writes a store (--out)", job.device);
-  if (reads_stdin(job.sources)) fail("--device {}: every device reads the prompts: give them as a file, not stdin", job.device);
+  if (reads_stdin(job.sources))
+    fail("--device {}: every device reads the prompts: give them as a file, not stdin", job.device);
 }
 
 }  // namespace
@@ -51,7 +52,8 @@ std::vector<std::string> parallel_devices(const std::string& device) {
   return devices;
 }
 
-std::vector<nlohmann::ordered_json> run_capture_on_devices(const CaptureJob& job, const std::vector<std::string>& devices,
+std::vector<nlohmann::ordered_json> run_capture_on_devices(const CaptureJob& job,
+                                                           const std::vector<std::string>& devices,
                                                            CaptureObserver& observer) {
   check_job(job);
   const auto start = std::chrono::steady_clock::now();

@@ -22,7 +22,8 @@ std::vector<std::string> parallel_devices(const std::string& device);
 
 // Runs `job` over `devices` as described above (called by run_capture for such a --device). The observer sees
 // the stages and, at the end, the merged store's summary (model_finished); the per-record calls are not made.
-std::vector<nlohmann::ordered_json> run_capture_on_devices(const CaptureJob& job, const std::vector<std::string>& devices,
+std::vector<nlohmann::ordered_json> run_capture_on_devices(const CaptureJob& job,
+                                                           const std::vector<std::string>& devices,
                                                            CaptureObserver& observer);
 
 }  // namespace actcap

@@ -230,9 +230,10 @@ MergeSummary merge_stores(const std::vector<std::string>& part_dirs, const std::
       ++expected;
       metadata.write(m.to_line());
     });
-    if (expected != part.info.end_record) fail("{}: {} lines, records.jsonl has {}", metadata_path,
-                                               expected - part.info.first_record, part.info.end_record - part.info.first_record);
-    summary.records += part.info.end_record - part.info.first_record;
+    const int64_t records_in_part = part.info.end_record - part.info.first_record;
+    if (expected != part.info.end_record)
+      fail("{}: {} lines, records.jsonl has {}", metadata_path, expected - part.info.first_record, records_in_part);
+    summary.records += records_in_part;
   }
   merged.records = records.commit();
   merged.metadata = metadata.commit();
@@ -251,9 +252,13 @@ std::string parts_folder(const std::string& out) { return out + ".parts"; }
 
 bool already_merged(const std::string& out, bool resume) {
   if (!fs::exists(fs::path(out) / store::kManifestFile)) return false;
-  if (!resume) fail("{}: already holds a capture store (--resume checks it is complete; remove it to capture again)", out);
+  if (!resume)
+    fail("{}: already holds a capture store (--resume checks it is complete; remove it to capture again)", out);
   if (fs::exists(parts_folder(out)))
     fail("{}: holds a store and {} exists too: remove whichever is stale", out, parts_folder(out));
+  const std::string path = (fs::path(out) / store::kManifestFile).string();
+  if (!store::Manifest::parse(read_file(path), path).complete)
+    fail("{}: an incomplete store that no merge wrote (merges are atomic): remove it", path);
   return true;
 }
 
@@ -276,7 +281,10 @@ nlohmann::ordered_json merged_capture_summary(const std::vector<nlohmann::ordere
   for (auto& [site, info] : s["sites"].items()) {
     int64_t rows = 0, bytes = 0;
     for (const auto& p : parts)
-      if (p["sites"].contains(site)) rows += p["sites"][site]["rows"].get<int64_t>(), bytes += p["sites"][site]["bytes"].get<int64_t>();
+      if (p["sites"].contains(site)) {
+        rows += p["sites"][site]["rows"].get<int64_t>();
+        bytes += p["sites"][site]["bytes"].get<int64_t>();
+      }
     info["rows"] = rows;
     info["bytes"] = bytes;
   }
@@ -290,7 +298,9 @@ nlohmann::ordered_json merged_capture_summary(const std::vector<nlohmann::ordere
       contains += p["accuracy"]["contains"].get<double>() * double(n);
     }
   if (graded > 0)
-    s["accuracy"] = {{"graded", graded}, {"exact_match", exact / double(graded)}, {"contains", contains / double(graded)}};
+    s["accuracy"] = {{"graded", graded},
+                     {"exact_match", exact / double(graded)},
+                     {"contains", contains / double(graded)}};
   s["wall_seconds"] = seconds;
   s["tokens_per_second"] = seconds > 0 ? double(s["tokens_this_run"].get<int64_t>()) / seconds : 0.0;
   return s;

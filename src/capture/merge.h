@@ -10,7 +10,8 @@
 // boundaries too. The manifest holds part 0's provenance without "part", plus "merged" {parts, job_sha256}.
 //
 // Shards are hard-linked into the new store (the parts are left as they were, and may be deleted afterwards);
-// across filesystems they are copied by the kernel (copy_file_range), never through this process's memory.
+// across filesystems they are copied by the kernel (std::filesystem::copy_file: copy_file_range or sendfile),
+// never through this process's memory.
 // The index files are streamed. The store is built in STORE.tmp-<pid> and renamed into place when complete.
 // Refused, with one line naming the part: an incomplete store, a store that is not a part, parts of different
 // jobs (job_identity), a part missing or given twice, records that do not follow on from the previous part's.

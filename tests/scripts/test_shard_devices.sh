@@ -80,6 +80,17 @@ expect_error "an unknown device in the list" "gpu" "$WORK/bad" \
   "$ACTCAP" "${ARGS[@]}" --device cpu,gpu --out "$WORK/bad"
 expect_error "a missing model on 2 devices" "no-model" "$WORK/nomodel" \
   "$ACTCAP" capture --model "$WORK/no-model" --prompt hi --device cpu,cpu --out "$WORK/nomodel"
+"$ACTCAP" capture --model "$MODEL" --prompt hi --out "$WORK/incomplete" --quiet || fail "a store to mark incomplete"
+$PY - "$WORK/incomplete/manifest.json" <<'PY'
+import hashlib, json, sys
+m = json.load(open(sys.argv[1]))
+m["complete"] = False
+del m["manifest_sha256"]
+m["manifest_sha256"] = hashlib.sha256(json.dumps(m, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
+json.dump(m, open(sys.argv[1], "w"))
+PY
+expect_error "--resume over an incomplete store no merge wrote" "no merge wrote" "$WORK/incomplete.parts" \
+  "$ACTCAP" capture --model "$MODEL" --prompt hi --device cpu,cpu --resume --out "$WORK/incomplete"
 expect_error "an existing store" "already holds a capture store" "$WORK/two.parts" \
   "$ACTCAP" "${ARGS[@]}" --device cpu,cpu --out "$WORK/two"
 

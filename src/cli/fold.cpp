@@ -11,7 +11,8 @@
 namespace actcap::cli {
 namespace {
 
-void run(FoldOptions options) {
+void run(FoldOptions options, const std::string& dtype) {
+  if (!dtype.empty()) options.dtype = dtype == "f32" ? DType::F32 : dtype == "bf16" ? DType::BF16 : DType::F16;
   options.model_dir = resolve_model(options.model_dir).dir;  // a folder, or org/name[@revision] from the hub cache
   const FoldSummary s = fold_checkpoint(options);
   fmt::print("wrote {}: {} tensors in {} file{}\n", options.out_dir, s.tensors, s.files, s.files == 1 ? "" : "s");
@@ -28,11 +29,15 @@ CommandRegistration registration(
     "fold", "fold residual rotations and head/neuron permutations into a Llama-family checkpoint",
     [](CLI::App& command) {
       auto options = std::make_shared<FoldOptions>();
+      auto dtype = std::make_shared<std::string>();
       command.add_option("--model", options->model_dir, "the Hugging Face model folder")->required();
       command.add_option("--spec", options->spec_path, "transforms.json (per layer: rotation_path, "
                                                        "head_permutation_path, neuron_permutation_path, head_dim)")
           ->required();
       command.add_option("--out", options->out_dir, "the new model folder (must not exist)")->required();
+      command.add_option("--dtype", *dtype, "the weights' dtype (default: as in the source); a rotation of a bf16 or "
+                                           "fp16 checkpoint is exact only in f32")
+          ->check(CLI::IsMember({"f32", "bf16", "f16"}));
       command.add_flag("--allow-function-change", options->allow_function_change,
                        "fold rotations that differ from layer to layer (changes the model's function)");
       command.footer(
@@ -41,7 +46,7 @@ CommandRegistration registration(
           "makes new index i the old index p[i]. Transform files: .npy, .pt, .safetensors (actcap rotation's\n"
           "transport files: their linear_map). Weights keep their dtype; see docs/TRANSPORT.md.\n"
           "Example: actcap fold --model Qwen/Qwen2.5-0.5B --spec runs/x/transforms.json --out runs/x/checkpoints/rotated");
-      command.callback([options] { run(*options); });
+      command.callback([options, dtype] { run(*options, *dtype); });
     });
 
 }  // namespace

@@ -27,8 +27,9 @@ namespace {
 const std::set<std::string> kSupported = {"llama", "mistral", "qwen2", "qwen3"};
 constexpr Eigen::Index kBlock = 1024;  // rows (or columns) multiplied in float64 at a time
 
+// A weight [out, in] as it is; a vector (bias, norm weight) as one row [1, n].
 Matrix to_matrix(const TensorView& view) {
-  const int64_t rows = view.shape.empty() ? 1 : view.shape[0];
+  const int64_t rows = view.shape.size() == 2 ? view.shape[0] : 1;
   Matrix m(rows, rows == 0 ? 0 : view.numel() / rows);
   convert_to_f32(view.data, view.dtype, m.data(), size_t(view.numel()));
   return m;
@@ -233,9 +234,11 @@ FoldSummary fold_checkpoint(const FoldOptions& options) {
     for (const auto& [key, value] : source.metadata()) writer.set_metadata(key, value);
     auto add = [&](const std::string& name, DType dtype, const Shape& shape, const std::optional<Matrix>& folded,
                    const void* original) {
-      if (folded) {
-        const std::vector<uint8_t> bytes = encode(*folded, dtype);
-        writer.add(name, dtype, shape, bytes.data());
+      if (folded || (options.dtype && *options.dtype != dtype)) {
+        const DType out_dtype = options.dtype.value_or(dtype);
+        const Matrix values = folded ? *folded : to_matrix(TensorView{original, dtype, shape});
+        const std::vector<uint8_t> bytes = encode(values, out_dtype);
+        writer.add(name, out_dtype, shape, bytes.data());
       } else {
         writer.add(name, dtype, shape, original);
       }
@@ -266,6 +269,14 @@ FoldSummary fold_checkpoint(const FoldOptions& options) {
     config_json["tie_word_embeddings"] = false;
     summary.untied_lm_head = true;
     summary.config_changes.push_back("tie_word_embeddings: true -> false (lm_head folds the final norm's weight)");
+  }
+  if (options.dtype) {
+    const char* name = *options.dtype == DType::F32 ? "float32" : *options.dtype == DType::F16 ? "float16" : "bfloat16";
+    for (const char* key : {"dtype", "torch_dtype"})
+      if (config_json.contains(key) && config_json[key] != name) {
+        summary.config_changes.push_back(fmt::format("{}: {} -> {}", key, config_json[key].dump(), name));
+        config_json[key] = name;
+      }
   }
   write_file_atomic((staging.path / "config.json").string(), config_json.dump(2) + "\n");
 

@@ -13,14 +13,20 @@
 // and since one weight serves every head they allow any head permutation. Permutations move rows / columns only
 // (exact, no rounding). Layers whose rotations differ change the function (docs/TRANSPORT.md); they are refused
 // unless allow_function_change.
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "core/dtype.h"
 
 namespace actcap {
 
 struct FoldOptions {
   std::string model_dir, spec_path, out_dir;
   bool allow_function_change = false;  // per-layer (non-shared) rotations
+  // The weights' dtype (F32, F16, BF16); default: each tensor's own. A rotation rounds every weight it touches
+  // into this dtype once: in a 16-bit checkpoint that is a 16-bit rounding error, F32 keeps the function.
+  std::optional<DType> dtype;
 };
 
 struct FoldSummary {
@@ -31,7 +37,7 @@ struct FoldSummary {
 };
 
 // Writes OUT atomically (OUT.tmp-<pid>, renamed when complete); OUT must not exist. Weights keep the source's
-// dtype and file layout; config.json gets only the changes listed; every other file (tokenizer, generation
+// dtype (unless options.dtype) and file layout; config.json gets only the changes listed; every other file (tokenizer, generation
 // config, ...) is copied; actcap_fold.json records the source, the spec and what was done. Throws actcap::Error
 // naming the file and the problem (unsupported architectures by name).
 FoldSummary fold_checkpoint(const FoldOptions& options);

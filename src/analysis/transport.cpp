@@ -192,7 +192,9 @@ TransportFiles write_transport_files(const Transport& transport, const std::stri
   writer.set_metadata("components", std::to_string(transport.components));
   writer.set_metadata("student_manifest_sha256", student_manifest_sha256);
   writer.set_metadata("teacher_manifest_sha256", teacher_manifest_sha256);
-  const std::string staging = (fs::path(dir) / (transport.site + ".safetensors.partial")).string();
+  // Named once its hash is known; the staging name is this process's own (concurrent runs share folders).
+  const std::string staging =
+      (fs::path(dir) / (transport.site + ".safetensors.partial-" + std::to_string(::getpid()))).string();
   const SafetensorsWriter::Written written = writer.write(staging);
   const std::string stem = (fs::path(dir) / (transport.site + "-" + written.sha256.substr(0, 16))).string();
   TransportFiles files{stem + ".safetensors", stem + ".pt", written.sha256};

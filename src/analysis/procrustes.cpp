@@ -33,7 +33,8 @@ PcaBasis principal_axes(const Eigen::MatrixXd& covariance, Eigen::Index k) {
 Procrustes orthogonal_procrustes(const Eigen::MatrixXd& cross_covariance) {
   if (cross_covariance.rows() != cross_covariance.cols())
     fail("Procrustes: cross-covariance is {}x{}, not square", cross_covariance.rows(), cross_covariance.cols());
-  Eigen::JacobiSVD<Eigen::MatrixXd> svd(cross_covariance, Eigen::ComputeFullU | Eigen::ComputeFullV);
+  // Divide and conquer: JacobiSVD takes a minute at k = 1024, BDCSVD a second (it uses Jacobi below 16).
+  Eigen::BDCSVD<Eigen::MatrixXd> svd(cross_covariance, Eigen::ComputeFullU | Eigen::ComputeFullV);
   return Procrustes{svd.matrixU() * svd.matrixV().transpose(), svd.singularValues()};
 }
 

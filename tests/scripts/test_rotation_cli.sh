@@ -7,7 +7,7 @@ set -uo pipefail
 ACTCAP=${1:?usage: test_rotation_cli.sh ACTCAP_BINARY}
 DATA=${ACTCAP_TEST_DATA:?}
 source "${ACTCAP_SOURCE_DIR:?}/tests/scripts/common.sh"
-require_python json
+require_python json numpy
 
 INPUTS=(--input-ids "[1, 5, 9, 30, 2, 7, 100, 3]" --input-ids "[4, 8, 15, 16, 23, 42, 99, 250, 11]")
 capture() { "$ACTCAP" capture --model "$DATA/reference/$1" "${@:3}" --sites 'hidden_states.*' --out "$WORK/$2" --quiet; }
@@ -52,7 +52,12 @@ import json, sys
 lines = open('$L').read().split('\n')
 assert lines[-1] == '' and len(lines) == 13, len(lines)
 assert sorted(json.loads(l)['components'] for l in lines[:-1]) == [1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4]
-" && pass "concurrent appends: 12 whole lines" || fail "concurrent appends"
+sys.path.insert(0, '$ACTCAP_SOURCE_DIR/tests/scripts'); import readers, hashlib
+for l in map(json.loads, lines[:-1]):  # each line names its own transport, whatever ran beside it
+    t = l['transport']
+    assert hashlib.sha256(open(t['safetensors'], 'rb').read()).hexdigest() == t['sha256']
+    assert readers.read_safetensors(t['safetensors'])['rotation'].shape == (l['components'],) * 2
+" && pass "concurrent appends: 12 whole lines, each with its own transport" || fail "concurrent appends"
 
 before=$(sha256sum "$L")
 expect_error "other inputs" "record 0 has other token ids" "$WORK/nothing" \

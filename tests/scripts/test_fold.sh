@@ -89,6 +89,17 @@ else
   fail "actcap rotation: $(cat "$T/rotation.txt")"
 fi
 
+# Per-layer rotations only with --allow-function-change, which says so; the function does change.
+$PY -c "import numpy as np; q, _ = np.linalg.qr(np.random.default_rng(9).standard_normal((64, 64))); np.save('$T/other.npy', q)"
+echo "{\"layers\": [{\"name\": \"model.layers.0\", \"rotation_path\": \"$T/rotation.npy\"}, {\"name\": \"model.layers.1\", \"rotation_path\": \"$T/other.npy\"}]}" >"$T/spec_per_layer.json"
+if "$ACTCAP" fold --model "$MODEL" --spec "$T/spec_per_layer.json" --out "$T/per_layer" --allow-function-change >"$T/per_layer.txt" &&
+  grep -q "the function CHANGES" "$T/per_layer.txt" && capture "$T/per_layer" "$T/per_layer_store"; then
+  out=$($PY "$CHECK" same "$T/original" "$T/per_layer_store" | head -1) && fail "per-layer rotations kept the logits: $out" \
+    || pass "per-layer rotations (--allow-function-change) change the logits: $out"
+else
+  fail "fold --allow-function-change: $(cat "$T/per_layer.txt")"
+fi
+
 # Bad specs and models: one line naming the problem, no output folder.
 spec() { echo "{\"layers\": [$1]}" >"$WORK/bad.json"; }
 spec '{"name": "model.layers.0", "rotation_path": "/nonexistent/r.npy"}'

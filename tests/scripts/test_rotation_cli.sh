@@ -16,6 +16,17 @@ capture llama student "${INPUTS[@]}" && capture qwen3 teacher "${INPUTS[@]}" &&
   fail "captures"
 S=(--student "$WORK/student" --teacher "$WORK/teacher")
 
+# A token-stream bf16 store pairs with a per-record f32 one: same rows, read as float64.
+capture qwen3 teacher_stream "${INPUTS[@]}" --layout token-stream --store-dtype bf16 &&
+  "$ACTCAP" rotation "${S[@]}" --layer hidden_states.1 --ledger "$WORK/f32.jsonl" >/dev/null &&
+  "$ACTCAP" rotation --student "$WORK/student" --teacher "$WORK/teacher_stream" --layer hidden_states.1 \
+    --ledger "$WORK/bf16.jsonl" >/dev/null &&
+  $PY -c "
+import json
+a, b = (json.loads(open('$WORK/' + n + '.jsonl').readline()) for n in ('f32', 'bf16'))
+assert a['tokens'] == b['tokens'] == 17 and abs(a['cosine_after'] - b['cosine_after']) < 1e-2, (a, b)
+" && pass "token-stream bf16 teacher" || fail "token-stream bf16 teacher"
+
 # --run: the run's ledger and checkpoints folder.
 RUN="$WORK/runs/r1"
 mkdir -p "$RUN" && echo '{}' >"$RUN/manifest.json"

@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -256,9 +257,9 @@ void append_ledger_line(const std::string& ledger_path, const nlohmann::ordered_
   const ssize_t n = ::write(fd, text.data(), text.size());
   if (n != ssize_t(text.size())) {
     const int write_errno = errno;
-    if (n > 0 && before >= 0 && ::ftruncate(fd, before) != 0) {}  // no torn line left behind (best effort)
-    fail("{}: short write to the ledger ({} of {} bytes): {}", ledger_path, n < 0 ? 0 : n, text.size(),
-         std::strerror(write_errno));
+    const bool no_torn_line = n <= 0 || (before >= 0 && ::ftruncate(fd, before) == 0);
+    fail("{}: short write to the ledger ({} of {} bytes): {}{}", ledger_path, n < 0 ? 0 : n, text.size(),
+         std::strerror(write_errno), no_torn_line ? "" : " (its last line is torn)");
   }
   if (::fsync(fd) != 0) fail("{}: cannot fsync the ledger: {}", ledger_path, std::strerror(errno));
 }

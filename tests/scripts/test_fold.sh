@@ -20,6 +20,7 @@ capture() {  # MODEL OUT [INPUTS...]
 }
 
 kinds=(npy pt safetensors npy pt)
+heads=(query query kv query query)  # qwen2's permutation lists its key/value heads (whole groups move)
 i=0
 for m in reference/llama reference/mistral reference/qwen2 reference/qwen3 extra/llama-bias; do
   name=$(basename "$m")
@@ -27,8 +28,9 @@ for m in reference/llama reference/mistral reference/qwen2 reference/qwen3 extra
   T="$WORK/$name"
   mkdir -p "$T"
   kind=${kinds[$i]}
+  head_list=${heads[$i]}
   i=$((i + 1))
-  $PY "$CHECK" make "$model" "$T" "$kind" "$i" || { fail "$name: making transforms"; continue; }
+  $PY "$CHECK" make "$model" "$T" "$kind" "$i" "$head_list" || { fail "$name: making transforms"; continue; }
   capture "$model" "$T/original" || { fail "$name: capture of the original"; continue; }
 
   # Source dtype: the folder as HF and actcap expect it.

@@ -1,8 +1,9 @@
 # Helpers of tests/scripts/test_fold.sh, on Debian's Python (numpy, torch 1.13), reading actcap's files with the
 # shared reader (tests/scripts/readers.py).
-#   make MODEL OUT KIND SEED           transforms for MODEL's config under OUT: rotation.<KIND> (npy|pt|safetensors,
+#   make MODEL OUT KIND SEED [kv]      transforms for MODEL's config under OUT: rotation.<KIND> (npy|pt|safetensors,
 #                                      a random orthogonal float64 matrix), heads.pt / neurons.npy (random
-#                                      permutations that keep each key/value group's query heads together),
+#                                      permutations that keep each key/value group's query heads together; the
+#                                      query heads are listed, or with `kv` the key/value heads),
 #                                      spec_rotation.json (every layer), spec_permutation.json
 #   rotation ORIGINAL FOLDED ROTATION  compares two stores: logits within 1e-5 relative, hidden_states.k = k·R
 #                                      for k < L, hidden_states.L = (k / final norm weight)·R
@@ -31,7 +32,7 @@ def relative(a, b):
     return np.max(np.abs(a - b)) / np.max(np.abs(b))
 
 
-def make(model, out, kind, seed):
+def make(model, out, kind, seed, heads="query"):
     c = config(model)
     rng = np.random.default_rng(int(seed))
     d, heads, kv, inter = c["hidden_size"], c["num_attention_heads"], c["num_key_value_heads"], c["intermediate_size"]
@@ -51,7 +52,8 @@ def make(model, out, kind, seed):
     groups = rng.permutation(kv)
     query = np.concatenate([g * group + rng.permutation(group) for g in groups])
     import torch
-    torch.save(torch.from_numpy(query.astype(np.int64)), os.path.join(out, "heads.pt"))
+    heads_list = groups if heads == "kv" else query
+    torch.save(torch.from_numpy(heads_list.astype(np.int64)), os.path.join(out, "heads.pt"))
     np.save(os.path.join(out, "neurons.npy"), rng.permutation(inter))
     layers = range(c["num_hidden_layers"])
     json.dump({"layers": [{"name": f"model.layers.{i}", "rotation_path": path} for i in layers]},
@@ -126,7 +128,7 @@ def check_folder(source, folded):
 
 mode = sys.argv[1]
 if mode == "make":
-    make(*sys.argv[2:6])
+    make(*sys.argv[2:7])
     problems = []
 elif mode == "rotation":
     problems = check_rotation(*sys.argv[2:6])

@@ -3,7 +3,7 @@
 # random orthogonal residual rotation (one shared R, as .npy, .pt and .safetensors) leaves the logits equal within
 # 1e-5 relative and maps hidden_states.k to hidden_states.k·R (captures before and after); attention-head (GQA
 # groups kept) and MLP-neuron permutations leave the logits unchanged; the folded folder loads in actcap and its
-# safetensors read back with the shared reader. `actcap rotation` between the stores recovers R, and its
+# safetensors read back with the shared reader; a sharded checkpoint keeps its layout. `actcap rotation` between the stores recovers R, and its
 # transport file folds back the same way. Bad specs give one-line errors and leave no folder behind.
 set -uo pipefail
 ACTCAP=${1:?usage: test_fold.sh ACTCAP_BINARY}
@@ -62,6 +62,48 @@ for m in reference/llama reference/mistral reference/qwen2 reference/qwen3 extra
   fi
 done
 
+# A sharded checkpoint (index + two files) of the tied qwen2: the layout is kept, lm_head joins the index.
+T="$WORK/qwen2"
+$PY - "$DATA/reference/qwen2" "$T/sharded" <<'EOF2'
+import json, os, shutil, struct, sys
+sys.path.insert(0, os.path.join(os.environ["ACTCAP_SOURCE_DIR"], "tests", "scripts"))
+import readers
+source, out = sys.argv[1:3]
+os.makedirs(out)
+tensors = readers.read_safetensors_typed(os.path.join(source, "model.safetensors"))
+names = sorted(tensors)
+weight_map = {}
+for k, part in enumerate((names[: len(names) // 2], names[len(names) // 2 :])):
+    file = f"model-0000{k + 1}-of-00002.safetensors"
+    header, blobs, offset = {}, [], 0
+    for name in part:
+        dtype, a = tensors[name]
+        header[name] = {"dtype": dtype, "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
+        blobs.append(a.tobytes()); offset += a.nbytes
+        weight_map[name] = file
+    h = json.dumps(header).encode()
+    with open(os.path.join(out, file), "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+json.dump({"metadata": {"total_size": 0}, "weight_map": weight_map}, open(os.path.join(out, "model.safetensors.index.json"), "w"))
+for name in ("config.json", "generation_config.json"):
+    shutil.copy(os.path.join(source, name), out)
+EOF2
+if "$ACTCAP" fold --model "$T/sharded" --spec "$T/spec_rotation.json" --out "$T/sharded_rotated" >/dev/null &&
+  capture "$T/sharded_rotated" "$T/sharded_store"; then
+  out=$($PY "$CHECK" same "$T/original" "$T/sharded_store") && $PY - "$T/sharded_rotated" <<'EOF2' \
+    && pass "sharded checkpoint: $out, index keeps the two files and adds lm_head" || fail "sharded checkpoint: $out"
+import json, os, sys
+index = json.load(open(os.path.join(sys.argv[1], "model.safetensors.index.json")))
+files = sorted(set(index["weight_map"].values()))
+assert files == ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"], files
+assert "lm_head.weight" in index["weight_map"] and not os.path.exists(os.path.join(sys.argv[1], "model.safetensors"))
+size = sum(os.path.getsize(os.path.join(sys.argv[1], f)) for f in files)
+assert 0 < index["metadata"]["total_size"] < size, index["metadata"]
+EOF2
+else
+  fail "fold or capture of the sharded checkpoint"
+fi
+
 # actcap rotation recovers R from the original and rotated stores (enough tokens for a full-rank covariance),
 # and its transport file (linear_map) is a rotation fold accepts.
 T="$WORK/llama"
@@ -96,7 +138,7 @@ $PY -c "import numpy as np; q, _ = np.linalg.qr(np.random.default_rng(9).standar
 echo "{\"layers\": [{\"name\": \"model.layers.0\", \"rotation_path\": \"$T/rotation.npy\"}, {\"name\": \"model.layers.1\", \"rotation_path\": \"$T/other.npy\"}]}" >"$T/spec_per_layer.json"
 if "$ACTCAP" fold --model "$MODEL" --spec "$T/spec_per_layer.json" --out "$T/per_layer" --allow-function-change >"$T/per_layer.txt" &&
   grep -q "the function CHANGES" "$T/per_layer.txt" && capture "$T/per_layer" "$T/per_layer_store"; then
-  out=$($PY "$CHECK" same "$T/original" "$T/per_layer_store" | head -1) && fail "per-layer rotations kept the logits: $out" \
+  out=$($PY "$CHECK" same "$T/original" "$T/per_layer_store" | sed -n 1p) && fail "per-layer rotations kept the logits: $out" \
     || pass "per-layer rotations (--allow-function-change) change the logits: $out"
 else
   fail "fold --allow-function-change: $(cat "$T/per_layer.txt")"

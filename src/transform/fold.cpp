@@ -167,7 +167,7 @@ class Folder {
     return std::nullopt;  // q_norm / k_norm (per head, shared by all heads) and anything else
   }
 
-  // lm_head from the (tied) embedding when the checkpoint has none of its own.
+  // lm_head (its own weight, or the tied embedding) with the final norm's weight folded in, rotated.
   Matrix lm_head(const TensorView& weight) const {
     return read_side(to_matrix(weight), &final_norm_, rotations_.back());
   }

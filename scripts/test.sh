@@ -13,5 +13,6 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Release -DACTCAP_SANITIZE=ON >/dev/n
 cmake --build build-asan -j"$(nproc)" --target actcap actcap_tests
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0
 cd build-asan
 ctest --output-on-failure -j"$(nproc)"

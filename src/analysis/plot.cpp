@@ -129,6 +129,14 @@ class Painter {
     cairo_set_source_rgba(cr_, c[0], c[1], c[2], alpha);
   }
 
+  // Series past the palette's ten colours repeat them, dashed (then dotted), so no two lines look alike.
+  void dash(int index, double unit) {
+    const int round = index / kPaletteSize;
+    const double dashed[] = {unit * 3, unit * 1.5}, dotted[] = {unit * 0.8, unit * 1.2};
+    if (round == 0) cairo_set_dash(cr_, nullptr, 0, 0);
+    else cairo_set_dash(cr_, round == 1 ? dashed : dotted, 2, 0);
+  }
+
   cairo_t* cr() { return cr_; }
 
  private:
@@ -236,6 +244,7 @@ void draw_panel(Painter& p, const Panel& panel, Rect area, double font) {
       continue;
     }
     p.colour(static_cast<int>(s));
+    p.dash(static_cast<int>(s), 2);
     cairo_set_line_width(cr, 2);
     bool drawing = false;
     for (size_t i = 0; i < n; ++i) {
@@ -249,6 +258,7 @@ void draw_panel(Painter& p, const Panel& panel, Rect area, double font) {
       drawing = true;
     }
     cairo_stroke(cr);
+    p.dash(0, 2);
     if (n <= 64)  // markers only where they stay readable
       for (size_t i = 0; i < n; ++i)
         if (std::isfinite(y[i]) && (!ya.log || y[i] > 0)) {
@@ -301,8 +311,17 @@ void draw_panel(Painter& p, const Panel& panel, Rect area, double font) {
   for (size_t i = 0; i < labelled.size(); ++i) {
     const double cy = by + font * 0.2 + line * (i + 0.5);
     p.colour(static_cast<int>(labelled[i]));
-    cairo_rectangle(cr, bx + font * 0.4, cy - font * 0.3, font * 1.2, font * 0.6);
-    cairo_fill(cr);
+    if (bars) {
+      cairo_rectangle(cr, bx + font * 0.4, cy - font * 0.3, font * 1.2, font * 0.6);
+      cairo_fill(cr);
+    } else {
+      p.dash(static_cast<int>(labelled[i]), 2);
+      cairo_set_line_width(cr, 2.5);
+      cairo_move_to(cr, bx + font * 0.4, cy);
+      cairo_line_to(cr, bx + font * 1.6, cy);
+      cairo_stroke(cr);
+      p.dash(0, 2);
+    }
     cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
     p.text(panel.series[labelled[i]].label, bx + font * 2.0, cy, font * 0.85, 0, 0.5);
   }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Regenerates the README's figures of `compare` and `stats` from the bundled demo model (tests/data/reference/
-# tiny-gpt2): docs/images/compare.png (two prompts that differ in two words) and docs/images/stats.png (the
-# reference prompts). Uses build/actcap (built if missing) or $ACTCAP.
+# Regenerates the README's figures of `compare`, `stats` and `concept` from the bundled demo model
+# (tests/data/reference/tiny-gpt2): docs/images/compare.png (two prompts that differ in two words),
+# docs/images/stats.png (the reference prompts) and docs/images/concept.png (the built-in honesty concept).
+# Uses build/actcap (built if missing) or $ACTCAP. (scripts/readme-report-figure.sh makes the report's.)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 ACTCAP=${ACTCAP:-$ROOT/build/actcap}
@@ -25,4 +26,6 @@ cd "$WORK"  # short store names in the figures' titles
   --prompt "Explain verifiable inference in one paragraph." --sites all --out demo
 "$ACTCAP" stats demo --sites 'hidden_states.*' 'blocks.*.ln1.hook_normalized' 'blocks.*.hook_attn_out' \
   'blocks.*.hook_mlp_out' 'blocks.*.mlp.hook_post' --plot "$IMAGES/stats.png" >/dev/null
-ls -l "$IMAGES/compare.png" "$IMAGES/stats.png"
+"$ACTCAP" concept --quiet --model "$MODEL" --concept honesty --max-samples 64 --out honesty >/dev/null
+cp honesty/concept.png "$IMAGES/concept.png"
+ls -l "$IMAGES/compare.png" "$IMAGES/stats.png" "$IMAGES/concept.png"

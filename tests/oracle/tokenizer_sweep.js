@@ -50,7 +50,7 @@ async function bothIds(dir, hf, strings, file) {
 
 async function main() {
   fs.mkdirSync(workDir, { recursive: true });
-  modelDirs.push(...writeVariants(modelDirs, workDir, /^llama2-unigram-(bytes|unk)$/));
+  modelDirs.push(...writeVariants(modelDirs, workDir, /^(llama2-unigram-(bytes|unk)|gpt2-wordpiece-(cased|uncased))$/));
   const all = groups();
   const strings = all.map((group) => group.map(segment).join("\n"));
   const codePoints = all.reduce((n, g) => n + g.length, 0);

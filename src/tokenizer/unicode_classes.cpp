@@ -9,6 +9,9 @@
 namespace actcap::tokenizer {
 namespace {
 
+// Each \p{L} becomes about 14 KB of ranges: real patterns stay far below this, thousands of classes do not.
+constexpr size_t kMaxExpandedBytes = 4 << 20;
+
 std::string loosen(std::string_view name) {
   std::string out;
   for (char c : name) {
@@ -72,6 +75,9 @@ std::string expand_unicode_classes(const std::string& pattern) {
       out += pattern[i++];
       continue;
     }
+    if (out.size() > kMaxExpandedBytes)
+      fail("tokenizer.json: Regex pattern '{}...' has too many Unicode classes (over {} MiB once expanded)",
+           pattern.substr(0, 40), kMaxExpandedBytes >> 20);
     const char escape = pattern[i + 1];
     const bool negated = escape >= 'A' && escape <= 'Z';
     switch (escape) {

@@ -175,6 +175,48 @@ class MetaspaceDecoder : public Decoder {
   bool prepend_;
 };
 
+// HF's WordPiece decoder: a token without the prefix starts a new word (a space before it, but not before the
+// first); with cleanup, the spaces tokenization put before punctuation and English contractions go.
+class WordPieceDecoder : public Decoder {
+ public:
+  WordPieceDecoder(std::string prefix, bool cleanup) : prefix_(std::move(prefix)), cleanup_(cleanup) {}
+  void decode_chain(std::vector<std::string>& tokens) const override {
+    for (size_t t = 0; t < tokens.size(); ++t) {
+      std::string& token = tokens[t];
+      if (t != 0) {
+        if (token.starts_with(prefix_))
+          token.erase(0, prefix_.size());
+        else
+          token.insert(0, " ");
+      }
+      if (cleanup_) token = cleaned(token);
+    }
+  }
+
+ private:
+  static void replace_all(std::string& text, std::string_view from, std::string_view to) {
+    std::string out;
+    size_t at = 0;
+    for (size_t hit = text.find(from); hit != std::string::npos; hit = text.find(from, at)) {
+      out.append(text, at, hit - at);
+      out += to;
+      at = hit + from.size();
+    }
+    out.append(text, at, std::string::npos);
+    text = std::move(out);
+  }
+  static std::string cleaned(std::string text) {
+    static const std::pair<std::string_view, std::string_view> kRules[] = {
+        {" .", "."}, {" ?", "?"}, {" !", "!"}, {" ,", ","}, {" ' ", "'"}, {" n't", "n't"},
+        {" 'm", "'m"}, {" do not", " don't"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
+    for (auto [from, to] : kRules) replace_all(text, from, to);
+    return text;
+  }
+
+  std::string prefix_;
+  bool cleanup_;
+};
+
 char32_t single_char(const std::string& s, const char* where) {
   size_t i = 0;
   if (s.empty() || first_invalid_utf8(s) != std::string::npos) fail("tokenizer.json: {} must be one character", where);
@@ -212,6 +254,8 @@ std::unique_ptr<Decoder> make_decoder(const nlohmann::json& spec) {
     return std::make_unique<MetaspaceDecoder>(
         single_char(spec.value("replacement", std::string("\xE2\x96\x81")), "Metaspace replacement"), prepend);
   }
+  if (type == "WordPiece")
+    return std::make_unique<WordPieceDecoder>(spec.value("prefix", std::string("##")), spec.value("cleanup", true));
   fail("tokenizer.json: unsupported decoder type '{}'", type);
 }
 

@@ -1,6 +1,6 @@
 #pragma once
-// tokenizer.json "decoder": Sequence, ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace — each a
-// decode_chain over the token strings as in HF tokenizers; the results are concatenated.
+// tokenizer.json "decoder": Sequence, ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace, WordPiece —
+// each a decode_chain over the token strings as in HF tokenizers; the results are concatenated.
 #include <nlohmann/json.hpp>
 
 #include <memory>

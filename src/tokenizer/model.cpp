@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/unigram.h"
+#include "tokenizer/wordpiece.h"
 
 namespace actcap::tokenizer {
 
@@ -10,7 +11,8 @@ std::unique_ptr<Model> make_model(const nlohmann::json& model) {
   const std::string type = model.value("type", std::string("BPE"));  // old files omit BPE's type
   if (type == "BPE") return std::make_unique<BpeModel>(model);
   if (type == "Unigram") return std::make_unique<UnigramModel>(model);
-  fail("tokenizer.json: unsupported model type '{}' (BPE and Unigram are implemented)", type);
+  if (type == "WordPiece") return std::make_unique<WordPieceModel>(model);
+  fail("tokenizer.json: unsupported model type '{}' (BPE, Unigram and WordPiece are implemented)", type);
 }
 
 }  // namespace actcap::tokenizer

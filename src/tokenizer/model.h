@@ -1,5 +1,5 @@
 #pragma once
-// tokenizer.json "model": BPE (bpe.h) or Unigram (unigram.h), as HF tokenizers' models.
+// tokenizer.json "model": BPE (bpe.h), Unigram (unigram.h) or WordPiece (wordpiece.h), as HF tokenizers' models.
 #include <nlohmann/json.hpp>
 
 #include <cstdint>

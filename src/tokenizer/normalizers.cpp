@@ -60,12 +60,7 @@ class ReplaceNormalizer : public Normalizer {
   std::string content_;
 };
 
-bool known_to_normalization(char32_t cp) {
-  const auto ranges = normalization_assigned();
-  auto it = std::upper_bound(ranges.begin(), ranges.end(), cp,
-                             [](char32_t c, const CodePointRange& r) { return c < r.first; });
-  return it != ranges.begin() && cp <= std::prev(it)->last;
-}
+bool known_to_normalization(char32_t cp) { return contains(normalization_assigned(), cp); }
 
 // NFC/NFD/NFKC/NFKD with HF's tables (Unicode 9.0): code points assigned later are left alone, as HF does.
 // Such a code point is a starter that composes with nothing there, so normalizing the runs between them
@@ -115,6 +110,94 @@ std::unique_ptr<Normalizer> unicode_normalizer(int options) {
   return std::make_unique<UnicodeNormalizer>(options);
 }
 
+// Rust's char::to_lowercase of every character, as HF's NormalizedString::lowercase.
+void lowercase(std::string& text) {
+  const auto mappings = lowercase_mappings();
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    size_t at = i;
+    char32_t cp = next_code_point(text, i);
+    auto it = std::lower_bound(mappings.begin(), mappings.end(), cp,
+                               [](const CaseMapping& m, char32_t c) { return m.from < c; });
+    if (it == mappings.end() || it->from != cp) {
+      out.append(text, at, i - at);
+      continue;
+    }
+    for (char32_t to : it->to)
+      if (to) append_utf8(out, to);
+  }
+  text = std::move(out);
+}
+
+class LowercaseNormalizer : public Normalizer {
+ public:
+  void normalize(std::string& text) const override { lowercase(text); }
+};
+
+// HF's BertNormalizer: clean_text drops NUL, U+FFFD and control characters and turns whitespace into spaces;
+// handle_chinese_chars puts spaces around CJK ideographs; strip_accents (by default as lowercase) is NFD
+// without nonspacing marks; then lowercase.
+class BertNormalizer : public Normalizer {
+ public:
+  BertNormalizer(bool clean_text, bool chinese, bool strip_accents, bool lower)
+      : clean_text_(clean_text), chinese_(chinese), lowercase_(lower) {
+    if (strip_accents) nfd_ = unicode_normalizer(UTF8PROC_STABLE | UTF8PROC_DECOMPOSE);
+  }
+  void normalize(std::string& text) const override {
+    if (clean_text_ || chinese_) {
+      std::string out;
+      out.reserve(text.size());
+      for (size_t i = 0; i < text.size();) {
+        size_t at = i;
+        char32_t cp = next_code_point(text, i);
+        if (clean_text_) {
+          const bool tab_or_newline = cp == U'\t' || cp == U'\n' || cp == U'\r';
+          if (cp == 0 || cp == 0xFFFD || (!tab_or_newline && contains(bert_other(), cp))) continue;
+          if (is_white_space(cp)) {  // tab and newlines included
+            out += ' ';
+            continue;
+          }
+        }
+        if (chinese_ && is_chinese_char(cp)) {
+          out += ' ';
+          out.append(text, at, i - at);
+          out += ' ';
+        } else {
+          out.append(text, at, i - at);
+        }
+      }
+      text = std::move(out);
+    }
+    if (nfd_) {
+      nfd_->normalize(text);
+      std::string out;
+      out.reserve(text.size());
+      for (size_t i = 0; i < text.size();) {
+        size_t at = i;
+        if (!contains(bert_nonspacing_mark(), next_code_point(text, i))) out.append(text, at, i - at);
+      }
+      text = std::move(out);
+    }
+    if (lowercase_) lowercase(text);
+  }
+
+ private:
+  static bool is_chinese_char(char32_t cp) {
+    return (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0x3400 && cp <= 0x4DBF) || (cp >= 0x20000 && cp <= 0x2A6DF) ||
+           (cp >= 0x2A700 && cp <= 0x2B81F) || (cp >= 0x2B920 && cp <= 0x2CEAF) || (cp >= 0xF900 && cp <= 0xFAFF) ||
+           (cp >= 0x2F800 && cp <= 0x2FA1F);
+  }
+
+  bool clean_text_, chinese_, lowercase_;
+  std::unique_ptr<Normalizer> nfd_;
+};
+
+bool optional_flag(const nlohmann::json& spec, const char* key, bool fallback) {
+  auto it = spec.find(key);
+  return it == spec.end() || it->is_null() ? fallback : it->get<bool>();
+}
+
 }  // namespace
 
 std::unique_ptr<Normalizer> make_normalizer(const nlohmann::json& spec) {
@@ -134,6 +217,13 @@ std::unique_ptr<Normalizer> make_normalizer(const nlohmann::json& spec) {
   if (type == "NFD") return unicode_normalizer(UTF8PROC_STABLE | UTF8PROC_DECOMPOSE);
   if (type == "NFKC") return unicode_normalizer(UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT);
   if (type == "NFKD") return unicode_normalizer(UTF8PROC_STABLE | UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT);
+  if (type == "Lowercase") return std::make_unique<LowercaseNormalizer>();
+  if (type == "BertNormalizer") {
+    const bool lower = optional_flag(spec, "lowercase", true);
+    return std::make_unique<BertNormalizer>(optional_flag(spec, "clean_text", true),
+                                            optional_flag(spec, "handle_chinese_chars", true),
+                                            optional_flag(spec, "strip_accents", lower), lower);
+  }
   fail("tokenizer.json: unsupported normalizer type '{}'", type);
 }
 

@@ -1,5 +1,5 @@
 #pragma once
-// tokenizer.json "normalizer": Sequence, Prepend, Replace, NFC/NFD/NFKC/NFKD.
+// tokenizer.json "normalizer": Sequence, Prepend, Replace, NFC/NFD/NFKC/NFKD, Lowercase, BertNormalizer.
 #include <nlohmann/json.hpp>
 
 #include <memory>

@@ -153,6 +153,34 @@ class ByteLevelPreTokenizer : public PreTokenizer {
   std::unique_ptr<Pattern> regex_;
 };
 
+// Each character of `text` for which `is_delimiter` holds, as one match.
+template <typename Predicate>
+void character_matches(const std::string& text, Predicate is_delimiter, std::vector<Span>& out) {
+  out.clear();
+  for (size_t i = 0; i < text.size();) {
+    size_t at = i;
+    if (is_delimiter(next_code_point(text, i))) out.emplace_back(at, i);
+  }
+}
+
+// HF's BertPreTokenizer: whitespace removed, each punctuation character a piece of its own.
+class BertPreTokenizer : public PreTokenizer {
+ public:
+  void pre_tokenize(std::vector<PreToken>& pieces) const override {
+    std::vector<PreToken> words, out;
+    std::vector<Span> matches;
+    for (const auto& piece : pieces) {
+      character_matches(piece.text, is_white_space, matches);
+      split_by(piece, matches, false, Behavior::Removed, words);
+    }
+    for (const auto& word : words) {
+      character_matches(word.text, [](char32_t cp) { return contains(bert_punctuation(), cp); }, matches);
+      split_by(word, matches, false, Behavior::Isolated, out);
+    }
+    pieces = std::move(out);
+  }
+};
+
 enum class PrependScheme { Always, First, Never };
 
 class MetaspacePreTokenizer : public PreTokenizer {
@@ -254,6 +282,7 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const nlohmann::json& spec) {
     std::string replacement = spec.value("replacement", std::string("\xE2\x96\x81"));
     return std::make_unique<MetaspacePreTokenizer>(std::move(replacement), scheme, flag(spec, "split", true));
   }
+  if (type == "BertPreTokenizer") return std::make_unique<BertPreTokenizer>();
   fail("tokenizer.json: unsupported pre_tokenizer type '{}'", type);
 }
 

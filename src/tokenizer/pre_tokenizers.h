@@ -1,5 +1,5 @@
 #pragma once
-// tokenizer.json "pre_tokenizer": Sequence, Split, ByteLevel, Metaspace.
+// tokenizer.json "pre_tokenizer": Sequence, Split, ByteLevel, Metaspace, BertPreTokenizer.
 #include <nlohmann/json.hpp>
 
 #include <memory>

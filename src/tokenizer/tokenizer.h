@@ -1,6 +1,6 @@
 #pragma once
 // A Hugging Face tokenizer.json, encoded and decoded exactly as HF `tokenizers` does (BPE families: GPT-2,
-// Llama-2/3, Mistral, Qwen2/3, Gemma-3, GPT-4o, DeepSeek-V3; SentencePiece Unigram models), plus the
+// Llama-2/3, Mistral, Qwen2/3, Gemma-3, GPT-4o, DeepSeek-V3; SentencePiece Unigram; BERT WordPiece), plus the
 // tokenizer_config.json settings AutoTokenizer applies.
 // decode() reproduces raw `tokenizers` decoding: transformers' clean_up_tokenization_spaces is not applied.
 #include <cstdint>

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "tokenizer/unicode_tables.h"
+
 namespace actcap::tokenizer {
 namespace {
 
@@ -101,6 +103,12 @@ bool is_word_char(char32_t cp) {
     default:
       return false;
   }
+}
+
+bool contains(std::span<const CodePointRange> ranges, char32_t cp) {
+  auto it = std::upper_bound(ranges.begin(), ranges.end(), cp,
+                             [](char32_t c, const CodePointRange& r) { return c < r.first; });
+  return it != ranges.begin() && cp <= std::prev(it)->last;
 }
 
 std::string utf8_lossy(std::string_view bytes) {

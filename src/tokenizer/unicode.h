@@ -2,8 +2,11 @@
 // UTF-8 helpers with the exact semantics HF tokenizers (Rust) relies on: strict validation, code point
 // iteration, Rust's char::is_whitespace / is_alphanumeric, and String::from_utf8_lossy.
 #include <cstddef>
+#include <span>
 #include <string>
 #include <string_view>
+
+#include "tokenizer/unicode_tables.h"
 
 namespace actcap::tokenizer {
 
@@ -22,6 +25,9 @@ void append_utf8(std::string& out, char32_t cp);
 bool is_white_space(char32_t cp);
 // Rust's char::is_alphanumeric approximated by general category L* or N* (used only for single_word).
 bool is_word_char(char32_t cp);
+
+// Whether `cp` lies in one of `ranges` (ascending, disjoint).
+bool contains(std::span<const CodePointRange> ranges, char32_t cp);
 
 // Rust's String::from_utf8_lossy: each maximal invalid subpart becomes one U+FFFD.
 std::string utf8_lossy(std::string_view bytes);

@@ -9,6 +9,9 @@
 namespace actcap::tokenizer {
 namespace {
 
+// Each \p{L} becomes about 14 KB of ranges: real patterns stay far below this, thousands of classes do not.
+constexpr size_t kMaxExpandedBytes = 4 << 20;
+
 std::string loosen(std::string_view name) {
   std::string out;
   for (char c : name) {
@@ -18,7 +21,9 @@ std::string loosen(std::string_view name) {
   return out;
 }
 
-void append_code_point(std::string& out, char32_t cp) { fmt::format_to(std::back_inserter(out), "\\x{{{:X}}}", uint32_t(cp)); }
+void append_code_point(std::string& out, char32_t cp) {
+  fmt::format_to(std::back_inserter(out), "\\x{{{:X}}}", static_cast<uint32_t>(cp));
+}
 
 // A bracketed class of the property's ranges (negated: its complement). Nested in an enclosing class it is a
 // union member, so the same text works inside and outside brackets. Surrogates never occur in UTF-8 text and
@@ -49,7 +54,8 @@ void append_class(std::string& out, std::span<const CodePointRange> ranges, bool
   out += ']';
 }
 
-std::span<const CodePointRange> property(std::string_view loose_name, std::string_view shown, const std::string& pattern) {
+std::span<const CodePointRange> property(std::string_view loose_name, std::string_view shown,
+                                         const std::string& pattern) {
   auto ranges = unicode_property(loose_name);
   if (!ranges)
     fail("tokenizer.json: Regex pattern '{}' uses the Unicode property '{}', for which actcap has no table "
@@ -69,6 +75,9 @@ std::string expand_unicode_classes(const std::string& pattern) {
       out += pattern[i++];
       continue;
     }
+    if (out.size() > kMaxExpandedBytes)
+      fail("tokenizer.json: Regex pattern '{}...' has too many Unicode classes (over {} MiB once expanded)",
+           pattern.substr(0, 40), kMaxExpandedBytes >> 20);
     const char escape = pattern[i + 1];
     const bool negated = escape >= 'A' && escape <= 'Z';
     switch (escape) {

@@ -22,4 +22,17 @@ std::optional<std::span<const CodePointRange>> unicode_property(std::string_view
 // The code points assigned in kNormalizationUnicodeVersion; the others are left alone by HF's normalizers.
 std::span<const CodePointRange> normalization_assigned();
 
+// The classes of HF's BERT normalizer and pre-tokenizer (the unicode_categories crate, Unicode 8.0):
+// punctuation (with ASCII's), "other" (Cc, Cf, Co, Cs), nonspacing marks (Mn).
+std::span<const CodePointRange> bert_punctuation();
+std::span<const CodePointRange> bert_other();
+std::span<const CodePointRange> bert_nonspacing_mark();
+
+// Rust's char::to_lowercase (Unicode 16.0), for the code points it changes, ascending; `to` ends at the first 0.
+struct CaseMapping {
+  char32_t from;
+  char32_t to[3];
+};
+std::span<const CaseMapping> lowercase_mappings();
+
 }  // namespace actcap::tokenizer

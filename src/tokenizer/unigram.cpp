@@ -21,7 +21,8 @@ uint64_t edge(int32_t node, char byte) {
 
 UnigramModel::UnigramModel(const nlohmann::json& model) {
   const auto& vocab = model.at("vocab");
-  if (!vocab.is_array() || vocab.empty()) fail("tokenizer.json: the Unigram vocab must be a non-empty array of [piece, score]");
+  if (!vocab.is_array() || vocab.empty())
+    fail("tokenizer.json: the Unigram vocab must be a non-empty array of [piece, score]");
   pieces_.reserve(vocab.size());
   scores_.reserve(vocab.size());
   min_score_ = std::numeric_limits<double>::infinity();

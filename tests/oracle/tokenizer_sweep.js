@@ -1,7 +1,7 @@
 // Every code point through actcap's tokenizer and the real HF tokenizers (Rust, @anush008/tokenizers). Each code
 // point c (U+0000..U+10FFFF without surrogates) appears in one segment that puts c first, before "'s", between a
-// letter and a digit, after a space, doubled, and before a newline: the contexts where regex pre-tokenizers,
-// normalizers and byte fallback differ. Segments are tokenized GROUP at a time (one string per group, which
+// letter and a digit, after a space and before a newline: the contexts where regex pre-tokenizers, normalizers
+// and byte fallback differ. Segments are tokenized GROUP at a time (one string per group, which
 // keeps the sweep fast); the code points of a group whose ids differ are then tokenized one by one, to count
 // and show the code points that differ alone. Prints the counts per tokenizer. Besides MODEL_DIRs: the Unigram
 // variants of tokenizer_variants.js (byte fallback; unk only).
@@ -19,7 +19,7 @@ const BATCH = 2000;
 
 const segment = (cp) => {
   const c = String.fromCodePoint(cp);
-  return `${c}'s x${c}7 ${c}${c}\n${c}`;
+  return `${c}'s x${c}7 ${c}\n`;
 };
 const hex = (cp) => "U+" + cp.toString(16).toUpperCase().padStart(4, "0");
 
@@ -50,7 +50,7 @@ async function bothIds(dir, hf, strings, file) {
 
 async function main() {
   fs.mkdirSync(workDir, { recursive: true });
-  modelDirs.push(...writeVariants(modelDirs, workDir, /^llama2-unigram-(bytes|unk)$/));
+  modelDirs.push(...writeVariants(modelDirs, workDir, /^(llama2-unigram-(bytes|unk)|gpt2-wordpiece-(cased|uncased))$/));
   const all = groups();
   const strings = all.map((group) => group.map(segment).join("\n"));
   const codePoints = all.reduce((n, g) => n + g.length, 0);

@@ -2,7 +2,9 @@
 // shipped files do not: Metaspace (non-legacy Llama), added tokens with lstrip / rstrip / single_word /
 // normalized, unk with and without fuse_unk (no byte_fallback), ByteLevel add_prefix_space with
 // RobertaProcessing, and the Unigram model on Llama-2's SentencePiece vocabulary with SentencePiece's scores
-// (-rank): with byte fallback, with unk only, and with the Metaspace pre-tokenizer of T5-style files.
+// (-rank): with byte fallback, with unk only, and with the Metaspace pre-tokenizer of T5-style files; and
+// BERT's pipeline (BertNormalizer, BertPreTokenizer, WordPiece, [CLS] A [SEP], WordPiece decoder), cased and
+// uncased, on a WordPiece vocabulary made of GPT-2's tokens: word-initial ones, and every one with "##".
 "use strict";
 const fs = require("fs");
 const path = require("path");
@@ -67,7 +69,49 @@ function writeVariants(modelDirs, workDir, only = null) {
     metaspace.decoder = { type: "Metaspace", replacement: "\u2581", prepend_scheme: "always", split: true };
     write("llama2-unigram-metaspace", metaspace);
   }
+  if (gpt2) {
+    const base = JSON.parse(fs.readFileSync(path.join(gpt2, "tokenizer.json"), "utf8"));
+    const vocab = wordPieceVocab(base.model.vocab);
+    for (const cased of [true, false]) {
+      write(cased ? "gpt2-wordpiece-cased" : "gpt2-wordpiece-uncased", {
+        version: "1.0", truncation: null, padding: null,
+        added_tokens: ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"].map((content, id) =>
+          ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
+        normalizer: { type: "BertNormalizer", clean_text: true, handle_chinese_chars: true, strip_accents: null, lowercase: !cased },
+        pre_tokenizer: { type: "BertPreTokenizer" },
+        model: { type: "WordPiece", unk_token: "[UNK]", continuing_subword_prefix: "##", max_input_chars_per_word: 100, vocab },
+        post_processor: { type: "TemplateProcessing", single: [{ SpecialToken: { id: "[CLS]", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } },
+                                                             { SpecialToken: { id: "[SEP]", type_id: 0 } }],
+                          pair: [], special_tokens: { "[CLS]": { id: "[CLS]", ids: [2], tokens: ["[CLS]"] },
+                                                      "[SEP]": { id: "[SEP]", ids: [3], tokens: ["[SEP]"] } } },
+        decoder: { type: "WordPiece", prefix: "##", cleanup: true },
+      });
+    }
+  }
   return dirs;
+}
+
+// GPT-2's byte-level tokens as text: one with a leading space is a word-initial piece; every other one is
+// both a word-initial and a "##" continuation piece. Tokens that are not whole UTF-8 characters are left out.
+function wordPieceVocab(gpt2Vocab) {
+  const byteOf = new Map();
+  let next = 256;
+  for (let b = 0; b < 256; b++) {
+    const printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+    byteOf.set(String.fromCodePoint(printable ? b : next++), b);
+  }
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  const vocab = { "[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "[MASK]": 4 };
+  let size = 5;
+  const add = (piece) => { if (!(piece in vocab)) vocab[piece] = size++; };
+  for (const [token] of Object.entries(gpt2Vocab).sort((a, b) => a[1] - b[1])) {
+    let text;
+    try { text = decoder.decode(Uint8Array.from([...token].map((c) => byteOf.get(c)))); } catch { continue; }
+    if (text.startsWith(" ")) text = text.slice(1);
+    else add("##" + text);
+    if (text && !/\s/.test(text)) add(text);
+  }
+  return vocab;
 }
 
 module.exports = { writeVariants };

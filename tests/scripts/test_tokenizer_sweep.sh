@@ -2,7 +2,7 @@
 # Every code point (U+0000..U+10FFFF without surrogates, in the contexts of tests/oracle/tokenizer_sweep.js)
 # tokenized by actcap and by the real HF tokenizers (Rust, via @anush008/tokenizers) gives the same ids, for
 # every real tokenizer.json of the test set: GPT-2 (demo model), Llama-3, Qwen3 (NFC), Llama-2, Gemma-3,
-# GPT-4o, DeepSeek-V3, Claude (NFKC), and Unigram models on Llama-2's vocabulary.
+# GPT-4o, DeepSeek-V3, Claude (NFKC), Unigram models on Llama-2's vocabulary and BERT pipelines (WordPiece).
 # Usage: test_tokenizer_sweep.sh ACTCAP_BINARY   (exit 77: node or the oracle packages missing)
 set -euo pipefail
 actcap="$1"

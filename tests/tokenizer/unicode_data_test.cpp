@@ -44,6 +44,9 @@ TEST(UnicodeClasses, EscapesNegationsAndNames) {
   EXPECT_EQ(matches("\\\\s", "\\s"), (std::vector<Span>{{0, 2}}));  // an escaped backslash stays literal
   EXPECT_EQ(matches("[\\p{Cs}x]", "x"), (std::vector<Span>{{0, 1}}));  // surrogates only: matches nothing
   EXPECT_THROW(Pattern::regex("\\p{NoSuchProperty}"), Error);
+  std::string many;
+  for (int k = 0; k < 1000; ++k) many += "\\p{L}";
+  EXPECT_THROW(Pattern::regex(many), Error);  // 14 MB once expanded
   EXPECT_EQ(expand_unicode_classes("a\\p{Zl}b"), "a[\\x{2028}]b");
   EXPECT_EQ(expand_unicode_classes("\\P{Zp}"), "[^\\x{2029}]");
 }

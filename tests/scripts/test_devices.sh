@@ -10,6 +10,7 @@ source "$(dirname "$0")/common.sh"
 
 if grep -q "^cuda  *unavailable: this actcap was built without the CUDA backend" "$WORK/devices.txt"; then
   finish "devices: a build without CUDA says so (the plugin checks below need one)"
+  exit 0
 fi
 printf 'not a shared object' >"$WORK/junk.so"
 ACTCAP_CUDA_PLUGIN=$WORK/junk.so "$ACTCAP" devices >"$WORK/junk.txt" 2>&1

@@ -11,7 +11,10 @@ COMPARE="$PY ${ACTCAP_SOURCE_DIR}/tests/scale/compare_stores.py"
 command -v mpirun >/dev/null || { echo "SKIP: no mpirun"; exit 77; }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader,tcp OMPI_MCA_btl_tcp_if_include=lo
 MPIRUN=(mpirun --oversubscribe --bind-to none)
-if "${MPIRUN[@]}" -np 1 "$ACTCAP" capture --model none --prompt x --out "$WORK/probe" 2>&1 | grep -q "built without MPI"; then
+# Two ranks: a single one (world size 1) is a plain run for every build. The output is kept first: under
+# pipefail, mpirun's own failure would otherwise decide the condition.
+probe=$("${MPIRUN[@]}" -np 2 "$ACTCAP" capture --model none --prompt x --out "$WORK/probe" 2>&1)
+if grep -q "built without MPI" <<<"$probe"; then
   echo "SKIP: actcap was built without MPI (ACTCAP_MPI)"
   exit 77
 fi

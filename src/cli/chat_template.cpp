@@ -91,7 +91,7 @@ void run(const ChatTemplateOptions& options) {
 }
 
 CommandRegistration registration(
-    "chat-template", "Render a chat template for a list of messages and print the exact text", [](CLI::App& command) {
+    "chat-template", "render a chat template for a list of messages and print the exact text", [](CLI::App& command) {
       auto options = std::make_shared<ChatTemplateOptions>();
       auto* template_file = command.add_option("--template-file", options->template_file, "Jinja chat template file")
                                 ->check(CLI::ExistingFile);

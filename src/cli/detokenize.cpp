@@ -70,7 +70,7 @@ void run(const DetokenizeOptions& options) {
   std::fwrite(out.data(), 1, out.size(), stdout);
 }
 
-CommandRegistration registration("detokenize", "Print the text of token ids", [](CLI::App& cmd) {
+CommandRegistration registration("detokenize", "print the text of token ids", [](CLI::App& cmd) {
   auto options = std::make_shared<DetokenizeOptions>();
   cmd.add_option("--model", options->model, "model folder holding tokenizer.json, or a hub model org/name[@revision]")->required();
   cmd.add_flag("--skip-special", options->skip_special, "Drop special tokens");

@@ -19,7 +19,7 @@ std::string shape_text(const actcap::Shape& shape) {
 }
 
 actcap::cli::CommandRegistration reg(
-    "ls", "List a capture store's sites, shapes, dtypes and sizes", [](CLI::App& cmd) {
+    "ls", "list a capture store's sites, shapes, dtypes and sizes", [](CLI::App& cmd) {
       auto dir = std::make_shared<std::string>();
       auto as_json = std::make_shared<bool>(false);
       auto no_verify = std::make_shared<bool>(false);

@@ -8,7 +8,7 @@
 namespace {
 
 actcap::cli::CommandRegistration reg(
-    "merge", "Join the part-stores of one capture (capture --shard K/N, every K) into the store one process writes",
+    "merge", "join the part-stores of one capture (capture --shard K/N, every K) into the store one process writes",
     [](CLI::App& cmd) {
       auto parts = std::make_shared<std::vector<std::string>>();
       auto out = std::make_shared<std::string>();

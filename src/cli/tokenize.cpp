@@ -58,7 +58,7 @@ void run(const TokenizeOptions& options) {
   std::fwrite(out.data(), 1, out.size(), stdout);
 }
 
-CommandRegistration registration("tokenize", "Print the token ids of a text (JSON array)", [](CLI::App& cmd) {
+CommandRegistration registration("tokenize", "print the token ids of a text (JSON array)", [](CLI::App& cmd) {
   auto options = std::make_shared<TokenizeOptions>();
   cmd.add_option("--model", options->model, "model folder holding tokenizer.json, or a hub model org/name[@revision]")->required();
   cmd.add_flag("--no-special", options->no_special, "Do not add special tokens (BOS/EOS templates)");

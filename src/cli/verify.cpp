@@ -9,7 +9,7 @@
 namespace {
 
 actcap::cli::CommandRegistration reg(
-    "verify", "Check a capture store: the SHA-256 of every file, the index against the shards, no record missing",
+    "verify", "check a capture store: the SHA-256 of every file, the index against the shards, no record missing",
     [](CLI::App& cmd) {
       auto dir = std::make_shared<std::string>();
       cmd.add_option("dir", *dir, "The capture store folder")->required();

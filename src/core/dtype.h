@@ -33,6 +33,13 @@ inline uint16_t f32_to_bf16(float f) {
 float f16_to_f32(uint16_t h);
 uint16_t f32_to_f16(float f);  // round to nearest even, overflow to inf
 
+// `value` as a tensor of `dtype` holds it: rounded to bf16/fp16 (nearest even), unchanged for F32.
+inline float round_to(DType dtype, float value) {
+  if (dtype == DType::BF16) return bf16_to_f32(f32_to_bf16(value));
+  if (dtype == DType::F16) return f16_to_f32(f32_to_f16(value));
+  return value;
+}
+
 // Converts n elements of `src` (of type `from`) into fp32.
 void convert_to_f32(const void* src, DType from, float* dst, size_t n);
 // Converts n fp32 values into `to` (F32, F16 or BF16).

@@ -1,6 +1,7 @@
 #include "io/http.h"
 
 #include "core/error.h"
+#include "core/text.h"
 
 #ifdef ACTCAP_HAVE_CURL
 #include <curl/curl.h>
@@ -18,12 +19,6 @@ struct Transfer {
   HttpDownload* download = nullptr;
   CURL* curl = nullptr;
 };
-
-std::string trim(std::string text) {
-  const size_t begin = text.find_first_not_of(" \t\r\n");
-  if (begin == std::string::npos) return "";
-  return text.substr(begin, text.find_last_not_of(" \t\r\n") - begin + 1);
-}
 
 size_t on_header(char* data, size_t size, size_t count, void* user) {
   auto* transfer = static_cast<Transfer*>(user);

@@ -25,6 +25,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/sha256.h"
+#include "core/text.h"
 #include "io/http.h"
 
 namespace actcap {
@@ -46,13 +47,6 @@ bool env_true(const std::string& value) {
   std::string lower = value;
   std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
   return lower == "1" || lower == "on" || lower == "yes" || lower == "true";
-}
-
-std::string trim(std::string text) {
-  const char* space = " \t\r\n";
-  text.erase(0, text.find_first_not_of(space));
-  text.erase(text.find_last_not_of(space) + 1);
-  return text;
 }
 
 bool is_commit_hash(const std::string& text) {

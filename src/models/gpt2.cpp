@@ -1,7 +1,6 @@
 // GPT-2: learned positions, pre-LayerNorm, fused q/k/v projection (Conv1D: weights stored [in, out]),
 // gelu_new MLP, lm_head tied to the token embedding. Weight names with or without the "transformer." prefix.
 #include <cmath>
-#include <vector>
 
 #include "core/dtype.h"
 #include "models/architectures.h"
@@ -9,14 +8,6 @@
 namespace actcap {
 namespace {
 
-// `value` as a tensor of `dtype` holds it (torch.full([], value, dtype=...)).
-float rounded_to(DType dtype, float value) {
-  std::vector<char> held(dtype_size(dtype));
-  convert_from_f32(&value, dtype, held.data(), 1);
-  float back = 0;
-  convert_to_f32(held.data(), dtype, &back, 1);
-  return back;
-}
 
 enum Slot { RESIDUAL, POSITIONS, NORMED, QKV, QUERY, MIXED, SUBLAYER_OUT, MLP_HIDDEN };
 
@@ -90,7 +81,7 @@ class Gpt2Model : public Model {
       store_rows(pass, &KVCache::values, int(i), at(qkv, 2 * d), 3 * d, d);
       // HF divides the scores twice: by sqrt(head_dim) held in a tensor of the dtype, then by layer + 1.
       ops::AttentionShape shape{H, H, hd, 1.0f, 0};
-      if (c.scale_attn_weights) shape.divisors[0] = rounded_to(be.dtype(), float(std::sqrt(double(hd))));
+      if (c.scale_attn_weights) shape.divisors[0] = round_to(be.dtype(), float(std::sqrt(double(hd))));  // torch.full([], ., dtype)
       if (c.scale_attn_by_inverse_layer_idx) shape.divisors[1] = float(i + 1);
       attend(pass, int(i), shape, q, z, b + "attn.hook_pattern");
       emit(pass, b + "attn.hook_z", z, {d});

@@ -40,7 +40,7 @@ LlamaFamilyModel::LlamaFamilyModel(const ModelSource& source, ModelConfig config
   norm_ = weight("model.norm.weight", {d});
   lm_head_ = ops::Linear{c.tie_word_embeddings ? embed_tokens_ : weight("lm_head.weight", {V, d}), nullptr, d, V, false};
   std::vector<float> inv_freq(size_t(hd / 2));
-  ops::rope_inverse_frequencies(c.rope, hd, inv_freq.data());
+  rope_inverse_frequencies(c.rope, hd, inv_freq.data());
   inv_freq_ = backend_->f32_constant(inv_freq);
 }
 

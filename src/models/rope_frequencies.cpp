@@ -7,7 +7,7 @@
 #include "core/dtype.h"
 #include "core/error.h"
 
-namespace actcap::ops {
+namespace actcap {
 
 void rope_inverse_frequencies(const RopeConfig& rope, int64_t head_dim, float* inv_freq) {
   const int64_t half = head_dim / 2;
@@ -37,11 +37,10 @@ void rope_inverse_frequencies(const RopeConfig& rope, int64_t head_dim, float* i
   } else if (rope.type != "default") {
     fail("internal error: rope type {}", rope.type);
   }
-  if (rope.frequencies_dtype == "bfloat16") {
-    for (int64_t i = 0; i < half; ++i) inv_freq[i] = bf16_to_f32(f32_to_bf16(inv_freq[i]));
-  } else if (rope.frequencies_dtype == "float16") {
-    for (int64_t i = 0; i < half; ++i) inv_freq[i] = f16_to_f32(f32_to_f16(inv_freq[i]));
-  }
+  const DType held = rope.frequencies_dtype == "bfloat16" ? DType::BF16
+                     : rope.frequencies_dtype == "float16" ? DType::F16
+                                                            : DType::F32;
+  for (int64_t i = 0; i < half; ++i) inv_freq[i] = round_to(held, inv_freq[i]);
 }
 
-}  // namespace actcap::ops
+}  // namespace actcap

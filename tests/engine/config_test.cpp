@@ -40,15 +40,15 @@ TEST(EngineConfig, LinearAndLlama3ScalingReshapeTheFrequencies) {
   RopeConfig rope;
   rope.theta = 10000;
   std::vector<float> plain(32), scaled(32);
-  ops::rope_inverse_frequencies(rope, 64, plain.data());
+  rope_inverse_frequencies(rope, 64, plain.data());
   rope.type = "linear";
   rope.factor = 4;
-  ops::rope_inverse_frequencies(rope, 64, scaled.data());
+  rope_inverse_frequencies(rope, 64, scaled.data());
   for (int i = 0; i < 32; ++i) EXPECT_FLOAT_EQ(scaled[i], plain[i] / 4);
   rope.type = "llama3";
   rope.factor = 8;
   rope.original_max_position_embeddings = 64;
-  ops::rope_inverse_frequencies(rope, 64, scaled.data());
+  rope_inverse_frequencies(rope, 64, scaled.data());
   EXPECT_EQ(scaled[0], plain[0]);                // high frequency: kept
   EXPECT_FLOAT_EQ(scaled[31], plain[31] / 8);    // low frequency: divided by factor
 }

@@ -2,7 +2,7 @@
 // gives the bits of the same weights stored in fp32, stays bit-identical across thread counts and batches, and
 // the process holds the checkpoint once (no fp32 copy).
 #include <gtest/gtest.h>
-#include <sys/resource.h>
+#include <malloc.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -113,29 +113,30 @@ TEST_P(StoredDtype, Bf16WeightsBatchGivesWhatEachSequenceGivesAlone) {
 // gpt2: Conv1D weights and learned positions; llama: separate lm_head; qwen3: tied embeddings; opt: offset positions.
 INSTANTIATE_TEST_SUITE_P(Engine, StoredDtype, ::testing::Values("gpt2", "llama", "qwen3", "opt"));
 
-int64_t resident_kib() {
-  std::ifstream statm("/proc/self/statm");
-  int64_t pages = 0, resident = 0;
-  statm >> pages >> resident;
-  return resident * (::sysconf(_SC_PAGESIZE) / 1024);
+// A /proc/self/status field in KiB ("VmRSS", "VmHWM"); -1 when absent.
+int64_t status_kib(const std::string& key) {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.starts_with(key + ":")) return std::stoll(line.substr(key.size() + 1));
+  return -1;
 }
 
 // Peak memory growth (KiB) of a child process that loads the model in `dir` and runs one forward pass.
 int64_t peak_growth_of_a_forward_kib(const std::string& dir) {
+  ThreadPool::set_global_threads(1);  // no worker threads: the child has only the forking one
   int fds[2];
   if (pipe(fds) != 0) return -1;
   const pid_t child = fork();
   if (child == 0) {
-    const int64_t before = resident_kib();
+    ::malloc_trim(0);  // memory the parent freed would otherwise be reused unseen
+    std::ofstream("/proc/self/clear_refs") << "5";  // the peak restarts from what the child holds now
+    const int64_t before = status_kib("VmRSS");
     {
-      ThreadPool::set_global_threads(1);
       auto model = Model::load(dir);
       KVCache cache = model->new_cache(8);
       model->forward(prompt(8, 5, int(model->config().vocab_size)), cache, CaptureTarget{});
     }
-    rusage usage{};
-    getrusage(RUSAGE_SELF, &usage);
-    const int64_t growth = int64_t(usage.ru_maxrss) - before;
+    const int64_t growth = status_kib("VmHWM") - before;
     (void)!write(fds[1], &growth, sizeof growth);
     _exit(0);
   }
@@ -144,6 +145,7 @@ int64_t peak_growth_of_a_forward_kib(const std::string& dir) {
   if (read(fds[0], &growth, sizeof growth) != sizeof growth) growth = -1;
   close(fds[0]);
   waitpid(child, nullptr, 0);
+  ThreadPool::set_global_threads(0);
   return growth;
 }
 

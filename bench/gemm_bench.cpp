@@ -37,7 +37,8 @@ int main(int argc, char** argv) {
     const int64_t rows = argc > 2 ? std::stoll(argv[2]) : 128;
     const int runs = argc > 3 ? std::stoi(argv[3]) : 5;
     actcap::ThreadPool::set_global_threads(threads);
-    const Path paths[] = {{"fp32 weights, fp32", DType::F32, DType::F32, "auto"},
+    const Path paths[] = {{"fp32, openblas", DType::F32, DType::F32, "portable"},
+                          {"fp32, avx512", DType::F32, DType::F32, "auto"},
                           {"bf16 weights, fp32", DType::BF16, DType::F32, "auto"},
                           {"bf16, portable", DType::BF16, DType::BF16, "portable"},
                           {"bf16, avx512-bf16", DType::BF16, DType::BF16, "auto"}};

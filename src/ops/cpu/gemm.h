@@ -23,7 +23,7 @@ void f32_dot_avx512(const float* x, int64_t rows, const void* w, DType weight_dt
                     const float* bias, float* y, int64_t ldy);
 
 // The packed kernels: a column tile's weights packed once per call (any layout, any stored dtype) into panels
-// of PANEL outputs, then every row of the call against them (gemm_pack.cpp, gemm_avx512_packed.cpp).
+// of PANEL outputs, then every row of the call against them (gemm_avx512_packed.cpp).
 constexpr int64_t PANEL = 32;
 // Outputs [n0, n0 + n) of `layer` (weights stored as `dtype`), widened: ceil(n / PANEL) panels of [K][PANEL].
 void pack_f32_panels(const Linear& layer, DType dtype, int64_t n0, int64_t n, std::vector<float>& packed);

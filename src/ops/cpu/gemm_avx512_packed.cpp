@@ -120,7 +120,102 @@ void gemm(const typename Kernel::X* x, int64_t rows, const typename Kernel::P* p
   if (r < rows) tail_rows<Kernel>(rows - r, x + r * K, K, packed, cols, bias, y + r * ldy, ldy);
 }
 
+// In place: r[i] lane j <- r[j] lane i.
+void transpose16(__m512 r[16]) {
+  __m512 t[16], u[16], v[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {
+    u[4 * i + 0] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], 0x44);
+    u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], 0xEE);
+    u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+  }
+  for (int h = 0; h < 2; ++h)
+    for (int i = 0; i < 4; ++i) {
+      v[8 * h + i] = _mm512_shuffle_f32x4(u[8 * h + i], u[8 * h + 4 + i], 0x88);
+      v[8 * h + 4 + i] = _mm512_shuffle_f32x4(u[8 * h + i], u[8 * h + 4 + i], 0xDD);
+    }
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm512_shuffle_f32x4(v[i], v[8 + i], 0x88);
+    r[8 + i] = _mm512_shuffle_f32x4(v[i], v[8 + i], 0xDD);
+  }
+}
+
+// Up to 16 elements of a weight row from element k, widened to fp32 (the rest zero).
+__m512 widened(const void* row, DType dtype, int64_t k, __mmask16 mask) {
+  if (dtype == DType::F32) return _mm512_maskz_loadu_ps(mask, static_cast<const float*>(row) + k);
+  const __m256i half = _mm256_maskz_loadu_epi16(mask, static_cast<const uint16_t*>(row) + k);
+  if (dtype == DType::BF16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(half), 16));
+  return _mm512_cvtph_ps(half);
+}
+
 }  // namespace
+
+// nn.Linear's [out, in] rows become k-major panels through 16 x 16 transposes; Conv1D's [in, out] rows are
+// k-major already.
+void pack_f32_panels(const Linear& layer, DType dtype, int64_t n0, int64_t n, std::vector<float>& packed) {
+  const int64_t K = layer.in, N = layer.out, panels = (n + PANEL - 1) / PANEL;
+  packed.resize(size_t(panels * K * PANEL));
+  const size_t element = dtype_size(dtype);
+  const char* weight = static_cast<const char*>(layer.weight);
+  if (layer.in_out_layout) {
+    for (int64_t p = 0; p < panels; ++p)
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t g = 0; g < PANEL; g += 16) {
+          const int64_t outputs = std::clamp<int64_t>(n - p * PANEL - g, 0, 16);
+          const __m512 v =
+              widened(weight + (k * N + n0 + p * PANEL + g) * element, dtype, 0, __mmask16((1u << outputs) - 1));
+          _mm512_storeu_ps(&packed[size_t((p * K + k) * PANEL + g)], v);
+        }
+    return;
+  }
+  for (int64_t p = 0; p < panels; ++p)
+    for (int64_t g = 0; g < PANEL; g += 16)
+      for (int64_t k = 0; k < K; k += 16) {
+        const int64_t ks = std::min<int64_t>(16, K - k);
+        __m512 r[16];
+        for (int64_t i = 0; i < 16; ++i) {
+          const int64_t o = p * PANEL + g + i;
+          r[i] = o < n ? widened(weight + (n0 + o) * K * element, dtype, k, __mmask16((1u << ks) - 1))
+                       : _mm512_setzero_ps();
+        }
+        transpose16(r);
+        for (int64_t j = 0; j < ks; ++j) _mm512_storeu_ps(&packed[size_t((p * K + k + j) * PANEL + g)], r[j]);
+      }
+}
+
+// Pairs of consecutive k of one output are one 32-bit element: nn.Linear's rows are transposed as 32-bit lanes
+// (the last pair of an odd K loaded with its upper half zero); Conv1D's pairs come from two rows, one by one.
+void pack_bf16_panels(const Linear& layer, int64_t n0, int64_t n, std::vector<uint16_t>& packed) {
+  const int64_t K = layer.in, N = layer.out, pairs = (K + 1) / 2, panels = (n + PANEL - 1) / PANEL;
+  packed.resize(size_t(panels * pairs * PANEL * 2));
+  const auto* weight = static_cast<const uint16_t*>(layer.weight);
+  if (layer.in_out_layout) {
+    std::fill(packed.begin(), packed.end(), uint16_t(0));
+    for (int64_t o = 0; o < n; ++o)
+      for (int64_t k = 0; k < K; ++k)
+        packed[size_t((((o / PANEL) * pairs + k / 2) * PANEL + o % PANEL) * 2 + k % 2)] = weight[k * N + n0 + o];
+    return;
+  }
+  for (int64_t p = 0; p < panels; ++p)
+    for (int64_t g = 0; g < PANEL; g += 16)
+      for (int64_t k = 0; k < K; k += 32) {  // 16 pairs
+        const int64_t elements = std::min<int64_t>(32, K - k), ks = (elements + 1) / 2;
+        const __mmask32 mask = _cvtu32_mask32(elements == 32 ? ~0u : (1u << elements) - 1);
+        __m512 r[16];
+        for (int64_t i = 0; i < 16; ++i) {
+          const int64_t o = p * PANEL + g + i;
+          r[i] = o < n ? _mm512_castsi512_ps(_mm512_maskz_loadu_epi16(mask, weight + (n0 + o) * K + k))
+                       : _mm512_setzero_ps();
+        }
+        transpose16(r);
+        for (int64_t j = 0; j < ks; ++j)
+          _mm512_storeu_ps(reinterpret_cast<float*>(&packed[size_t(((p * pairs + k / 2 + j) * PANEL + g) * 2)]), r[j]);
+      }
+}
 
 void f32_gemm_avx512(const float* x, int64_t rows, const float* packed, int64_t cols, int64_t K, const float* bias,
                      float* y, int64_t ldy) {

@@ -267,7 +267,7 @@ expect_capture_error "token id out of range" "99999" "$WORK/bad5" --model "$DATA
 expect_capture_error "text without a tokenizer" "tokenizer" "$WORK/bad6" --model "$DATA/reference/gpt2" --prompt hi
 expect_capture_error "missing prompts file" "missing.txt" "$WORK/bad7" --model "$demo" --prompts-file "$WORK/missing.txt"
 expect_capture_error "unknown device" "--device" "$WORK/bad8" --model "$demo" --input-ids 1,2 --device tpu
-expect_capture_error "bf16 compute on the CPU" "fp32 only" "$WORK/bad9" --model "$demo" --input-ids 1,2 --dtype bf16
+expect_capture_error "fp16 compute on the CPU" "fp32 or bf16" "$WORK/bad9" --model "$demo" --input-ids 1,2 --dtype fp16
 expect_capture_error "bad --store-dtype" "--store-dtype" "$WORK/bad10" --model "$demo" --input-ids 1,2 --store-dtype int8
 expect_capture_error "--drop-special per record" "token-stream" "$WORK/bad11" --model "$demo" --input-ids 1,2 --drop-special
 if ! command -v nvidia-smi >/dev/null || ! nvidia-smi -L >/dev/null 2>&1; then

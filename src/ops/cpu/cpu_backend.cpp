@@ -1,4 +1,4 @@
-// The host backend: fp32 buffers in ordinary memory, kernels from ops/cpu, everything synchronous.
+// The host backend: fp32 or bf16 buffers in ordinary memory, kernels from ops/cpu, everything synchronous.
 #include <cstring>
 #include <deque>
 
@@ -14,8 +14,9 @@ float* f32(void* p) { return static_cast<float*>(p); }
 
 class CpuBackend : public Backend {
  public:
+  explicit CpuBackend(DType dtype) : dtype_(dtype), element_(dtype_size(dtype)) {}
   Device device() const override { return Device{}; }
-  DType dtype() const override { return DType::F32; }
+  DType dtype() const override { return dtype_; }
 
   const void* weight(const TensorView& host) override {
     if (host.dtype == DType::F32) return host.data;
@@ -28,7 +29,7 @@ class CpuBackend : public Backend {
     return owned_.back().f32();
   }
   Buffer allocate(int64_t elements) override {
-    auto* tensor = new Tensor({elements});
+    auto* tensor = new Tensor({elements}, dtype_);
     return Buffer(tensor->data(), tensor->nbytes(), [tensor](void*) { delete tensor; });
   }
 
@@ -56,14 +57,14 @@ class CpuBackend : public Backend {
   }
   void layer_norm(const void* x, int64_t rows, int64_t dim, const void* weight, const void* bias, float eps,
                   void* y) override {
-    cpu::layer_norm(f32(x), rows, dim, f32(weight), f32(bias), eps, f32(y));
+    cpu::layer_norm(dtype_, x, rows, dim, f32(weight), f32(bias), eps, y);
   }
   void rms_norm(const void* x, int64_t rows, int64_t dim, const void* weight, float eps, void* y) override {
-    cpu::rms_norm(f32(x), rows, dim, f32(weight), eps, f32(y));
+    cpu::rms_norm(dtype_, x, rows, dim, f32(weight), eps, y);
   }
   void rotary(void* x, int64_t heads, int64_t head_dim, const float* inv_freq) override {
     for (const BatchSequence& s : batch_.sequences)
-      cpu::apply_rotary(f32(x) + s.first_row * heads * head_dim, s.rows, heads, head_dim, s.first_position,
+      cpu::apply_rotary(dtype_, at(x, s.first_row * heads * head_dim), s.rows, heads, head_dim, s.first_position,
                         inv_freq);
   }
   void attention(const AttentionShape& shape, const void* q, std::span<const AttentionSequence> sequences,
@@ -73,39 +74,57 @@ class CpuBackend : public Backend {
     const int64_t width = shape.heads * shape.head_dim;
     for (size_t i = 0; i < sequences.size(); ++i) {
       const BatchSequence& s = batch_.sequences[i];
-      cpu::attention(shape, f32(q) + s.first_row * width, s.rows, s.first_position, f32(sequences[i].keys),
-                     f32(sequences[i].values), f32(z) + s.first_row * width, f32(sequences[i].pattern));
+      cpu::attention(dtype_, shape, at(q, s.first_row * width), s.rows, s.first_position, sequences[i].keys,
+                     sequences[i].values, at(z, s.first_row * width), sequences[i].pattern);
     }
   }
-  void activate(Activation activation, void* x, int64_t n) override { cpu::activate(activation, f32(x), n); }
+  void activate(Activation activation, void* x, int64_t n) override { cpu::activate(dtype_, activation, x, n); }
   void gated_activate(Activation activation, const void* gate, const void* up, void* out, int64_t n) override {
-    cpu::gated_activate(activation, f32(gate), f32(up), f32(out), n);
+    cpu::gated_activate(dtype_, activation, gate, up, out, n);
   }
-  void add(const void* a, const void* b, void* out, int64_t n) override { cpu::add(f32(a), f32(b), f32(out), n); }
-  void scale(void* x, float factor, int64_t n) override { cpu::scale(f32(x), factor, n); }
+  void add(const void* a, const void* b, void* out, int64_t n) override { cpu::add(dtype_, a, b, out, n); }
+  void scale(void* x, float factor, int64_t n) override { cpu::scale(dtype_, x, factor, n); }
   void copy_rows(void* dst, int64_t dst_pitch, const void* src, int64_t src_pitch, int64_t width,
                  int64_t rows) override {
     for (int64_t r = 0; r < rows; ++r)
-      std::memmove(f32(dst) + r * dst_pitch, f32(src) + r * src_pitch, sizeof(float) * width);
+      std::memmove(at(dst, r * dst_pitch), at(src, r * src_pitch), element_ * size_t(width));
   }
 
   void upload(const float* host, int64_t elements, void* dst) override {
-    std::memcpy(dst, host, sizeof(float) * size_t(elements));
+    convert_from_f32(host, dtype_, dst, size_t(elements));
   }
 
   std::vector<float> to_host(const void* src, int64_t elements) override {
-    return std::vector<float>(f32(src), f32(src) + elements);
+    std::vector<float> host(static_cast<size_t>(elements));
+    convert_to_f32(src, dtype_, host.data(), host.size());
+    return host;
   }
-  void capture(const void* src, int64_t, std::function<void(const float*)> deliver) override { deliver(f32(src)); }
+  void capture(const void* src, int64_t elements, std::function<void(const float*)> deliver) override {
+    if (dtype_ == DType::F32) return deliver(f32(src));
+    deliver(to_host(src, elements).data());
+  }
   void synchronize() override {}
 
  private:
+  // `p` advanced by `elements` elements of dtype().
+  void* at(const void* p, int64_t elements) const {
+    return static_cast<char*>(const_cast<void*>(p)) + elements * int64_t(element_);
+  }
+
+  const DType dtype_;
+  const size_t element_;  // bytes per activation element
   std::deque<Tensor> owned_;
   ForwardBatch batch_;
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<CpuBackend>(); }
+std::unique_ptr<Backend> make_cpu_backend(DType dtype) {
+  if (dtype != DType::F32 && dtype != DType::BF16)
+    fail("--dtype {}: the CPU backend computes in fp32 or bf16 (fp16 needs --device cuda; --store-dtype stores it "
+         "from an fp32 run)",
+         dtype_name(dtype));
+  return std::make_unique<CpuBackend>(dtype);
+}
 
 }  // namespace actcap::ops

@@ -10,8 +10,18 @@
 
 namespace actcap::ops::cpu {
 
-// y[rows, out] = x[rows, in] W^T + b, with fp32 weights.
-void linear(const Linear& layer, const float* x, int64_t rows, float* y);
+// y[rows, out] = x[rows, in] W^T + b. W holds weight_dtype elements (F32, BF16 or F16), x and y act_dtype ones
+// (F32 or BF16), the bias (may be null) is fp32.
+// F32 activations: W is widened to fp32 (exactly) and accumulated in fp32, so the results are the bits the same
+// weights stored in fp32 give. BF16 activations (W must be BF16), as PyTorch's CPU bf16 linear: fp32 sums of
+// the exact bf16 products, plus the bias in fp32, rounded to bf16 (nearest even); AVX512-BF16 dot products
+// where the CPU has them, unless ACTCAP_CPU_KERNELS=portable. With fp32 activations, calls of few rows use
+// AVX-512 dot products (fp32 FMAs) on the stored weights where the CPU has them.
+void linear(const Linear& layer, DType weight_dtype, DType act_dtype, const void* x, int64_t rows, void* y);
+// linear() computes calls of up to this many rows (0: none) with kernels under which a row's bits do not
+// depend on the other rows of the call: a caller may then pass the rows of several sequences in one call,
+// and the weights stream once for all of them (decode steps of a batch).
+int64_t linear_independent_rows(const Linear& layer, DType act_dtype);
 
 // The ops below work on activations of `dtype` (F32, or BF16 rounded where PyTorch rounds: see ops/backend.h);
 // norm weights and biases are fp32.

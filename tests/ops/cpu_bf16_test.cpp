@@ -32,8 +32,8 @@ std::vector<float> random_bf16(size_t n, uint32_t seed, float scale = 1.0f) {
 
 // Bits of a bf16 value as an integer on a monotonic scale, for distances in ulps.
 int64_t ordinal(float v) {
-  const int32_t bits = int32_t(f32_to_bf16(v)) << 16;
-  return bits < 0 ? -int64_t(bits & 0x7fffffff) : int64_t(bits);
+  const uint32_t bits = uint32_t(f32_to_bf16(v)) << 16;
+  return bits >> 31 ? -int64_t(bits & 0x7fffffffu) : int64_t(bits);
 }
 
 // Every value within `max_ulps` bf16 ulps of its reference, and at most `max_flipped` of them not identical.

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <functional>
 #include <numbers>
+#include <type_traits>
 #include <vector>
 
 #include "core/thread_pool.h"
@@ -120,6 +121,39 @@ float activation_value(Activation activation, float x) {
   return x;
 }
 
+// In bf16, activations go through fp32 buffers a chunk at a time: the conversions from and to bf16 run in loops
+// of their own, which vectorise, while the loop of the activation calls libm and stays scalar.
+constexpr int64_t ACTIVATION_CHUNK = 256;
+
+template <typename T>
+void widen(const T* x, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = to_f(x[i]);
+}
+
+// out = act(gate) * up, or act(gate) where up is null.
+template <typename T>
+void activate_elements(Activation activation, const T* gate, const T* up, T* out, int64_t n) {
+  for_elements(n, [&](int64_t b, int64_t e) {
+    if constexpr (std::is_same_v<T, float>) {
+      for (int64_t i = b; i < e; ++i)
+        out[i] = up ? activation_value<T>(activation, gate[i]) * up[i] : activation_value<T>(activation, gate[i]);
+    } else {
+      float g[ACTIVATION_CHUNK], u[ACTIVATION_CHUNK];
+      for (int64_t c = b; c < e; c += ACTIVATION_CHUNK) {
+        const int64_t m = std::min(ACTIVATION_CHUNK, e - c);
+        widen(gate + c, g, m);
+        for (int64_t i = 0; i < m; ++i) g[i] = activation_value<T>(activation, g[i]);
+        if (up) {
+          widen(up + c, u, m);
+          for (int64_t i = 0; i < m; ++i) out[c + i] = from_f<T>(g[i] * u[i]);
+        } else {
+          for (int64_t i = 0; i < m; ++i) out[c + i] = from_f<T>(g[i]);
+        }
+      }
+    }
+  });
+}
+
 }  // namespace
 
 void layer_norm(DType dtype, const void* x, int64_t rows, int64_t dim, const float* weight, const float* bias,
@@ -148,22 +182,14 @@ void apply_rotary(DType dtype, void* x, int64_t rows, int64_t heads, int64_t hea
 void activate(DType dtype, Activation activation, void* x, int64_t n) {
   dispatch(dtype, [&](auto tag) {
     using T = decltype(tag);
-    T* v = static_cast<T*>(x);
-    for_elements(n, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) v[i] = from_f<T>(activation_value<T>(activation, to_f(v[i])));
-    });
+    activate_elements<T>(activation, static_cast<const T*>(x), nullptr, static_cast<T*>(x), n);
   });
 }
 
 void gated_activate(DType dtype, Activation activation, const void* gate, const void* up, void* out, int64_t n) {
   dispatch(dtype, [&](auto tag) {
     using T = decltype(tag);
-    const T* g = static_cast<const T*>(gate);
-    const T* u = static_cast<const T*>(up);
-    T* o = static_cast<T*>(out);
-    for_elements(n, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) o[i] = from_f<T>(activation_value<T>(activation, to_f(g[i])) * to_f(u[i]));
-    });
+    activate_elements<T>(activation, static_cast<const T*>(gate), static_cast<const T*>(up), static_cast<T*>(out), n);
   });
 }
 

@@ -74,7 +74,10 @@ int main(int argc, char** argv) {
       rusage usage{};
       getrusage(RUSAGE_SELF, &usage);
       std::string id_list;
-      for (int32_t id : generated) id_list += (id_list.empty() ? "" : ",") + std::to_string(id);
+      for (int32_t id : generated) {
+        if (!id_list.empty()) id_list += ',';
+        id_list += std::to_string(id);
+      }
       std::printf("{\"run\": %d, \"threads\": %d, \"dtype\": \"%s\", \"prompt_tokens\": %d, \"new_tokens\": %d, "
                   "\"prefill_tok_s\": %.2f, \"decode_tok_s\": %.2f, \"load_s\": %.2f, \"peak_rss_mib\": %.0f, "
                   "\"ids\": [%s]}\n",

@@ -2,15 +2,16 @@
 // torch_dtype bfloat16), generation_config.json, the weights in safetensors shards (with
 // model.safetensors.index.json when there are several) and, with --tokenizer DIR, that folder's tokenizer.json
 // and tokenizer_config.json (refused when the tokenizer has ids past the shape's vocabulary).
-// Weights are streamed to disk shard by shard (memory holds one 16 MiB buffer), and are a function of the seed and
+// Weights are streamed to disk in one pass (memory holds one 16 MiB buffer), and are a function of the seed and
 // the tensor's name only: the same command writes the same bytes. Linear weights and embeddings are uniform with
-// standard deviation 0.02 (HF's initializer_range), norm weights 1 +- 0.25, biases +- 0.02.
+// standard deviation --std (default 0.02, HF's initializer_range), norm weights 1 +- 0.25, biases +- 0.02.
 //
-//   make_checkpoint SHAPE.json OUT_DIR [--seed N] [--layers N] [--tokenizer DIR] [--shard-mib N]
+//   make_checkpoint SHAPE.json OUT_DIR [--seed N] [--layers N] [--tokenizer DIR] [--shard-mib N] [--std X]
 //   SHAPE.json: a config.json of the llama, mistral, qwen2 or qwen3 family (bench/shapes/*.json)
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -20,6 +21,7 @@
 #include "core/error.h"
 #include "core/tensor.h"
 #include "io/safetensors.h"
+#include "io/safetensors_producer.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -38,7 +40,7 @@ int64_t key(const json& config, const std::string& path, const char* name) {
   return config[name].get<int64_t>();
 }
 
-std::vector<WeightSpec> weight_specs(const json& config, const std::string& path) {
+std::vector<WeightSpec> weight_specs(const json& config, const std::string& path, float std_dev) {
   const std::string type = config.value("model_type", "");
   if (type != "llama" && type != "mistral" && type != "qwen2" && type != "qwen3")
     actcap::fail("{}: model_type \"{}\" is not of the llama family (llama, mistral, qwen2, qwen3)", path, type);
@@ -47,7 +49,7 @@ std::vector<WeightSpec> weight_specs(const json& config, const std::string& path
   const int64_t inter = key(config, path, "intermediate_size"), vocab = key(config, path, "vocab_size");
   const int64_t head_dim = config.contains("head_dim") && !config["head_dim"].is_null()
                                ? key(config, path, "head_dim") : hidden / heads;
-  const float w = 0.02f * std::sqrt(3.0f);  // uniform [-w, w] has standard deviation 0.02
+  const float w = std_dev * std::sqrt(3.0f);  // uniform [-w, w] has standard deviation std_dev
   std::vector<WeightSpec> specs{{"model.embed_tokens.weight", {vocab, hidden}, -w, w}};
   for (int64_t i = 0; i < layers; ++i) {
     const std::string p = "model.layers." + std::to_string(i) + ".";
@@ -94,8 +96,8 @@ uint64_t fnv1a(const std::string& text) {
   return h;
 }
 
-// Streams one tensor's bf16 values into the spool, 16 MiB at a time.
-void write_tensor(actcap::SafetensorsSpool& spool, const WeightSpec& spec, uint64_t seed) {
+// Hands one tensor's bf16 values to `put`, 16 MiB at a time.
+void produce_tensor(const WeightSpec& spec, uint64_t seed, const std::function<void(const void*, size_t)>& put) {
   constexpr size_t kChunk = size_t(8) << 20;
   std::vector<uint16_t> buffer;
   buffer.reserve(kChunk);
@@ -109,10 +111,9 @@ void write_tensor(actcap::SafetensorsSpool& spool, const WeightSpec& spec, uint6
       for (int j = 0; j < 4 && buffer.size() < n; ++j, bits >>= 16)
         buffer.push_back(actcap::f32_to_bf16(spec.low + (float(bits & 0xffff) + 0.5f) * scale));
     }
-    spool.append(0, buffer.data(), n * sizeof(uint16_t));
+    put(buffer.data(), n * sizeof(uint16_t));
     left -= n;
   }
-  spool.add_tensor(spec.name, actcap::DType::BF16, spec.shape);
 }
 
 // The largest token id of a tokenizer.json (its model's vocabulary and its added tokens).
@@ -143,13 +144,14 @@ std::string shard_name(size_t index, size_t count) {
 int main(int argc, char** argv) {
   try {
     if (argc < 3) {
-      std::fprintf(stderr, "usage: %s SHAPE.json OUT_DIR [--seed N] [--layers N] [--tokenizer DIR] [--shard-mib N]\n",
+      std::fprintf(stderr, "usage: %s SHAPE.json OUT_DIR [--seed N] [--layers N] [--tokenizer DIR] [--shard-mib N] [--std X]\n",
                    argv[0]);
       return 2;
     }
     const std::string shape_path = argv[1], out = argv[2];
     uint64_t seed = 0, shard_bytes = uint64_t(4) << 30;
     int64_t layers = -1;
+    float std_dev = 0.02f;
     std::string tokenizer_dir;
     for (int i = 3; i < argc; ++i) {
       const std::string flag = argv[i];
@@ -159,6 +161,7 @@ int main(int argc, char** argv) {
       else if (flag == "--layers") layers = std::stoll(value);
       else if (flag == "--tokenizer") tokenizer_dir = value;
       else if (flag == "--shard-mib") shard_bytes = std::stoull(value) << 20;
+      else if (flag == "--std") std_dev = std::stof(value);
       else actcap::fail("unknown option {}", flag);
     }
     json config;
@@ -169,14 +172,16 @@ int main(int argc, char** argv) {
     }
     if (layers >= 0) config["num_hidden_layers"] = layers;
     config["torch_dtype"] = "bfloat16";
-    const std::vector<WeightSpec> specs = weight_specs(config, shape_path);
+    const std::vector<WeightSpec> specs = weight_specs(config, shape_path, std_dev);
 
-    fs::create_directories(out);
+    const std::string tokenizer = (fs::path(tokenizer_dir) / "tokenizer.json").string();
     if (!tokenizer_dir.empty()) {
       const int64_t vocab = config["vocab_size"].get<int64_t>();
-      const std::string tokenizer = (fs::path(tokenizer_dir) / "tokenizer.json").string();
       if (const int64_t largest = largest_token_id(tokenizer); largest >= vocab)
         actcap::fail("{}: token id {} is past the shape's vocab_size {}", tokenizer, largest, vocab);
+    }
+    fs::create_directories(out);
+    if (!tokenizer_dir.empty()) {
       fs::copy_file(tokenizer, fs::path(out) / "tokenizer.json", fs::copy_options::overwrite_existing);
       const fs::path tokenizer_config = fs::path(tokenizer_dir) / "tokenizer_config.json";
       if (fs::exists(tokenizer_config))
@@ -205,12 +210,14 @@ int main(int argc, char** argv) {
     json weight_map = json::object();
     for (size_t shard = 0, i = 0; shard < shards; ++shard) {
       const std::string name = shard_name(shard, shards);
-      actcap::SafetensorsSpool spool((fs::path(out) / name).string(), 1);
+      std::vector<actcap::SafetensorsProducer> producers;
       for (; i < specs.size() && shard_of[i] == shard; ++i) {
-        write_tensor(spool, specs[i], seed);
-        weight_map[specs[i].name] = name;
+        const WeightSpec& spec = specs[i];
+        producers.push_back({spec.name, actcap::DType::BF16, spec.shape,
+                             [&spec, seed](const auto& put) { produce_tensor(spec, seed, put); }});
+        weight_map[spec.name] = name;
       }
-      spool.commit({{"format", "pt"}});
+      actcap::write_safetensors((fs::path(out) / name).string(), {{"format", "pt"}}, producers);
       std::fprintf(stderr, "make_checkpoint: wrote %s\n", (fs::path(out) / name).c_str());
     }
     if (shards > 1) {

@@ -14,6 +14,7 @@ import time
 
 import torch
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "reference_gen"))
 from torch_reference import Model, act_fn, inv_freq_for, rms_norm, rotate_half, softmax32  # noqa: E402
 

@@ -1,4 +1,5 @@
 #include "io/safetensors.h"
+#include "io/safetensors_producer.h"
 
 #include <gtest/gtest.h>
 
@@ -44,6 +45,38 @@ TEST(Safetensors, RoundTrip) {
   EXPECT_EQ(f.metadata().at("format"), "pt");
   EXPECT_THROW(f.view("missing"), Error);
   std::filesystem::remove(path);
+}
+
+// Produced tensors (any piece sizes) give the bytes of the in-memory writer; a wrong byte count is refused and
+// leaves no file.
+TEST(Safetensors, ProducedTensorsMatchTheWriter) {
+  const std::string whole = temp_path("whole.safetensors"), produced = temp_path("produced.safetensors");
+  float a[6] = {1, 2, 3, 4, 5, 6};
+  uint16_t b[2] = {0x3f80, 0xc000};
+  SafetensorsWriter w;
+  w.add("a", DType::F32, {2, 3}, a);
+  w.add("b", DType::BF16, {2}, b);
+  w.set_metadata("format", "pt");
+  const auto expected = w.write(whole);
+  auto in_pieces = [](const void* data, size_t bytes, size_t piece) {
+    return [=](const std::function<void(const void*, size_t)>& put) {
+      for (size_t at = 0; at < bytes; at += piece) put(static_cast<const char*>(data) + at, std::min(piece, bytes - at));
+    };
+  };
+  const auto written = write_safetensors(produced, {{"format", "pt"}},
+                                         {{"a", DType::F32, {2, 3}, in_pieces(a, sizeof a, 5)},
+                                          {"b", DType::BF16, {2}, in_pieces(b, sizeof b, 4)}});
+  EXPECT_EQ(written.sha256, expected.sha256);
+  EXPECT_EQ(read_file(produced), read_file(whole));
+  std::filesystem::remove(produced);
+  test::expect_one_line_error(
+      [&] { write_safetensors(produced, {}, {{"a", DType::F32, {2, 3}, in_pieces(a, 20, 20)}}); },
+      {produced, "tensor 'a' produced 20 of its 24 bytes"});
+  test::expect_one_line_error(
+      [&] { write_safetensors(produced, {}, {{"a", DType::F32, {2}, in_pieces(a, 12, 12)}}); },
+      {produced, "tensor 'a' produced more than its 8 bytes"});
+  EXPECT_FALSE(std::filesystem::exists(produced));
+  std::filesystem::remove(whole);
 }
 
 TEST(Safetensors, MalformedFilesGiveOneLineErrors) {

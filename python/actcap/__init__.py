@@ -115,7 +115,7 @@ class Model:
     """A Hugging Face model folder loaded once (as `actcap capture --model DIR` loads it), for in-memory
     captures (run), captures into stores (capture), its tokenizer and its sites.
 
-    device: "cpu", "cuda" or "cuda:N"; dtype: "fp32", or "bf16"/"fp16" on cuda; deterministic, allow_tf32: as
+    device: "cpu", "cuda" or "cuda:N"; dtype: "fp32", "bf16", or "fp16" on cuda; deterministic, allow_tf32: as
     the CLI's --deterministic and --allow-tf32; threads: CPU threads (0 = all)."""
 
     def __init__(self, path, device="cpu", dtype="fp32", deterministic=False, allow_tf32=False, threads=0):

@@ -161,7 +161,7 @@ void setup(CLI::App& command) {
   command.add_option("--device", job.device,
                      "cpu | cuda | cuda:N (default cpu); cuda:all or a list cuda:0,cuda:1: data-parallel over those "
                      "devices into one store");
-  command.add_option("--dtype", job.dtype, "compute dtype: fp32 | bf16 | fp16 (bf16/fp16 on cuda only)");
+  command.add_option("--dtype", job.dtype, "compute dtype: fp32 | bf16 | fp16 (fp16 on cuda only)");
   command.add_flag("--deterministic", job.deterministic, "cuda: each sequence the same bits in any batch (slower GEMMs)");
   command.add_flag("--allow-tf32", job.allow_tf32, "cuda: fp32 matrix products in TF32 (faster, ~1e-3)");
   command.add_option("--store-dtype", job.store_dtype, "stored activations: fp32 | bf16 | fp16 (default: --dtype)");

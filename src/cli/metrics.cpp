@@ -94,7 +94,7 @@ void setup(CLI::App& command) {
   command.add_flag("--chat", options.job.chat, "wrap each prompt as a user message of the chat template");
   command.add_option("--max-length", options.job.max_length, "truncate prompts to this many tokens");
   command.add_option("--device", options.job.device, "cpu | cuda | cuda:N (default cpu)");
-  command.add_option("--dtype", options.job.dtype, "compute dtype: fp32 | bf16 | fp16 (bf16/fp16 on cuda only)");
+  command.add_option("--dtype", options.job.dtype, "compute dtype: fp32 | bf16 | fp16 (fp16 on cuda only)");
   command.add_option("--threads", options.job.threads, "CPU threads (0 = all)");
   command.add_flag("--quiet", options.quiet, "no summary line on stderr");
   command.callback([] { run(options); });

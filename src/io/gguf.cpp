@@ -14,7 +14,6 @@ namespace {
 
 constexpr char kMagic[4] = {'G', 'G', 'U', 'F'};
 constexpr uint64_t kDefaultAlignment = 32;
-constexpr uint32_t kTypeF32 = 0;  // ggml_type GGML_TYPE_F32
 constexpr uint32_t kMaxDims = 4;  // GGML_MAX_DIMS
 
 // ggml_type names, for a clear refusal of the types we do not read.
@@ -46,6 +45,12 @@ bool is_signed(ValueType t) {
   return t == ValueType::INT8 || t == ValueType::INT16 || t == ValueType::INT32 || t == ValueType::INT64;
 }
 bool is_known(uint32_t t) { return t <= uint32_t(ValueType::FLOAT64); }
+
+const Value* find_key(const std::vector<std::pair<std::string, Value>>& metadata, std::string_view key) {
+  for (const auto& [name, value] : metadata)
+    if (name == key) return &value;
+  return nullptr;
+}
 
 uint64_t align_up(uint64_t offset, uint64_t alignment) { return (offset + alignment - 1) / alignment * alignment; }
 
@@ -239,11 +244,7 @@ bool Value::as_bool() const { return held<bool>(*this, "a bool"); }
 const std::string& Value::as_string() const { return held<std::string>(*this, "a string"); }
 const Array& Value::as_array() const { return held<Array>(*this, "an array"); }
 
-const Value* File::find(std::string_view key) const {
-  for (const auto& [name, value] : metadata)
-    if (name == key) return &value;
-  return nullptr;
-}
+const Value* File::find(std::string_view key) const { return find_key(metadata, key); }
 
 const F32Tensor* File::tensor(std::string_view name) const {
   for (const F32Tensor& t : tensors)
@@ -292,7 +293,7 @@ File read(const std::string& path) {
     if (n_dims == 0 || n_dims > kMaxDims) fail("{}: tensor {} has {} dimensions (1 to {})", path, tensor.name, n_dims, kMaxDims);
     for (uint32_t d = 0; d < n_dims; ++d) tensor.ne.push_back(in.read<uint64_t>("a tensor dimension"));
     const uint32_t type = in.read<uint32_t>("a tensor type");
-    if (type != kTypeF32)
+    if (type != kGgmlF32)
       fail("{}: tensor {} has type {}: only F32 tensors are supported", path, tensor.name, ggml_type_name(type));
     const uint64_t offset = in.read<uint64_t>("a tensor offset");
     const std::optional<uint64_t> n = element_count(tensor.ne);
@@ -322,42 +323,55 @@ File read(const std::string& path) {
   return file;
 }
 
-void write(const std::string& path, const File& file) {
-  const uint64_t alignment = alignment_of(file.find("general.alignment"), path);
+uint64_t padded(uint64_t bytes, uint64_t alignment) { return align_up(bytes, alignment); }
+
+std::string encode_header(const std::string& path, const std::vector<std::pair<std::string, Value>>& metadata,
+                          const std::vector<TensorInfo>& tensors) {
+  const uint64_t alignment = alignment_of(find_key(metadata, "general.alignment"), path);
   Writer out;
   out.bytes.append(kMagic, 4);
   out.put<uint32_t>(3);
-  out.put<uint64_t>(file.tensors.size());
-  out.put<uint64_t>(file.metadata.size());
+  out.put<uint64_t>(tensors.size());
+  out.put<uint64_t>(metadata.size());
   std::set<std::string> keys, names;
-  for (const auto& [key, value] : file.metadata) {
+  for (const auto& [key, value] : metadata) {
     if (!keys.insert(key).second) fail("{}: metadata key {} given twice", path, key);
     out.string(key);
     out.put<uint32_t>(uint32_t(value.type));
     out.scalar(value);
   }
   uint64_t offset = 0;
-  for (const F32Tensor& tensor : file.tensors) {
+  for (const TensorInfo& tensor : tensors) {
     if (!names.insert(tensor.name).second) fail("{}: tensor {} given twice", path, tensor.name);
     if (tensor.ne.empty() || tensor.ne.size() > kMaxDims)
       fail("{}: tensor {} has {} dimensions (1 to {})", path, tensor.name, tensor.ne.size(), kMaxDims);
-    const std::optional<uint64_t> n = element_count(tensor.ne);
-    if (!n || *n != tensor.data.size())
-      fail("{}: tensor {} has {} values, its dimensions say otherwise", path, tensor.name, tensor.data.size());
     out.string(tensor.name);
     out.put<uint32_t>(uint32_t(tensor.ne.size()));
     for (uint64_t d : tensor.ne) out.put<uint64_t>(d);
-    out.put<uint32_t>(kTypeF32);
+    out.put<uint32_t>(tensor.ggml_type);
     out.put<uint64_t>(offset);
-    offset = align_up(offset + tensor.data.size() * sizeof(float), alignment);
+    offset = align_up(offset + tensor.bytes, alignment);
   }
-  // Each tensor's data is padded to the alignment, the last one too (as llama.cpp's writer does).
   out.pad_to(alignment);
+  return std::move(out.bytes);
+}
+
+void write(const std::string& path, const File& file) {
+  std::vector<TensorInfo> infos;
   for (const F32Tensor& tensor : file.tensors) {
-    out.bytes.append(reinterpret_cast<const char*>(tensor.data.data()), tensor.data.size() * sizeof(float));
-    out.pad_to(alignment);
+    const std::optional<uint64_t> n = element_count(tensor.ne);
+    if (!tensor.ne.empty() && (!n || *n != tensor.data.size()))
+      fail("{}: tensor {} has {} values, its dimensions say otherwise", path, tensor.name, tensor.data.size());
+    infos.push_back({tensor.name, tensor.ne, kGgmlF32, tensor.data.size() * sizeof(float)});
   }
-  write_file_atomic(path, out.bytes);
+  std::string bytes = encode_header(path, file.metadata, infos);
+  // Each tensor's data is padded to the alignment, the last one too (as llama.cpp's writer does).
+  const uint64_t alignment = file.alignment();
+  for (const F32Tensor& tensor : file.tensors) {
+    bytes.append(reinterpret_cast<const char*>(tensor.data.data()), tensor.data.size() * sizeof(float));
+    bytes.resize(align_up(bytes.size(), alignment), '\0');
+  }
+  write_file_atomic(path, bytes);
 }
 
 }  // namespace actcap::gguf

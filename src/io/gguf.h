@@ -2,8 +2,9 @@
 // GGUF (versions 2 and 3, little-endian), the file format of llama.cpp: a header (magic "GGUF", version, tensor
 // count, metadata count), typed metadata key/values, tensor infos (name, dims, ggml type, offset), padding to
 // `general.alignment` (default 32), then the tensor data, each tensor at an aligned offset.
-// Only F32 tensors are read and written (what control vectors use); other tensor types are refused by name.
+// Only F32 tensors are read and written whole (what control vectors use); other tensor types are refused by name.
 // The reader holds the whole file's tensors in memory: it is meant for small files such as control vectors.
+// Big files of any tensor type are written by streaming their data after encode_header().
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -73,5 +74,24 @@ File read(const std::string& path);
 // Writes version 3 atomically (temporary name, then rename). Throws actcap::Error for an inconsistent `file`
 // (duplicate names, data size not matching ne, a bad general.alignment) before anything is written.
 void write(const std::string& path, const File& file);
+
+// ggml_type values of the unquantised tensor types.
+constexpr uint32_t kGgmlF32 = 0, kGgmlF16 = 1, kGgmlBF16 = 30;
+
+// A tensor whose data the caller writes itself, after the header.
+struct TensorInfo {
+  std::string name;
+  std::vector<uint64_t> ne;  // ggml's order
+  uint32_t ggml_type = kGgmlF32;
+  uint64_t bytes = 0;        // of its data, unpadded
+};
+
+// The bytes of a version 3 file before its data section: header, metadata, tensor infos and the padding to
+// general.alignment. The data section that follows is each tensor's bytes in this order, each padded with zeros
+// to the alignment (`padded(bytes, alignment)`). Throws actcap::Error naming `path` for duplicate names or keys,
+// a bad dimension count or general.alignment.
+std::string encode_header(const std::string& path, const std::vector<std::pair<std::string, Value>>& metadata,
+                          const std::vector<TensorInfo>& tensors);
+uint64_t padded(uint64_t bytes, uint64_t alignment);
 
 }  // namespace actcap::gguf

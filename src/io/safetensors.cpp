@@ -1,4 +1,5 @@
 #include "io/safetensors.h"
+#include "io/safetensors_producer.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -222,6 +223,29 @@ SafetensorsWriter::Written write_safetensors(const std::string& path, const std:
   out.put(text.data(), text.size());
   for (const auto& t : tensors)
     for (const auto& chunk : t.chunks) out.put(chunk.data(), chunk.size());
+  return out.commit(8 + len);
+}
+
+SafetensorsWriter::Written write_safetensors(const std::string& path, const std::map<std::string, std::string>& metadata,
+                                             const std::vector<SafetensorsProducer>& tensors) {
+  std::vector<HeaderEntry> entries;
+  entries.reserve(tensors.size());
+  for (const auto& t : tensors) entries.push_back({t.name, t.dtype, t.shape, uint64_t(num_elements(t.shape)) * dtype_size(t.dtype)});
+  const std::string text = safetensors_header(path, metadata, entries);
+  const uint64_t len = text.size();
+  HashedFile out(path);
+  out.put(&len, 8);
+  out.put(text.data(), text.size());
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    uint64_t produced = 0;
+    tensors[i].produce([&](const void* data, size_t n) {
+      produced += n;
+      if (produced > entries[i].bytes) fail("{}: tensor '{}' produced more than its {} bytes", path, tensors[i].name, entries[i].bytes);
+      out.put(data, n);
+    });
+    if (produced != entries[i].bytes)
+      fail("{}: tensor '{}' produced {} of its {} bytes", path, tensors[i].name, produced, entries[i].bytes);
+  }
   return out.commit(8 + len);
 }
 

@@ -39,13 +39,7 @@ void Buffer::reset() {
 }
 
 std::unique_ptr<Backend> make_backend(const BackendOptions& options) {
-  if (options.device.type == Device::Type::Cpu) {
-    if (options.dtype != DType::F32)
-      fail("--dtype {}: the CPU backend computes in fp32 only (bf16/fp16 need --device cuda; --store-dtype stores "
-           "them from an fp32 run)",
-           dtype_name(options.dtype));
-    return make_cpu_backend();
-  }
+  if (options.device.type == Device::Type::Cpu) return make_cpu_backend(options.dtype);
 #ifdef ACTCAP_HAVE_CUDA
   return make_cuda_backend(options);
 #else

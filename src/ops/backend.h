@@ -1,6 +1,6 @@
 #pragma once
 // The device a model computes on. Models are written once against this interface; ops/cpu/ implements it on
-// the host in fp32 and ops/cuda/ on an NVIDIA GPU in fp32, bf16 or fp16.
+// the host in fp32 or bf16 and ops/cuda/ on an NVIDIA GPU in fp32, bf16 or fp16.
 //
 // Every pointer a model hands to a backend lives in that backend's memory and holds elements of its dtype(),
 // except inverse rotary frequencies (always fp32). A forward pass works on a packed batch: the new rows of
@@ -37,7 +37,7 @@ struct Device {
 
 struct BackendOptions {
   Device device;
-  DType dtype = DType::F32;      // of weights and activations: F32 everywhere; BF16 or F16 on CUDA
+  DType dtype = DType::F32;      // of weights and activations: F32 or BF16 everywhere; F16 on CUDA
   // CUDA: a sequence's results are the same bits in any batch (its GEMMs run alone; slower). Runs on one GPU
   // repeat bit for bit in either mode.
   bool deterministic = false;
@@ -170,7 +170,7 @@ class Backend {
 
 // A backend for `options` (an actcap::Error when the device is unavailable or the build has no CUDA).
 std::unique_ptr<Backend> make_backend(const BackendOptions& options);
-std::unique_ptr<Backend> make_cpu_backend();
+std::unique_ptr<Backend> make_cpu_backend(DType dtype = DType::F32);  // F32 or BF16
 #ifdef ACTCAP_HAVE_CUDA
 // Through the CUDA plugin (ops/cuda_plugin.cpp), loaded on first use.
 std::unique_ptr<Backend> make_cuda_backend(const BackendOptions& options);

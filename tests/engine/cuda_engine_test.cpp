@@ -8,8 +8,6 @@
 #ifdef ACTCAP_HAVE_CUDA
 #include <unistd.h>
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -19,9 +17,9 @@
 #include <string>
 #include <vector>
 
+#include "bf16_reference.h"
 #include "capture/recorder.h"
 #include "capture/sites.h"
-#include "core/atomic_file.h"
 #include "core/dtype.h"
 #include "engine_test_util.h"
 #include "generate/generate.h"
@@ -38,7 +36,9 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::Deviation;
+using testing::bf16_ulp;
 using testing::deviation;
+using testing::write_bf16_cast_of;
 
 class CudaEngine : public ::testing::Test {
  protected:
@@ -129,33 +129,6 @@ TEST_F(CudaEngine, Fp32MatchesTransformersAndTheCpuEngineOnEverySite) {
     RecordProperty("fp32_vs_hf_" + type, std::to_string(w.first));
     RecordProperty("fp32_vs_cpu_" + type, std::to_string(worst_vs_cpu[type].first));
   }
-}
-
-// One unit in the last place of bf16 (8 significant bits) at the magnitude of x.
-double bf16_ulp(double x) { return x > 0 ? std::ldexp(1.0, std::ilogb(x) - 7) : std::ldexp(1.0, -133); }
-
-// HF's bf16 run of the llama reference is model.to(torch.bfloat16) on the fp32 model: weights AND the rotary
-// inverse frequencies (a buffer) rounded to bf16, then every operation in bf16. That model is what
-// save_pretrained would write after the cast: a bfloat16 checkpoint, read with rope_frequencies_in_checkpoint_dtype.
-// Writes it into `dir`.
-void write_bf16_cast_of(const fs::path& source, const fs::path& dir) {
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  fs::copy_file(source / "generation_config.json", dir / "generation_config.json");
-  fs::permissions(dir / "generation_config.json", fs::perms::owner_read | fs::perms::owner_write);
-  nlohmann::json config = nlohmann::json::parse(read_file((source / "config.json").string()));
-  config.erase("torch_dtype");
-  config["dtype"] = "bfloat16";
-  write_file_atomic((dir / "config.json").string(), config.dump(2));
-  SafetensorsFile weights((source / "model.safetensors").string());
-  SafetensorsWriter cast;
-  for (const auto& name : weights.names()) {
-    const Tensor f32 = Tensor::to_f32(weights.view(name));
-    std::vector<uint16_t> bf16(size_t(f32.numel()));
-    convert_from_f32(f32.f32(), DType::BF16, bf16.data(), bf16.size());  // round to nearest even, as .to() does
-    cast.add(name, DType::BF16, f32.shape(), bf16.data());
-  }
-  cast.write((dir / "model.safetensors").string());
 }
 
 // Two criteria:

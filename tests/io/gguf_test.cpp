@@ -266,6 +266,29 @@ TEST_F(Gguf, DuplicatesAndInconsistentInputsAreRefused) {
   expect_refused(path("dup.gguf"), "neither 0 nor 1");
 }
 
+// A file streamed after encode_header() is the bytes write() makes; tensor types other than F32 are written
+// as given (the reader refuses them by name).
+TEST_F(Gguf, StreamedHeaderMatchesTheWholeFileWriter) {
+  const gguf::File file = every_type();
+  gguf::write(path("whole.gguf"), file);
+  std::vector<gguf::TensorInfo> infos;
+  for (const gguf::F32Tensor& t : file.tensors) infos.push_back({t.name, t.ne, gguf::kGgmlF32, 4 * t.data.size()});
+  std::string bytes = gguf::encode_header(path("streamed.gguf"), file.metadata, infos);
+  EXPECT_EQ(bytes.size() % 32, 0u);
+  for (const gguf::F32Tensor& t : file.tensors) {
+    bytes.append(reinterpret_cast<const char*>(t.data.data()), 4 * t.data.size());
+    bytes.resize(gguf::padded(bytes.size(), 32), '\0');
+  }
+  EXPECT_EQ(bytes, bytes_of(path("whole.gguf")));
+
+  infos = {{"half", {4}, gguf::kGgmlBF16, 8}};
+  bytes = gguf::encode_header(path("bf16.gguf"), {}, infos) + std::string(32, '\0');
+  write_bytes(path("bf16.gguf"), bytes);
+  expect_refused(path("bf16.gguf"), "BF16");
+  infos = {{"t", {1}, gguf::kGgmlF32, 4}, {"t", {1}, gguf::kGgmlF32, 4}};
+  test::expect_one_line_error([&] { gguf::encode_header(path("x.gguf"), {}, infos); }, {"x.gguf", "tensor t given twice"});
+}
+
 // @huggingface/gguf reads what we write with the exact keys, value types, dtypes, shapes and values.
 TEST_F(Gguf, HuggingFaceParserReadsWhatWeWrite) {
   const std::string oracle = std::string(ACTCAP_SOURCE_DIR) + "/tests/oracle";

@@ -1,0 +1,184 @@
+// Dot-product kernels for AVX-512 CPUs, compiled for AVX512F/BW/VL/BF16 whatever the build's -march (callers
+// check the CPU first). An output is the dot product of an activation row and a weight row ([out, in] layout),
+// accumulated in 16 fp32 lanes over steps of the vector width and summed across lanes at the end. Outputs are
+// computed in blocks of up to 6 rows x 4 columns: 24 accumulators stay in registers, each weight vector loaded
+// serves 6 rows and each activation vector 4 columns.
+//
+// Every output gets the same sequence of steps (the tail zero-filled) whatever the block it falls in, so its
+// bits depend only on its own inputs and K: never on the other rows or columns of the call.
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#include <type_traits>
+
+#include "core/dtype.h"
+#include "ops/cpu/gemm.h"
+
+#pragma GCC push_options
+#pragma GCC target("avx512bf16,avx512bw,avx512vl,avx512f")
+
+namespace actcap::ops::cpu {
+namespace {
+
+constexpr int BLOCK_ROWS = 6, BLOCK_COLS = 4;
+
+// The 16 lanes summed pairwise in a fixed order.
+float sum_lanes(__m512 v) {
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, v);
+  for (int width = 8; width >= 1; width /= 2)
+    for (int i = 0; i < width; ++i) lanes[i] += lanes[i + width];
+  return lanes[0];
+}
+
+// bf16 activations and weights: vdpbf16ps adds pairs of exact bf16 products into fp32 lanes, 32 elements a step;
+// the output is rounded to bf16 (nearest even).
+struct Bf16Dot {
+  using X = uint16_t;
+  using W = uint16_t;
+  using Y = uint16_t;
+  using Loaded = __m512bh;
+  static constexpr int STEP = 32;
+  static __mmask32 mask(int64_t left) { return _cvtu32_mask32((1u << left) - 1); }  // left < STEP
+  static Loaded load(const uint16_t* p) { return (__m512bh)_mm512_loadu_si512(p); }
+  static Loaded load(const uint16_t* p, __mmask32 m) { return (__m512bh)_mm512_maskz_loadu_epi16(m, p); }
+  static Loaded load_x(const X* p, auto... m) { return load(p, m...); }
+  static Loaded load_w(const W* p, auto... m) { return load(p, m...); }
+  static __m512 accumulate(__m512 acc, Loaded x, Loaded w) { return _mm512_dpbf16_ps(acc, x, w); }
+  static Y output(float sum) { return f32_to_bf16(sum); }
+};
+
+// fp32 activations, weights widened exactly from their stored dtype, fused multiply-adds 16 elements a step.
+template <DType WEIGHTS>
+struct F32Fma {
+  using X = float;
+  using W = std::conditional_t<WEIGHTS == DType::F32, float, uint16_t>;
+  using Y = float;
+  using Loaded = __m512;
+  static constexpr int STEP = 16;
+  static __mmask16 mask(int64_t left) { return __mmask16((1u << left) - 1); }  // left < STEP
+  static __m512 load_x(const X* p) { return _mm512_loadu_ps(p); }
+  static __m512 load_x(const X* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+  static __m512 load_w(const W* p, auto... m) {
+    if constexpr (WEIGHTS == DType::F32) {
+      return load_x(p, m...);
+    } else {
+      __m256i half;
+      if constexpr (sizeof...(m) > 0)
+        half = _mm256_maskz_loadu_epi16(m..., p);
+      else
+        half = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+      if constexpr (WEIGHTS == DType::BF16)
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(half), 16));
+      else
+        return _mm512_cvtph_ps(half);
+    }
+  }
+  static __m512 accumulate(__m512 acc, Loaded x, Loaded w) { return _mm512_fmadd_ps(x, w, acc); }
+  static Y output(float sum) { return sum; }
+};
+
+template <class Kernel, int R, int C>
+void dot_block(const typename Kernel::X* x, const typename Kernel::W* w, int64_t K, const float* bias,
+               typename Kernel::Y* y, int64_t ldy) {
+  __m512 acc[R][C];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
+  auto step = [&](int64_t k, auto... mask) {  // no mask: a whole step
+    typename Kernel::Loaded wv[C];
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) wv[c] = Kernel::load_w(w + c * K + k, mask...);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const typename Kernel::Loaded xv = Kernel::load_x(x + r * K + k, mask...);
+#pragma GCC unroll 8
+      for (int c = 0; c < C; ++c) acc[r][c] = Kernel::accumulate(acc[r][c], xv, wv[c]);
+    }
+  };
+  int64_t k = 0;
+  for (; k + Kernel::STEP <= K; k += Kernel::STEP) step(k);
+  if (k < K) step(k, Kernel::mask(K - k));
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < C; ++c) {
+      float sum = sum_lanes(acc[r][c]);
+      if (bias) sum += bias[c];
+      y[r * ldy + c] = Kernel::output(sum);
+    }
+}
+
+template <class Kernel, int R>
+void dot_rows(const typename Kernel::X* x, const typename Kernel::W* w, int64_t cols, int64_t K, const float* bias,
+              typename Kernel::Y* y, int64_t ldy) {
+  int64_t c = 0;
+  for (; c + BLOCK_COLS <= cols; c += BLOCK_COLS)
+    dot_block<Kernel, R, BLOCK_COLS>(x, w + c * K, K, bias ? bias + c : nullptr, y + c, ldy);
+  const float* tail_bias = bias ? bias + c : nullptr;
+  switch (cols - c) {
+    case 3:
+      dot_block<Kernel, R, 3>(x, w + c * K, K, tail_bias, y + c, ldy);
+      break;
+    case 2:
+      dot_block<Kernel, R, 2>(x, w + c * K, K, tail_bias, y + c, ldy);
+      break;
+    case 1:
+      dot_block<Kernel, R, 1>(x, w + c * K, K, tail_bias, y + c, ldy);
+      break;
+    default:
+      break;
+  }
+}
+
+template <class Kernel>
+void dot(const typename Kernel::X* x, int64_t rows, const typename Kernel::W* w, int64_t cols, int64_t K,
+         const float* bias, typename Kernel::Y* y, int64_t ldy) {
+  int64_t r = 0;
+  for (; r + BLOCK_ROWS <= rows; r += BLOCK_ROWS)
+    dot_rows<Kernel, BLOCK_ROWS>(x + r * K, w, cols, K, bias, y + r * ldy, ldy);
+  const auto* xt = x + r * K;
+  auto* yt = y + r * ldy;
+  switch (rows - r) {
+    case 5:
+      dot_rows<Kernel, 5>(xt, w, cols, K, bias, yt, ldy);
+      break;
+    case 4:
+      dot_rows<Kernel, 4>(xt, w, cols, K, bias, yt, ldy);
+      break;
+    case 3:
+      dot_rows<Kernel, 3>(xt, w, cols, K, bias, yt, ldy);
+      break;
+    case 2:
+      dot_rows<Kernel, 2>(xt, w, cols, K, bias, yt, ldy);
+      break;
+    case 1:
+      dot_rows<Kernel, 1>(xt, w, cols, K, bias, yt, ldy);
+      break;
+    default:
+      break;
+  }
+}
+
+}  // namespace
+
+void bf16_dot_avx512(const uint16_t* x, int64_t rows, const uint16_t* w, int64_t cols, int64_t K, const float* bias,
+                     uint16_t* y, int64_t ldy) {
+  dot<Bf16Dot>(x, rows, w, cols, K, bias, y, ldy);
+}
+
+void f32_dot_avx512(const float* x, int64_t rows, const void* w, DType weight_dtype, int64_t cols, int64_t K,
+                    const float* bias, float* y, int64_t ldy) {
+  switch (weight_dtype) {
+    case DType::F32:
+      return dot<F32Fma<DType::F32>>(x, rows, static_cast<const float*>(w), cols, K, bias, y, ldy);
+    case DType::BF16:
+      return dot<F32Fma<DType::BF16>>(x, rows, static_cast<const uint16_t*>(w), cols, K, bias, y, ldy);
+    default:
+      return dot<F32Fma<DType::F16>>(x, rows, static_cast<const uint16_t*>(w), cols, K, bias, y, ldy);
+  }
+}
+
+}  // namespace actcap::ops::cpu
+
+#pragma GCC pop_options
+#endif  // __x86_64__

@@ -98,6 +98,14 @@ class CpuBackend : public Backend {
   }
   void capture(const void* src, int64_t, std::function<void(const float*)> deliver) override { deliver(f32(src)); }
   void synchronize() override {}
+  // fp32 rounds nothing in between, so these are rms_norm and rotary.
+  void rms_norm_fp32_weight(const void* x, int64_t rows, int64_t dim, const void* weight, float eps,
+                            void* y) override {
+    rms_norm(x, rows, dim, weight, eps, y);
+  }
+  void rotary_fp32_tables(void* x, int64_t heads, int64_t head_dim, const float* inv_freq) override {
+    rotary(x, heads, head_dim, inv_freq);
+  }
 
  private:
   std::deque<Tensor> owned_;

@@ -175,6 +175,8 @@ class Backend {
   // transformers 5 rotates in fp32 and casts q/k back), where rotary rounds cos, sin and every product (the same
   // in fp32).
   virtual void rotary_fp32_tables(void* x, int64_t heads, int64_t head_dim, const float* inv_freq) = 0;
+  // x = min(max(x, -limit), limit), in place; NaN stays NaN (torch.clamp_, OLMo's clip_qkv).
+  virtual void clamp(void* x, float limit, int64_t n) = 0;
 };
 
 // A backend for `options` (an actcap::Error when the device is unavailable or the build has no CUDA).

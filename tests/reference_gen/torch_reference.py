@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 import olmo2_ref
+import olmo_ref
 
 # --------------------------------------------------------------------------------------------- safetensors
 
@@ -135,6 +136,8 @@ class Config:
             self.window = g("sliding_window") if any(t == "sliding_attention" for t in self.layer_types) else None
         elif mt == "olmo2":
             olmo2_ref.configure(self, raw, rope_parameters(raw))
+        elif mt == "olmo":
+            olmo_ref.configure(self, raw, rope_parameters(raw))
         else:
             raise ValueError(f"unknown model_type {mt!r}")
         self.vocab = g("vocab_size")
@@ -279,6 +282,8 @@ class Model:
                 sites = self._opt(ids)
             elif mt == "olmo2":
                 sites = olmo2_ref.forward(self, ids, sys.modules[__name__])
+            elif mt == "olmo":
+                sites = olmo_ref.forward(self, ids, sys.modules[__name__])
             else:
                 sites = self._llama_family(ids)
         if not capture:
@@ -580,10 +585,11 @@ SPECS = {
                        bos_token_id=0, eos_token_id=0, pad_token_id=None),
                   torch.float16, {}, 5),
     **olmo2_ref.SPECS,
+    **olmo_ref.SPECS,
 }
 
 ARCH = {"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM", "qwen2": "Qwen2ForCausalLM",
-        "qwen3": "Qwen3ForCausalLM", "opt": "OPTForCausalLM", "gpt2": "GPT2LMHeadModel", **olmo2_ref.ARCH}
+        "qwen3": "Qwen3ForCausalLM", "opt": "OPTForCausalLM", "gpt2": "GPT2LMHeadModel", **olmo2_ref.ARCH, **olmo_ref.ARCH}
 
 
 def weight_shapes(cfg):
@@ -604,6 +610,8 @@ def weight_shapes(cfg):
         out += [("transformer.ln_f.weight", [d]), ("transformer.ln_f.bias", [d])]
     elif c.model_type == "olmo2":
         out += olmo2_ref.weight_shapes(c)
+    elif c.model_type == "olmo":
+        out += olmo_ref.weight_shapes(c)
     elif c.model_type == "opt":
         P = "model.decoder."
         out += [(P + "embed_tokens.weight", [c.vocab, c.proj_dim]),
@@ -759,6 +767,8 @@ def hf_cross_check(folder, tol=1e-5):
             reg(first(attn, "q_norm") or attn.q_proj, "post", b + "attn.hook_q")
             reg(first(attn, "k_norm") or attn.k_proj, "post", b + "attn.hook_k")
             reg(attn.v_proj, "post", b + "attn.hook_v")
+            if model.config.model_type == "olmo":  # q/k/v after clip_qkv's in-place clamp
+                olmo_ref.hf_hooks(attn, b, keep, hooks)
         reg(first(attn, "o_proj", "out_proj", "c_proj"), "pre", b + "attn.hook_z")
         mlp = first(L, "mlp")
         if mlp is not None and hasattr(mlp, "gate_proj"):

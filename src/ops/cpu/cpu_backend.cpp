@@ -106,6 +106,10 @@ class CpuBackend : public Backend {
   void rotary_fp32_tables(void* x, int64_t heads, int64_t head_dim, const float* inv_freq) override {
     rotary(x, heads, head_dim, inv_freq);
   }
+  void clamp(void* x, float limit, int64_t n) override {
+    float* v = f32(x);
+    for (int64_t i = 0; i < n; ++i) v[i] = v[i] < -limit ? -limit : v[i] > limit ? limit : v[i];
+  }
 
  private:
   std::deque<Tensor> owned_;

@@ -309,6 +309,11 @@ class CudaBackend final : public Backend {
     launch_rotary_fp32_tables(options_.dtype, x, heads, head_dim, inv_freq, device_batch_, stream());
   }
 
+  void clamp(void* x, float limit, int64_t n) override {
+    use_device();
+    launch_clamp(options_.dtype, x, limit, n, stream());
+  }
+
  private:
   cudaStream_t stream() const { return stream_.get(); }
   // The current device is per host thread; make it this backend's before touching it.

@@ -47,6 +47,9 @@ void launch_rms_norm_fp32_weight(DType dtype, const void* x, int64_t rows, int64
 void launch_rotary_fp32_tables(DType dtype, void* x, int64_t heads, int64_t head_dim, const float* inv_freq,
                                const DeviceBatch& batch, cudaStream_t stream);
 
+// x = min(max(x, -limit), limit) in place, NaN kept (kernels_clamp.cu).
+void launch_clamp(DType dtype, void* x, float limit, int64_t n, cudaStream_t stream);
+
 // One sequence of a packed attention call (device side).
 struct AttentionTask {
   int64_t first_row = 0, rows = 0, first_position = 0;

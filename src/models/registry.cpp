@@ -9,6 +9,8 @@ namespace actcap {
   X(gpt2)                       \
   X(llama)                      \
   X(mistral)                    \
+  X(olmo)                       \
+  X(olmo2)                      \
   X(opt)                        \
   X(qwen2)                      \
   X(qwen3)

@@ -166,6 +166,17 @@ class Backend {
   virtual void capture(const void* src, int64_t elements, std::function<void(const float* host)> deliver) = 0;
   // Waits until every queued op and delivery is done; rethrows a delivery's exception.
   virtual void synchronize() = 0;
+
+  // OLMo 2's RMSNorm: (weight * (x * rsqrt(mean(x^2) + eps))) in fp32, rounded to the dtype once, where
+  // rms_norm rounds the normalised value before the weight multiplies it (the same in fp32); y may alias x.
+  virtual void rms_norm_fp32_weight(const void* x, int64_t rows, int64_t dim, const void* weight, float eps,
+                                    void* y) = 0;
+  // rotary with cos/sin and the products kept in fp32 and each result rounded to the dtype once (OLMo 2 in
+  // transformers 5 rotates in fp32 and casts q/k back), where rotary rounds cos, sin and every product (the same
+  // in fp32).
+  virtual void rotary_fp32_tables(void* x, int64_t heads, int64_t head_dim, const float* inv_freq) = 0;
+  // x = min(max(x, -limit), limit), in place; NaN stays NaN (torch.clamp_, OLMo's clip_qkv).
+  virtual void clamp(void* x, float limit, int64_t n) = 0;
 };
 
 // A backend for `options` (an actcap::Error when the device is unavailable or the build has no CUDA).

@@ -23,6 +23,9 @@ import zlib
 import torch
 import torch.nn.functional as F
 
+import olmo2_ref
+import olmo_ref
+
 # --------------------------------------------------------------------------------------------- safetensors
 
 _ST_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "I64": torch.int64,
@@ -131,6 +134,10 @@ class Config:
             self.rope = rope_parameters(raw)
             self.layer_types = layer_types(raw, self.layers)
             self.window = g("sliding_window") if any(t == "sliding_attention" for t in self.layer_types) else None
+        elif mt == "olmo2":
+            olmo2_ref.configure(self, raw, rope_parameters(raw))
+        elif mt == "olmo":
+            olmo_ref.configure(self, raw, rope_parameters(raw))
         else:
             raise ValueError(f"unknown model_type {mt!r}")
         self.vocab = g("vocab_size")
@@ -273,6 +280,10 @@ class Model:
                 sites = self._gpt2(ids)
             elif mt == "opt":
                 sites = self._opt(ids)
+            elif mt == "olmo2":
+                sites = olmo2_ref.forward(self, ids, sys.modules[__name__])
+            elif mt == "olmo":
+                sites = olmo_ref.forward(self, ids, sys.modules[__name__])
             else:
                 sites = self._llama_family(ids)
         if not capture:
@@ -573,10 +584,12 @@ SPECS = {
                        initializer_range=0.02, use_cache=True, tie_word_embeddings=True,
                        bos_token_id=0, eos_token_id=0, pad_token_id=None),
                   torch.float16, {}, 5),
+    **olmo2_ref.SPECS,
+    **olmo_ref.SPECS,
 }
 
 ARCH = {"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM", "qwen2": "Qwen2ForCausalLM",
-        "qwen3": "Qwen3ForCausalLM", "opt": "OPTForCausalLM", "gpt2": "GPT2LMHeadModel"}
+        "qwen3": "Qwen3ForCausalLM", "opt": "OPTForCausalLM", "gpt2": "GPT2LMHeadModel", **olmo2_ref.ARCH, **olmo_ref.ARCH}
 
 
 def weight_shapes(cfg):
@@ -595,6 +608,10 @@ def weight_shapes(cfg):
                     (p + "mlp.c_fc.weight", [d, c.inner]), (p + "mlp.c_fc.bias", [c.inner]),
                     (p + "mlp.c_proj.weight", [c.inner, d]), (p + "mlp.c_proj.bias", [d])]
         out += [("transformer.ln_f.weight", [d]), ("transformer.ln_f.bias", [d])]
+    elif c.model_type == "olmo2":
+        out += olmo2_ref.weight_shapes(c)
+    elif c.model_type == "olmo":
+        out += olmo_ref.weight_shapes(c)
     elif c.model_type == "opt":
         P = "model.decoder."
         out += [(P + "embed_tokens.weight", [c.vocab, c.proj_dim]),
@@ -734,19 +751,24 @@ def hf_cross_check(folder, tol=1e-5):
         reg(pos, "post", "hook_pos_embed")
     for i, L in enumerate(layers):
         b = f"blocks.{i}."
-        ln1 = first(L, "input_layernorm", "ln_1", "self_attn_layer_norm")
-        ln2 = first(L, "post_attention_layernorm", "ln_2", "final_layer_norm")
         attn = first(L, "self_attn", "attn")
         reg(L, "pre", b + "hook_resid_pre")
-        reg(ln1, "post", b + "ln1.hook_normalized")
         reg(attn, "post", b + "hook_attn_out")
-        reg(ln2, "pre", b + "hook_resid_mid")
-        reg(ln2, "post", b + "ln2.hook_normalized")
+        if model.config.model_type == "olmo2":  # post-norms only
+            olmo2_ref.hf_hooks(L, b, reg)
+        else:
+            ln1 = first(L, "input_layernorm", "ln_1", "self_attn_layer_norm")
+            ln2 = first(L, "post_attention_layernorm", "ln_2", "final_layer_norm")
+            reg(ln1, "post", b + "ln1.hook_normalized")
+            reg(ln2, "pre", b + "hook_resid_mid")
+            reg(ln2, "post", b + "ln2.hook_normalized")
         reg(L, "post", b + "hook_resid_post")
         if hasattr(attn, "q_proj"):
             reg(first(attn, "q_norm") or attn.q_proj, "post", b + "attn.hook_q")
             reg(first(attn, "k_norm") or attn.k_proj, "post", b + "attn.hook_k")
             reg(attn.v_proj, "post", b + "attn.hook_v")
+            if model.config.model_type == "olmo":  # q/k/v after clip_qkv's in-place clamp
+                olmo_ref.hf_hooks(attn, b, keep, hooks)
         reg(first(attn, "o_proj", "out_proj", "c_proj"), "pre", b + "attn.hook_z")
         mlp = first(L, "mlp")
         if mlp is not None and hasattr(mlp, "gate_proj"):

@@ -147,6 +147,18 @@ class CpuBackend : public Backend {
     deliver(to_host(src, elements).data());
   }
   void synchronize() override {}
+  // fp32 rounds nothing in between, so these are rms_norm and rotary.
+  void rms_norm_fp32_weight(const void* x, int64_t rows, int64_t dim, const void* weight, float eps,
+                            void* y) override {
+    rms_norm(x, rows, dim, weight, eps, y);
+  }
+  void rotary_fp32_tables(void* x, int64_t heads, int64_t head_dim, const float* inv_freq) override {
+    rotary(x, heads, head_dim, inv_freq);
+  }
+  void clamp(void* x, float limit, int64_t n) override {
+    float* v = f32(x);
+    for (int64_t i = 0; i < n; ++i) v[i] = v[i] < -limit ? -limit : v[i] > limit ? limit : v[i];
+  }
 
  private:
   struct Matrix {

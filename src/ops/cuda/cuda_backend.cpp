@@ -298,6 +298,22 @@ class CudaBackend final : public Backend {
     capture_.synchronize();
   }
 
+  void rms_norm_fp32_weight(const void* x, int64_t rows, int64_t dim, const void* weight, float eps,
+                            void* y) override {
+    use_device();
+    launch_rms_norm_fp32_weight(options_.dtype, x, rows, dim, weight, eps, y, stream());
+  }
+
+  void rotary_fp32_tables(void* x, int64_t heads, int64_t head_dim, const float* inv_freq) override {
+    use_device();
+    launch_rotary_fp32_tables(options_.dtype, x, heads, head_dim, inv_freq, device_batch_, stream());
+  }
+
+  void clamp(void* x, float limit, int64_t n) override {
+    use_device();
+    launch_clamp(options_.dtype, x, limit, n, stream());
+  }
+
  private:
   cudaStream_t stream() const { return stream_.get(); }
   // The current device is per host thread; make it this backend's before touching it.

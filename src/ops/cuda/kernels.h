@@ -40,6 +40,16 @@ void launch_scale(DType dtype, void* x, float factor, int64_t n, cudaStream_t st
 // dst[i] = float(src[i]): the capture snapshot of a 16-bit activation.
 void launch_to_f32(DType dtype, const void* src, float* dst, int64_t n, cudaStream_t stream);
 
+// rms_norm and rotary with fp32 products and one rounding per output (ops/backend.h rms_norm_fp32_weight,
+// rotary_fp32_tables; kernels_single_rounding.cu).
+void launch_rms_norm_fp32_weight(DType dtype, const void* x, int64_t rows, int64_t dim, const void* weight, float eps,
+                                 void* y, cudaStream_t stream);
+void launch_rotary_fp32_tables(DType dtype, void* x, int64_t heads, int64_t head_dim, const float* inv_freq,
+                               const DeviceBatch& batch, cudaStream_t stream);
+
+// x = min(max(x, -limit), limit) in place, NaN kept (kernels_clamp.cu).
+void launch_clamp(DType dtype, void* x, float limit, int64_t n, cudaStream_t stream);
+
 // One sequence of a packed attention call (device side).
 struct AttentionTask {
   int64_t first_row = 0, rows = 0, first_position = 0;

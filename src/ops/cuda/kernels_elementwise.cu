@@ -6,30 +6,12 @@
 #include "ops/cuda/cuda_check.h"
 #include "ops/cuda/kernels.h"
 #include "ops/cuda/numeric.cuh"
+#include "ops/cuda/row_reduce.cuh"
 
 namespace actcap::ops::cuda {
 namespace {
 
 constexpr int ELEMENT_THREADS = 256;
-
-// Threads per row for a row-wise kernel: a warp for short rows (head-sized norms), more for long ones.
-int row_threads(int64_t dim) { return dim >= 2048 ? 256 : dim >= 512 ? 128 : dim >= 128 ? 64 : 32; }
-
-void check_grid(int64_t rows, const char* op) {
-  if (rows > int64_t(0x7fffffff)) internal_error(std::string(op) + " over " + std::to_string(rows) + " rows exceeds a CUDA grid");
-}
-
-// Sum over the block in a fixed order: warp butterflies, then the warps' partials in index order.
-__device__ double block_sum(double v, double* partial) {
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
-  __syncthreads();  // `partial` may still be read from a previous call
-  if (lane == 0) partial[warp] = v;
-  __syncthreads();
-  double total = 0;
-  for (int w = 0; w < warps; ++w) total += partial[w];
-  return total;
-}
 
 template <typename T>
 __global__ void gather_rows_kernel(const T* table, int64_t dim, const int32_t* index, int64_t offset, T* out) {

@@ -1,7 +1,7 @@
 """An independent PyTorch re-implementation of Hugging Face transformers 5.17's eager forward pass.
 
 Used where transformers itself cannot run: it recomputes, formula for formula, what HF's modeling code
-(llama, mistral, qwen2, qwen3, gpt2, opt; fp32, eager attention) computes, and captures the same sites that
+(llama, mistral, qwen2, qwen3, gpt2, opt; gemma2 and gemma3 in gemma_ref.py; fp32, eager attention) computes, and captures the same sites that
 tests/data/reference/make_reference.py hooks on the real HF modules (site names: tests/data/reference/README.md).
 validate_oracle.py proves it reproduces HF's stored output on every shared reference before it may write data.
 
@@ -22,6 +22,8 @@ import zlib
 
 import torch
 import torch.nn.functional as F
+
+import gemma_ref
 
 # --------------------------------------------------------------------------------------------- safetensors
 
@@ -131,9 +133,11 @@ class Config:
             self.rope = rope_parameters(raw)
             self.layer_types = layer_types(raw, self.layers)
             self.window = g("sliding_window") if any(t == "sliding_attention" for t in self.layer_types) else None
+        elif mt in gemma_ref.MODEL_TYPES:
+            gemma_ref.configure(self, raw, rope_parameters)
         else:
             raise ValueError(f"unknown model_type {mt!r}")
-        self.vocab = g("vocab_size")
+        self.vocab = gemma_ref.text_config(raw)["vocab_size"] if mt in gemma_ref.MODEL_TYPES else g("vocab_size")
         # make_reference.py computes references of half-precision checkpoints on a model cast to that dtype and
         # back to fp32; Module.to() casts the rotary inv_freq buffer too, so HF's cos/sin come from a rounded one
         self.buffer_dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(
@@ -273,6 +277,8 @@ class Model:
                 sites = self._gpt2(ids)
             elif mt == "opt":
                 sites = self._opt(ids)
+            elif mt in gemma_ref.MODEL_TYPES:
+                sites = gemma_ref.forward(self, ids, sys.modules[__name__])
             else:
                 sites = self._llama_family(ids)
         if not capture:
@@ -573,16 +579,19 @@ SPECS = {
                        initializer_range=0.02, use_cache=True, tie_word_embeddings=True,
                        bos_token_id=0, eos_token_id=0, pad_token_id=None),
                   torch.float16, {}, 5),
+    **gemma_ref.specs(V, LONG),
 }
 
 ARCH = {"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM", "qwen2": "Qwen2ForCausalLM",
-        "qwen3": "Qwen3ForCausalLM", "opt": "OPTForCausalLM", "gpt2": "GPT2LMHeadModel"}
+        "qwen3": "Qwen3ForCausalLM", "opt": "OPTForCausalLM", "gpt2": "GPT2LMHeadModel", **gemma_ref.ARCH}
 
 
 def weight_shapes(cfg):
     """HF tensor names and shapes of a checkpoint, in the order of HF's named_parameters (tied heads omitted,
     as save_pretrained does)."""
     c = Config(cfg)
+    if c.model_type in gemma_ref.MODEL_TYPES:
+        return gemma_ref.weight_shapes(c, cfg)
     d, L, out = c.hidden, c.layers, []
     if c.model_type == "gpt2":
         out += [("transformer.wte.weight", [c.vocab, d]), ("transformer.wpe.weight", [cfg["n_positions"], d])]
@@ -701,7 +710,7 @@ def hf_cross_check(folder, tol=1e-5):
         model = model.to(cast).to(torch.float32)
     ref = read_safetensors(os.path.join(folder, "reference.safetensors"))
     cases = sorted({k.split("/")[0] for k in ref if k.endswith("/input_ids") and not k.startswith("gen/")})
-    base = model.base_model
+    base = gemma_ref.text_decoder(model.base_model)
     layers = list(base.layers) if hasattr(base, "layers") else list(base.h) if hasattr(base, "h") \
         else list(base.decoder.layers)
 
@@ -765,6 +774,7 @@ def hf_cross_check(folder, tol=1e-5):
     fin = first(base, "norm", "ln_f") or (base.decoder.final_layer_norm if hasattr(base, "decoder") else None)
     if fin is not None:
         reg(fin, "post", "ln_final.hook_normalized")
+    gemma_ref.register_hf_hooks(layers, reg)
     worst = 0.0
     with torch.no_grad():
         for cname in cases:

@@ -237,10 +237,10 @@ def specs(vocab, long_case):
                                   rope_parameters={"rope_theta": 10000.0, "rope_type": "default"},
                                   tie_word_embeddings=True),
                            torch.float32, long_case, 5),
-        # q_norm/k_norm, sliding layers 0 and 1 with the local base 100, full layer 2 with theta 10000 and linear
-        # scaling 8 (transformers-5 rope_parameters per layer type), final soft-capping 2; attn_logit_softcapping
-        # set but unused by Gemma 3
-        "gemma3-text": (_gemma("gemma3_text", vocab, query_pre_attn_scalar=16, sliding_window=8,
+        # q_norm/k_norm (query_pre_attn_scalar 64 keeps the scores of the normalised q, k moderate), sliding layers
+        # 0 and 1 with the local base 100, full layer 2 with theta 10000 and linear scaling 8 (transformers-5
+        # rope_parameters per layer type), final soft-capping 2; attn_logit_softcapping set but unused by Gemma 3
+        "gemma3-text": (_gemma("gemma3_text", vocab, query_pre_attn_scalar=64, sliding_window=8,
                                layer_types=["sliding_attention", "sliding_attention", "full_attention"],
                                rope_parameters={
                                    "full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 10000.0},

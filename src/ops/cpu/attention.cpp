@@ -38,6 +38,7 @@ void attention(const AttentionShape& s, const float* q, int64_t rows, int64_t fi
         p[j] = dot(qrow, keys + (j * s.kv_heads + g) * hd, hd) * s.scale;
         for (float divisor : s.divisors)
           if (divisor > 0) p[j] /= divisor;
+        if (s.softcap > 0) p[j] = std::tanh(p[j] / s.softcap) * s.softcap;
         max = std::max(max, p[j]);
       }
       float sum = 0;

@@ -99,6 +99,11 @@ class CpuBackend : public Backend {
   void capture(const void* src, int64_t, std::function<void(const float*)> deliver) override { deliver(f32(src)); }
   void synchronize() override {}
 
+  void gemma_rms_norm(const void* x, int64_t rows, int64_t dim, const void* weight, float eps, void* y) override {
+    cpu::gemma_rms_norm(f32(x), rows, dim, f32(weight), eps, f32(y));
+  }
+  void softcap(void* x, float cap, int64_t n) override { cpu::softcap(f32(x), cap, n); }
+
  private:
   std::deque<Tensor> owned_;
   ForwardBatch batch_;

@@ -37,4 +37,9 @@ void gated_activate(Activation activation, const float* gate, const float* up, f
 void add(const float* a, const float* b, float* out, int64_t n);
 void scale(float* x, float factor, int64_t n);
 
+// Gemma's RMSNorm: (x * rsqrt(mean(x^2) + eps)) * (1 + weight); y may alias x.
+void gemma_rms_norm(const float* x, int64_t rows, int64_t dim, const float* weight, float eps, float* y);
+// x = tanh(x / cap) * cap
+void softcap(float* x, float cap, int64_t n);
+
 }  // namespace actcap::ops::cpu

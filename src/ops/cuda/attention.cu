@@ -41,9 +41,10 @@ __device__ __forceinline__ float warp_sum(float v) {
 }
 
 // The scores of the warp's query rows (warp + WARPS * r) against one key, as HF eager rounds them: (q @ k^T)
-// rounded to the dtype, then * scale rounded, then / each divisor rounded, then soft-capped. The key's values are loaded once for all rows; each dot product
-// is accumulated in key-dimension order whichever pass calls this, so both passes see the same bits. Rows at or
-// past `active` (beyond the sequence) are skipped: their scores are never used.
+// rounded to the dtype, then * scale rounded, then / each divisor rounded, then soft-capped (each step rounded).
+// The key's values are loaded once for all rows; each dot product is accumulated in key-dimension order whichever
+// pass calls this, so both passes see the same bits. Rows at or past `active` (beyond the sequence) are skipped:
+// their scores are never used.
 template <typename T>
 __device__ __forceinline__ void row_scores(const float* qs, const float* key, int warp, int active, int head_dim,
                                            const ScoreSteps& steps, float (&scores)[ROWS_PER_WARP]) {

@@ -60,10 +60,12 @@ ModelConfig ModelConfig::parse(const std::string& config_json, const std::string
   if (!architecture)
     fail("{}: model_type \"{}\" is not supported ({})", origin, m.model_type,
          fmt::join(architecture_names(), ", "));
-  m.vocab_size = c.get<int64_t>("vocab_size");
-  check_sizes(origin, {{"vocab_size", m.vocab_size}});
+  // A multimodal config (gemma3) keeps vocab_size under text_config with the text decoder's other keys, which its
+  // architecture's parser reads.
+  if (!c.has("text_config")) m.vocab_size = c.get<int64_t>("vocab_size");
   m.dtype = c.get<std::string>("dtype", c.get<std::string>("torch_dtype", "float32"));
   architecture->parse_config(c, m);
+  check_sizes(origin, {{"vocab_size", m.vocab_size}});
   if (m.max_position_embeddings < 0 || m.max_position_embeddings > kMaxConfigSize)
     fail("{}: \"max_position_embeddings\" must be between 0 and {}, got {}", origin, kMaxConfigSize,
          m.max_position_embeddings);

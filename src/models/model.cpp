@@ -242,6 +242,7 @@ Tensor Model::lm_head_logits(const Pass& pass, const void* hidden, bool want_las
   if (pass.wants("logits")) {
     void* all = scratch(LOGITS_SLOT, pass.rows() * head.out);
     backend_->linear(head, hidden, pass.rows(), all);
+    if (final_logit_softcap() > 0) backend_->softcap(all, final_logit_softcap(), pass.rows() * head.out);
     emit(pass, "logits", all, {head.out});
   }
   if (!want_last_rows) return Tensor();
@@ -255,6 +256,7 @@ Tensor Model::lm_head_logits(const Pass& pass, const void* hidden, bool want_las
   }
   void* logits = scratch(LAST_LOGITS_SLOT, n * head.out);
   backend_->linear(head, last, n, logits);
+  if (final_logit_softcap() > 0) backend_->softcap(logits, final_logit_softcap(), n * head.out);
   std::vector<float> host = backend_->to_host(logits, n * head.out);
   Tensor result({n, head.out});
   std::copy(host.begin(), host.end(), result.f32());

@@ -112,6 +112,9 @@ class Model {
   // by the caller afterwards); returns the final hidden rows, [rows, lm_head.in], in backend memory.
   virtual const void* run(Pass& pass) = 0;
   virtual const ops::Linear& lm_head() const = 0;
+  // Soft-capping of the lm_head output, tanh(logits / cap) * cap, in the logits site and the returned logits
+  // (Gemma 2's final_logit_softcapping); 0 = none.
+  virtual float final_logit_softcap() const { return 0.0f; }
 
   // Every site of a decoder: `embedding_sites` and hidden_states.0, then per layer `block_sites` under
   // "blocks.<i>." and hidden_states.<i+1> (the last is the final norm's output when `final_norm`), logits.

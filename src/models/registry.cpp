@@ -7,6 +7,9 @@ namespace actcap {
 // One row per architecture: X(model_type), whose model file defines <model_type>_architecture().
 #define ACTCAP_ARCHITECTURES(X) \
   X(gpt2)                       \
+  X(gemma2)                     \
+  X(gemma3)                     \
+  X(gemma3_text)                \
   X(llama)                      \
   X(mistral)                    \
   X(olmo)                       \

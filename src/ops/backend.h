@@ -99,6 +99,9 @@ struct AttentionShape {
   float scale = 1.0f;
   int64_t sliding_window = 0;
   std::array<float, 2> divisors = {0.0f, 0.0f};
+  // Gemma 2's logit soft-capping, after the scaling and before the mask: s = tanh(s / softcap) * softcap, each
+  // step rounded to the dtype (0 = off).
+  float softcap = 0.0f;
 };
 
 // One sequence's view of a layer's attention: its KV cache, [>= first_position + rows, kv_heads, head_dim],
@@ -177,6 +180,11 @@ class Backend {
   virtual void rotary_fp32_tables(void* x, int64_t heads, int64_t head_dim, const float* inv_freq) = 0;
   // x = min(max(x, -limit), limit), in place; NaN stays NaN (torch.clamp_, OLMo's clip_qkv).
   virtual void clamp(void* x, float limit, int64_t n) = 0;
+  // Gemma's RMSNorm: (x * rsqrt(mean(x^2) + eps)) * (1 + weight), all in fp32, rounded to the dtype once at the
+  // end (Llama's rounds before the weight multiplies); y may alias x.
+  virtual void gemma_rms_norm(const void* x, int64_t rows, int64_t dim, const void* weight, float eps, void* y) = 0;
+  // x = tanh(x / cap) * cap in place, each step rounded to the dtype (Gemma 2's final logit soft-capping).
+  virtual void softcap(void* x, float cap, int64_t n) = 0;
 };
 
 // A backend for `options` (an actcap::Error when the device is unavailable or the build has no CUDA).

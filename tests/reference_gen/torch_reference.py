@@ -1,7 +1,7 @@
 """An independent PyTorch re-implementation of Hugging Face transformers 5.17's eager forward pass.
 
 Used where transformers itself cannot run: it recomputes, formula for formula, what HF's modeling code
-(llama, mistral, qwen2, qwen3, gpt2, opt; fp32, eager attention) computes, and captures the same sites that
+(llama, mistral, qwen2, qwen3, gpt2, opt; gemma2 and gemma3 in gemma_ref.py; fp32, eager attention) computes, and captures the same sites that
 tests/data/reference/make_reference.py hooks on the real HF modules (site names: tests/data/reference/README.md).
 validate_oracle.py proves it reproduces HF's stored output on every shared reference before it may write data.
 
@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 import olmo2_ref
 import olmo_ref
+import gemma_ref
 
 # --------------------------------------------------------------------------------------------- safetensors
 
@@ -138,9 +139,11 @@ class Config:
             olmo2_ref.configure(self, raw, rope_parameters(raw))
         elif mt == "olmo":
             olmo_ref.configure(self, raw, rope_parameters(raw))
+        elif mt in gemma_ref.MODEL_TYPES:
+            gemma_ref.configure(self, raw, rope_parameters)
         else:
             raise ValueError(f"unknown model_type {mt!r}")
-        self.vocab = g("vocab_size")
+        self.vocab = gemma_ref.text_config(raw)["vocab_size"] if mt in gemma_ref.MODEL_TYPES else g("vocab_size")
         # make_reference.py computes references of half-precision checkpoints on a model cast to that dtype and
         # back to fp32; Module.to() casts the rotary inv_freq buffer too, so HF's cos/sin come from a rounded one
         self.buffer_dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(
@@ -284,6 +287,8 @@ class Model:
                 sites = olmo2_ref.forward(self, ids, sys.modules[__name__])
             elif mt == "olmo":
                 sites = olmo_ref.forward(self, ids, sys.modules[__name__])
+            elif mt in gemma_ref.MODEL_TYPES:
+                sites = gemma_ref.forward(self, ids, sys.modules[__name__])
             else:
                 sites = self._llama_family(ids)
         if not capture:
@@ -586,16 +591,20 @@ SPECS = {
                   torch.float16, {}, 5),
     **olmo2_ref.SPECS,
     **olmo_ref.SPECS,
+    **gemma_ref.specs(V, LONG),
 }
 
 ARCH = {"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM", "qwen2": "Qwen2ForCausalLM",
-        "qwen3": "Qwen3ForCausalLM", "opt": "OPTForCausalLM", "gpt2": "GPT2LMHeadModel", **olmo2_ref.ARCH, **olmo_ref.ARCH}
+        "qwen3": "Qwen3ForCausalLM", "opt": "OPTForCausalLM", "gpt2": "GPT2LMHeadModel", **olmo2_ref.ARCH,
+        **olmo_ref.ARCH, **gemma_ref.ARCH}
 
 
 def weight_shapes(cfg):
     """HF tensor names and shapes of a checkpoint, in the order of HF's named_parameters (tied heads omitted,
     as save_pretrained does)."""
     c = Config(cfg)
+    if c.model_type in gemma_ref.MODEL_TYPES:
+        return gemma_ref.weight_shapes(c, cfg)
     d, L, out = c.hidden, c.layers, []
     if c.model_type == "gpt2":
         out += [("transformer.wte.weight", [c.vocab, d]), ("transformer.wpe.weight", [cfg["n_positions"], d])]
@@ -718,7 +727,7 @@ def hf_cross_check(folder, tol=1e-5):
         model = model.to(cast).to(torch.float32)
     ref = read_safetensors(os.path.join(folder, "reference.safetensors"))
     cases = sorted({k.split("/")[0] for k in ref if k.endswith("/input_ids") and not k.startswith("gen/")})
-    base = model.base_model
+    base = gemma_ref.text_decoder(model.base_model)
     layers = list(base.layers) if hasattr(base, "layers") else list(base.h) if hasattr(base, "h") \
         else list(base.decoder.layers)
 
@@ -787,6 +796,7 @@ def hf_cross_check(folder, tol=1e-5):
     fin = first(base, "norm", "ln_f") or (base.decoder.final_layer_norm if hasattr(base, "decoder") else None)
     if fin is not None:
         reg(fin, "post", "ln_final.hook_normalized")
+    gemma_ref.register_hf_hooks(layers, reg)
     worst = 0.0
     with torch.no_grad():
         for cname in cases:

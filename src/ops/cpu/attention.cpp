@@ -80,6 +80,7 @@ void attend(const AttentionShape& s, const T* q, int64_t rows, int64_t first_pos
           float score = rd<T>(rd<T>(p[j]) * s.scale);
           for (float divisor : s.divisors)
             if (divisor > 0) score = rd<T>(score / divisor);
+          if (s.softcap > 0) score = rd<T>(rd<T>(std::tanh(rd<T>(score / s.softcap))) * s.softcap);  // Gemma 2
           p[j] = score;
           max = std::max(max, score);
         }

@@ -160,6 +160,11 @@ class CpuBackend : public Backend {
     for (int64_t i = 0; i < n; ++i) v[i] = v[i] < -limit ? -limit : v[i] > limit ? limit : v[i];
   }
 
+  void gemma_rms_norm(const void* x, int64_t rows, int64_t dim, const void* weight, float eps, void* y) override {
+    cpu::gemma_rms_norm(f32(x), rows, dim, f32(weight), eps, f32(y));
+  }
+  void softcap(void* x, float cap, int64_t n) override { cpu::softcap(f32(x), cap, n); }
+
  private:
   struct Matrix {
     const char* end;

@@ -50,4 +50,9 @@ void gated_activate(DType dtype, Activation activation, const void* gate, const 
 void add(DType dtype, const void* a, const void* b, void* out, int64_t n);
 void scale(DType dtype, void* x, float factor, int64_t n);
 
+// Gemma's RMSNorm: (x * rsqrt(mean(x^2) + eps)) * (1 + weight); y may alias x.
+void gemma_rms_norm(const float* x, int64_t rows, int64_t dim, const float* weight, float eps, float* y);
+// x = tanh(x / cap) * cap
+void softcap(float* x, float cap, int64_t n);
+
 }  // namespace actcap::ops::cpu

@@ -41,9 +41,10 @@ __device__ __forceinline__ float warp_sum(float v) {
 }
 
 // The scores of the warp's query rows (warp + WARPS * r) against one key, as HF eager rounds them: (q @ k^T)
-// rounded to the dtype, then * scale rounded, then / each divisor rounded. The key's values are loaded once for all rows; each dot product
-// is accumulated in key-dimension order whichever pass calls this, so both passes see the same bits. Rows at or
-// past `active` (beyond the sequence) are skipped: their scores are never used.
+// rounded to the dtype, then * scale rounded, then / each divisor rounded, then soft-capped (each step rounded).
+// The key's values are loaded once for all rows; each dot product is accumulated in key-dimension order whichever
+// pass calls this, so both passes see the same bits. Rows at or past `active` (beyond the sequence) are skipped:
+// their scores are never used.
 template <typename T>
 __device__ __forceinline__ void row_scores(const float* qs, const float* key, int warp, int active, int head_dim,
                                            const ScoreSteps& steps, float (&scores)[ROWS_PER_WARP]) {
@@ -61,6 +62,7 @@ __device__ __forceinline__ void row_scores(const float* qs, const float* key, in
     float s = rd<T>(__fmul_rn(rd<T>(dot[r]), steps.scale));
     if (steps.divisors[0] > 0.0f) s = rd<T>(__fdiv_rn(s, steps.divisors[0]));
     if (steps.divisors[1] > 0.0f) s = rd<T>(__fdiv_rn(s, steps.divisors[1]));
+    if (steps.softcap > 0.0f) s = rd<T>(__fmul_rn(rd<T>(tanhf(rd<T>(__fdiv_rn(s, steps.softcap)))), steps.softcap));
     scores[r] = s;
   }
 }

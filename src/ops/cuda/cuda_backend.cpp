@@ -218,7 +218,8 @@ class CudaBackend final : public Backend {
     const auto* device_tasks =
         static_cast<const AttentionTask*>(attention_uploads_.upload(tasks.data(), tasks.size() * sizeof(AttentionTask)));
     const AttentionParams params{shape.heads, shape.kv_heads, shape.head_dim,
-                                 ScoreSteps{shape.scale, {shape.divisors[0], shape.divisors[1]}}, shape.sliding_window};
+                                 ScoreSteps{shape.scale, {shape.divisors[0], shape.divisors[1]}, shape.softcap},
+                                 shape.sliding_window};
     launch_attention(options_.dtype, params, q, device_tasks, int64_t(tasks.size()), max_rows, z, stream());
   }
 
@@ -240,6 +241,16 @@ class CudaBackend final : public Backend {
   void scale(void* x, float factor, int64_t n) override {
     use_device();
     launch_scale(options_.dtype, x, factor, n, stream());
+  }
+
+  void gemma_rms_norm(const void* x, int64_t rows, int64_t dim, const void* weight, float eps, void* y) override {
+    use_device();
+    launch_gemma_rms_norm(options_.dtype, x, rows, dim, weight, eps, y, stream());
+  }
+
+  void softcap(void* x, float cap, int64_t n) override {
+    use_device();
+    launch_softcap(options_.dtype, x, cap, n, stream());
   }
 
   void copy_rows(void* dst, int64_t dst_pitch, const void* src, int64_t src_pitch, int64_t width,

@@ -37,6 +37,11 @@ void launch_gated_activate(DType dtype, Activation activation, const void* gate,
                            cudaStream_t stream);
 void launch_add(DType dtype, const void* a, const void* b, void* out, int64_t n, cudaStream_t stream);
 void launch_scale(DType dtype, void* x, float factor, int64_t n, cudaStream_t stream);
+// Gemma's RMSNorm (ops/backend.h): the (1 + weight) multiply in fp32, one rounding at the end.
+void launch_gemma_rms_norm(DType dtype, const void* x, int64_t rows, int64_t dim, const void* weight, float eps,
+                           void* y, cudaStream_t stream);
+// x = tanh(x / cap) * cap in place.
+void launch_softcap(DType dtype, void* x, float cap, int64_t n, cudaStream_t stream);
 // dst[i] = float(src[i]): the capture snapshot of a 16-bit activation.
 void launch_to_f32(DType dtype, const void* src, float* dst, int64_t n, cudaStream_t stream);
 
@@ -59,10 +64,11 @@ struct AttentionTask {
 };
 
 // How a score is made from q·k (ops/backend.h AttentionShape): rd(rd(q·k) * scale), then rd(s / divisor) for
-// each divisor > 0.
+// each divisor > 0, then rd(rd(tanh(rd(s / softcap))) * softcap) when softcap > 0.
 struct ScoreSteps {
   float scale = 1.0f;
   float divisors[2] = {0.0f, 0.0f};
+  float softcap = 0.0f;
 };
 
 struct AttentionParams {

@@ -144,6 +144,30 @@ __global__ void scale_kernel(T* x, float factor, int64_t n) {
     x[i] = from_f<T>(__fmul_rn(to_f(x[i]), factor));
 }
 
+// HF Gemma: (x_f32 * rsqrt(mean(x_f32^2) + eps)) * (1 + weight_f32), rounded once at the end. y may alias x.
+template <typename T>
+__global__ void gemma_rms_norm_kernel(const T* x, int64_t dim, const T* weight, float eps, T* y) {
+  __shared__ double partial[32];
+  const T* in = x + int64_t(blockIdx.x) * dim;
+  T* out = y + int64_t(blockIdx.x) * dim;
+  double sq = 0;
+  for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) {
+    const double v = to_f(in[i]);
+    sq += v * v;
+  }
+  const float variance = float(block_sum(sq, partial) / double(dim));
+  const float rstd = float(1.0 / sqrt(double(__fadd_rn(variance, eps))));
+  for (int64_t i = threadIdx.x; i < dim; i += blockDim.x)
+    out[i] = from_f<T>(__fmul_rn(__fmul_rn(to_f(in[i]), rstd), __fadd_rn(1.0f, to_f(weight[i]))));
+}
+
+// tanh(x / cap) * cap, rounded after each step as PyTorch's three ops are.
+template <typename T>
+__global__ void softcap_kernel(T* x, float cap, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    x[i] = from_f<T>(__fmul_rn(rd<T>(tanhf(rd<T>(__fdiv_rn(to_f(x[i]), cap)))), cap));
+}
+
 template <typename T>
 __global__ void to_f32_kernel(const T* src, float* dst, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
@@ -266,6 +290,27 @@ void launch_scale(DType dtype, void* x, float factor, int64_t n, cudaStream_t st
     scale_kernel<T><<<blocks_for(n, ELEMENT_THREADS), ELEMENT_THREADS, 0, stream>>>(static_cast<T*>(x), factor, n);
   });
   ACTCAP_CUDA_LAUNCHED("scale");
+}
+
+void launch_gemma_rms_norm(DType dtype, const void* x, int64_t rows, int64_t dim, const void* weight, float eps,
+                           void* y, cudaStream_t stream) {
+  if (rows == 0) return;
+  check_grid(rows, "gemma_rms_norm");
+  dispatch(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    gemma_rms_norm_kernel<T><<<unsigned(rows), row_threads(dim), 0, stream>>>(
+        static_cast<const T*>(x), dim, static_cast<const T*>(weight), eps, static_cast<T*>(y));
+  });
+  ACTCAP_CUDA_LAUNCHED("gemma_rms_norm");
+}
+
+void launch_softcap(DType dtype, void* x, float cap, int64_t n, cudaStream_t stream) {
+  if (n == 0) return;
+  dispatch(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    softcap_kernel<T><<<blocks_for(n, ELEMENT_THREADS), ELEMENT_THREADS, 0, stream>>>(static_cast<T*>(x), cap, n);
+  });
+  ACTCAP_CUDA_LAUNCHED("softcap");
 }
 
 void launch_to_f32(DType dtype, const void* src, float* dst, int64_t n, cudaStream_t stream) {

@@ -166,6 +166,16 @@ class Backend {
   virtual void capture(const void* src, int64_t elements, std::function<void(const float* host)> deliver) = 0;
   // Waits until every queued op and delivery is done; rethrows a delivery's exception.
   virtual void synchronize() = 0;
+
+  // Mixture-of-experts dispatch: the router's choices are read to the host, so the row lists (and weights) come
+  // from the host; neither span need outlive the call.
+  // dst[i, :] = src[rows[i], :] for each i: the rows routed to one expert, packed [rows.size(), width].
+  virtual void gather_rows(const void* src, int64_t width, std::span<const int32_t> rows, void* dst) = 0;
+  // dst[rows[i], :] += src[i, :] * weights[i] for each i (rows distinct): one expert's weighted output added into
+  // the block output, as HF's index_add_ of expert_out * w; in bf16/fp16 the product and the sum are each
+  // rounded to the dtype, and weights[i] is used as given (callers round it where HF does).
+  virtual void scatter_add_rows(const void* src, int64_t width, std::span<const int32_t> rows,
+                                std::span<const float> weights, void* dst) = 0;
 };
 
 // A backend for `options` (an actcap::Error when the device is unavailable or the build has no CUDA).

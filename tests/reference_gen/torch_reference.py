@@ -23,6 +23,8 @@ import zlib
 import torch
 import torch.nn.functional as F
 
+import moe_ref  # qwen3_moe, mixtral
+
 # --------------------------------------------------------------------------------------------- safetensors
 
 _ST_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "I64": torch.int64,
@@ -131,6 +133,8 @@ class Config:
             self.rope = rope_parameters(raw)
             self.layer_types = layer_types(raw, self.layers)
             self.window = g("sliding_window") if any(t == "sliding_attention" for t in self.layer_types) else None
+        elif mt in moe_ref.MODEL_TYPES:
+            moe_ref.configure(self, raw)
         else:
             raise ValueError(f"unknown model_type {mt!r}")
         self.vocab = g("vocab_size")
@@ -273,6 +277,8 @@ class Model:
                 sites = self._gpt2(ids)
             elif mt == "opt":
                 sites = self._opt(ids)
+            elif mt in moe_ref.MODEL_TYPES:
+                sites = moe_ref.forward(self, ids)
             else:
                 sites = self._llama_family(ids)
         if not capture:
@@ -575,13 +581,17 @@ SPECS = {
                   torch.float16, {}, 5),
 }
 
+SPECS.update(moe_ref.specs(LONG))
+
 ARCH = {"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM", "qwen2": "Qwen2ForCausalLM",
-        "qwen3": "Qwen3ForCausalLM", "opt": "OPTForCausalLM", "gpt2": "GPT2LMHeadModel"}
+        "qwen3": "Qwen3ForCausalLM", "opt": "OPTForCausalLM", "gpt2": "GPT2LMHeadModel", **moe_ref.ARCH}
 
 
 def weight_shapes(cfg):
     """HF tensor names and shapes of a checkpoint, in the order of HF's named_parameters (tied heads omitted,
     as save_pretrained does)."""
+    if cfg["model_type"] in moe_ref.MODEL_TYPES:
+        return moe_ref.weight_shapes(cfg)
     c = Config(cfg)
     d, L, out = c.hidden, c.layers, []
     if c.model_type == "gpt2":
@@ -685,6 +695,8 @@ def write_folder(out_dir, name):
     model = Model(d)  # computes from what is on disk: fp16/bf16 weights upcast to fp32, as HF does
     cases = dict(CASES, **extra)
     tensors, gap = reference_tensors(model, cases)
+    if cfg["model_type"] in moe_ref.MODEL_TYPES:
+        moe_ref.check_routing(model, name)
     write_safetensors(os.path.join(d, "reference.safetensors"), tensors)
     return d, gap
 
@@ -748,8 +760,11 @@ def hf_cross_check(folder, tol=1e-5):
             reg(first(attn, "k_norm") or attn.k_proj, "post", b + "attn.hook_k")
             reg(attn.v_proj, "post", b + "attn.hook_v")
         reg(first(attn, "o_proj", "out_proj", "c_proj"), "pre", b + "attn.hook_z")
-        mlp = first(L, "mlp")
-        if mlp is not None and hasattr(mlp, "gate_proj"):
+        mlp = first(L, "mlp", "block_sparse_moe")
+        if mlp is not None and hasattr(mlp, "experts"):
+            hooks.append(moe_ref.hook_hf_router(mlp.gate, b, keep, model.config))
+            reg(mlp, "post", b + "hook_mlp_out")
+        elif mlp is not None and hasattr(mlp, "gate_proj"):
             reg(mlp.gate_proj, "post", b + "mlp.hook_pre")
             reg(mlp.up_proj, "post", b + "mlp.hook_pre_linear")
             reg(mlp.down_proj, "pre", b + "mlp.hook_post")

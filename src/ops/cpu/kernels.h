@@ -5,6 +5,7 @@
 // the number of rows in the call, the thread count or how the work is split, so results are bit-identical
 // across runs, thread counts and batch compositions.
 #include <cstdint>
+#include <span>
 
 #include "ops/backend.h"
 
@@ -36,5 +37,11 @@ void gated_activate(Activation activation, const float* gate, const float* up, f
 // out = a + b (out may alias a or b)
 void add(const float* a, const float* b, float* out, int64_t n);
 void scale(float* x, float factor, int64_t n);
+
+// dst[i, :] = src[rows[i], :]
+void gather_rows(const float* src, int64_t width, std::span<const int32_t> rows, float* dst);
+// dst[rows[i], :] += src[i, :] * weights[i], in order of i
+void scatter_add_rows(const float* src, int64_t width, std::span<const int32_t> rows, std::span<const float> weights,
+                      float* dst);
 
 }  // namespace actcap::ops::cpu

@@ -15,7 +15,7 @@ void scatter_add_rows(const float* src, int64_t width, std::span<const int32_t> 
                       float* dst) {
   // The product is stored before it is added, as HF's two operations round twice: one expression could be
   // contracted into a fused multiply-add, which rounds once.
-  std::vector<float> weighted(size_t(width));
+  std::vector<float> weighted(static_cast<size_t>(width));
   for (size_t i = 0; i < rows.size(); ++i) {
     const float* in = src + int64_t(i) * width;
     float* out = dst + int64_t(rows[i]) * width;

@@ -9,9 +9,11 @@ namespace actcap {
   X(gpt2)                       \
   X(llama)                      \
   X(mistral)                    \
+  X(mixtral)                    \
   X(opt)                        \
   X(qwen2)                      \
-  X(qwen3)
+  X(qwen3)                      \
+  X(qwen3_moe)
 
 #define ACTCAP_DECLARE_ARCHITECTURE(name) const Architecture& name##_architecture();
 ACTCAP_ARCHITECTURES(ACTCAP_DECLARE_ARCHITECTURE)

@@ -251,7 +251,7 @@ TEST_F(CudaEngine, GreedyGenerationInFp32GivesTransformersTokens) {
   EXPECT_GE(checked, 6);
 }
 
-const char* const kArchitectures[] = {"gpt2", "llama", "mistral", "qwen2", "qwen3", "opt"};
+const char* const kArchitectures[] = {"gpt2", "llama", "mistral", "qwen2", "qwen3", "opt", "qwen3_moe", "mixtral"};
 
 TEST_F(CudaEngine, DeterministicBf16IsBitIdenticalAcrossRuns) {
   for (const char* type : kArchitectures) {

@@ -6,7 +6,9 @@
 // Routing runs on the host: the router logits ([tokens, E], tiny) are read back, each token's experts chosen as HF
 // does (softmax in fp32, top-k, optional renormalisation, weights cast to the compute dtype), and each expert that
 // any token chose runs its GEMMs on its own gathered rows; the weighted outputs are added in ascending expert
-// order, as HF's index_add_ loop does.
+// order, as HF's index_add_ loop does. The weights follow transformers 4 (modeling_qwen3_moe / modeling_mixtral
+// read at 16b6c53c / 00d4b3d2: w.to(dtype) before the product); transformers 5 is reported to keep them fp32,
+// which only a bf16/fp16 run could tell apart and which no source read here confirms.
 #include <string>
 #include <vector>
 

@@ -58,7 +58,9 @@ bool MoeConfig::sparse_at(int64_t layer) const {
 
 MoeDecoderModel::MoeDecoderModel(const ModelSource& source, ModelConfig config, const LoadOptions& load,
                                  MoeLayout layout)
-    : Model(source, std::move(config), load), layout_(std::move(layout)), one_row_gemms_(load.backend.deterministic) {
+    : Model(source, std::move(config), load),
+      layout_(std::move(layout)),
+      one_row_gemms_(load.backend.deterministic || load.backend.device.type == ops::Device::Type::Cpu) {
   const ModelConfig& c = config_;
   const MoeConfig& moe = c.family_as<MoeConfig>();
   const int64_t d = c.hidden_size, V = c.vocab_size, hd = c.head_dim;
@@ -282,8 +284,9 @@ void MoeDecoderModel::sparse_mlp(const Pass& pass, const Layer& L, const std::st
     void *in = scratch(EXPERT_ROWS, m * d), *gate = scratch(GATE, m * I), *up = scratch(UP, m * I);
     void *post = scratch(ACTIVATED, m * I), *expert_out = scratch(EXPERT_OUT, m * d);
     be.gather_rows(h, d, rows[size_t(e)], in);
-    // Which rows share an expert depends on the whole batch; a deterministic backend must see each row alone
-    // to give a sequence the same bits in any batch.
+    // Which rows share an expert depends on the whole batch. Backends that give a sequence the same bits in any
+    // batch (CPU, CUDA --deterministic) compute rows that are not the batch's one at a time, but an expert's rows
+    // would count as the batch's when every token chose it: one row per call keeps that case like the others.
     const int64_t step = one_row_gemms_ ? 1 : m;
     for (int64_t r = 0; r < m; r += step) {
       be.linear(expert.gate, at(in, r * d), step, at(gate, r * I));

@@ -87,7 +87,7 @@ class MoeDecoderModel : public Model {
   void dense_mlp(const Pass& pass, const Layer& layer, const std::string& block, const void* h, void* out);
 
   MoeLayout layout_;
-  bool one_row_gemms_;  // a deterministic backend: expert GEMMs one row at a time
+  bool one_row_gemms_;  // bit-reproducible backends: expert GEMMs one row at a time
   const void* embed_tokens_;
   std::vector<Layer> layers_;
   const void* norm_;

@@ -29,8 +29,8 @@ std::string qwen3_moe_config(const std::string& extra) {
 }
 
 std::string mixtral_config(const std::string& extra) {
-  return R"({"model_type": "mixtral", "vocab_size": 64, "hidden_size": 32, "intermediate_size": 40,
-             "num_hidden_layers": 2, "num_attention_heads": 4)" + extra + "}";
+  return R"({"model_type": "mixtral", "vocab_size": 64, "hidden_size": 64, "intermediate_size": 40,
+             "num_hidden_layers": 2, "num_attention_heads": 16)" + extra + "}";
 }
 
 const MoeConfig& moe_of(const ModelConfig& config) { return config.family_as<MoeConfig>(); }

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <string>
 
+#include "capture/interventions.h"
 #include "capture/recorder.h"
 #include "capture/sites.h"
 #include "core/error.h"
@@ -126,6 +127,14 @@ TEST(EngineMoe, SparseLayersHaveRouterSitesDenseLayersMlpSites) {
     EXPECT_TRUE(has(std::string("blocks.1.") + site)) << site;
   }
   EXPECT_TRUE(has("blocks.0.hook_mlp_out") && has("blocks.1.hook_mlp_out"));
+}
+
+// Router choices are read-only: an edit would not change the routing, so it is refused; the logits can be edited.
+TEST(EngineMoe, RouterChoicesCannotBeEditedTheLogitsCan) {
+  auto model = Model::synthetic(testing::synthetic_config("mixtral"), 1);
+  for (const char* site : {"blocks.1.mlp.hook_expert_indices", "blocks.0.mlp.hook_expert_weights"})
+    test::expect_one_line_error([&] { edit_point(site, *model, "--ablate"); }, {site, "mlp.hook_router_logits"});
+  EXPECT_NO_THROW(edit_point("blocks.1.mlp.hook_router_logits", *model, "--ablate"));
 }
 
 // The captured choices are what the router logits imply: for each token, the k most probable experts, best first,

@@ -91,7 +91,8 @@ MoeDecoderModel::MoeDecoderModel(const ModelSource& source, ModelConfig config, 
     layers_.push_back(std::move(L));
   }
   norm_ = weight("model.norm.weight", {d});
-  lm_head_ = ops::Linear{c.tie_word_embeddings ? embed_tokens_ : weight("lm_head.weight", {V, d}), nullptr, d, V, false};
+  const void* head = c.tie_word_embeddings ? embed_tokens_ : weight("lm_head.weight", {V, d});
+  lm_head_ = ops::Linear{head, nullptr, d, V, false};
   std::vector<float> inv_freq(size_t(hd / 2));
   rope_inverse_frequencies(c.rope, hd, inv_freq.data());
   inv_freq_ = backend_->f32_constant(inv_freq);

@@ -30,7 +30,8 @@ void parse_qwen3_moe_config(const ConfigReader& c, ModelConfig& m) {
       moe.dense_layers.push_back(layer.get<int64_t>());
     }
   }
-  if (c.get<bool>("attention_bias", false)) fail("{}: \"attention_bias\" true is not supported for qwen3_moe", c.origin());
+  if (c.get<bool>("attention_bias", false))
+    fail("{}: \"attention_bias\" true is not supported for qwen3_moe", c.origin());
   // transformers keeps sliding_window only with use_sliding_window, and then windows every layer
   if (!c.get<bool>("use_sliding_window", false)) m.sliding_window = 0;
   m.family = std::make_shared<MoeConfig>(std::move(moe));

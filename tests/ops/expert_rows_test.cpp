@@ -43,7 +43,7 @@ void check_expert_rows(Backend& b) {
   const std::vector<float> got_gather = b.to_host(gathered.data(), int64_t(rows.size()) * kWidth);
   for (size_t i = 0; i < rows.size(); ++i)
     for (int64_t c = 0; c < kWidth; ++c)
-      ASSERT_EQ(got_gather[i * kWidth + size_t(c)], source[size_t(rows[i] * kWidth + c)]) << "row " << i << " col " << c;
+      ASSERT_EQ(got_gather[i * kWidth + size_t(c)], source[size_t(rows[i] * kWidth + c)]) << "row " << i << ", " << c;
 
   // dst starts from values of its own; rows not listed must stay untouched.
   const std::vector<float> start = values(size_t(kSourceRows * kWidth), 2, dtype);

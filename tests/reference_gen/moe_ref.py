@@ -72,8 +72,10 @@ def weight_shapes(cfg):
     d, hd, out = c.hidden, c.head_dim, [("model.embed_tokens.weight", [c.vocab, c.hidden])]
     for i in range(c.layers):
         p = f"model.layers.{i}."
-        out += [(p + "self_attn.q_proj.weight", [c.heads * hd, d]), (p + "self_attn.k_proj.weight", [c.kv_heads * hd, d]),
-                (p + "self_attn.v_proj.weight", [c.kv_heads * hd, d]), (p + "self_attn.o_proj.weight", [d, c.heads * hd])]
+        out += [(p + "self_attn.q_proj.weight", [c.heads * hd, d]),
+                (p + "self_attn.k_proj.weight", [c.kv_heads * hd, d]),
+                (p + "self_attn.v_proj.weight", [c.kv_heads * hd, d]),
+                (p + "self_attn.o_proj.weight", [d, c.heads * hd])]
         if c.qk_norm:
             out += [(p + "self_attn.q_norm.weight", [hd]), (p + "self_attn.k_norm.weight", [hd])]
         if c.sparse[i]:

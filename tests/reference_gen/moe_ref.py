@@ -221,8 +221,9 @@ def check_routing(model, name):
     no token's choice is within MIN_ROUTING_GAP of a tie."""
     c = model.cfg
     for layer, sparse in enumerate(c.sparse):
-        if sparse and len(model.experts_used.get(layer, ())) < min(3, c.experts):
-            raise SystemExit(f"{name}: layer {layer} routes every token to experts {sorted(model.experts_used[layer])}")
+        used = sorted(model.experts_used.get(layer, ()))
+        if sparse and len(used) < min(3, c.experts):
+            raise SystemExit(f"{name}: layer {layer} routes every token to experts {used}")
     if model.min_routing_gap < MIN_ROUTING_GAP:
         raise SystemExit(f"{name}: a token's expert choice is {model.min_routing_gap:.2g} from a tie; change the seed")
 

@@ -102,6 +102,9 @@ std::string edit_point(const std::string& site, const Model& model, const std::s
   if (site.ends_with(".attn.hook_pattern"))
     fail("{} {}: attention patterns cannot be edited (they are computed inside the attention op; edit attn.hook_z)",
          option, site);
+  if (site.ends_with(".mlp.hook_expert_indices") || site.ends_with(".mlp.hook_expert_weights"))
+    fail("{} {}: a router's choices cannot be edited (they are made from the router logits; edit "
+         "mlp.hook_router_logits)", option, site);
   int block = numbered(site, "hidden_states.", "");
   if (block < 0) {
     const int pre = numbered(site, "blocks.", ".hook_resid_pre");

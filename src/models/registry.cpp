@@ -14,9 +14,11 @@ namespace actcap {
   X(mistral)                    \
   X(olmo)                       \
   X(olmo2)                      \
+  X(mixtral)                    \
   X(opt)                        \
   X(qwen2)                      \
-  X(qwen3)
+  X(qwen3)                      \
+  X(qwen3_moe)
 
 #define ACTCAP_DECLARE_ARCHITECTURE(name) const Architecture& name##_architecture();
 ACTCAP_ARCHITECTURES(ACTCAP_DECLARE_ARCHITECTURE)

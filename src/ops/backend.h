@@ -185,6 +185,15 @@ class Backend {
   virtual void gemma_rms_norm(const void* x, int64_t rows, int64_t dim, const void* weight, float eps, void* y) = 0;
   // x = tanh(x / cap) * cap in place, each step rounded to the dtype (Gemma 2's final logit soft-capping).
   virtual void softcap(void* x, float cap, int64_t n) = 0;
+  // Mixture-of-experts dispatch: the router's choices are read to the host, so the row lists (and weights) come
+  // from the host; neither span need outlive the call.
+  // dst[i, :] = src[rows[i], :] for each i: the rows routed to one expert, packed [rows.size(), width].
+  virtual void gather_rows(const void* src, int64_t width, std::span<const int32_t> rows, void* dst) = 0;
+  // dst[rows[i], :] += src[i, :] * weights[i] for each i (rows distinct): one expert's weighted output added into
+  // the block output, as HF's index_add_ of expert_out * w; in bf16/fp16 the product and the sum are each
+  // rounded to the dtype, and weights[i] is used as given (callers round it where HF does).
+  virtual void scatter_add_rows(const void* src, int64_t width, std::span<const int32_t> rows,
+                                std::span<const float> weights, void* dst) = 0;
 };
 
 // A backend for `options` (an actcap::Error when the device is unavailable or the build has no CUDA).

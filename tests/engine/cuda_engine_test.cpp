@@ -224,7 +224,7 @@ TEST_F(CudaEngine, GreedyGenerationInFp32GivesTransformersTokens) {
   EXPECT_GE(checked, 6);
 }
 
-const char* const kArchitectures[] = {"gpt2", "llama", "mistral", "qwen2", "qwen3", "opt", "olmo2", "olmo", "gemma2", "gemma3_text"};
+const char* const kArchitectures[] = {"gpt2", "llama", "mistral", "qwen2", "qwen3", "opt", "olmo2", "olmo", "gemma2", "gemma3_text", "qwen3_moe", "mixtral"};
 
 TEST_F(CudaEngine, DeterministicBf16IsBitIdenticalAcrossRuns) {
   for (const char* type : kArchitectures) {

@@ -19,6 +19,13 @@ inline std::string synthetic_config(const std::string& model_type) {
   if (model_type == "opt")
     return R"({"model_type": "opt", "vocab_size": 600, "hidden_size": 192, "ffn_dim": 384, "num_hidden_layers": 2,
                "num_attention_heads": 6, "max_position_embeddings": 256, "eos_token_id": 599})";
+  // 8 experts, top 2: every expert some token's choice, several tokens per expert; qwen3_moe's layer 1 dense
+  if (model_type == "qwen3_moe" || model_type == "mixtral")
+    return R"({"model_type": ")" + model_type + R"(", "vocab_size": 600, "hidden_size": 192, "intermediate_size": 320,
+               "num_hidden_layers": 2, "num_attention_heads": 6, "num_key_value_heads": 2, "head_dim": 40,
+               "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "sliding_window": 64, "use_sliding_window": true,
+               "num_experts": 8, "num_local_experts": 8, "num_experts_per_tok": 2, "moe_intermediate_size": 96,
+               "norm_topk_prob": true, "mlp_only_layers": [1], "eos_token_id": 599})";
   return R"({"model_type": ")" + model_type + R"(", "vocab_size": 600, "hidden_size": 192, "intermediate_size": 320,
              "num_hidden_layers": 2, "num_attention_heads": 6, "num_key_value_heads": 2, "head_dim": 40,
              "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "sliding_window": 64, "eos_token_id": 599})";

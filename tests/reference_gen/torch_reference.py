@@ -26,6 +26,7 @@ import torch.nn.functional as F
 import olmo2_ref
 import olmo_ref
 import gemma_ref
+import moe_ref  # qwen3_moe, mixtral
 
 # --------------------------------------------------------------------------------------------- safetensors
 
@@ -141,6 +142,8 @@ class Config:
             olmo_ref.configure(self, raw, rope_parameters(raw))
         elif mt in gemma_ref.MODEL_TYPES:
             gemma_ref.configure(self, raw, rope_parameters)
+        elif mt in moe_ref.MODEL_TYPES:
+            moe_ref.configure(self, raw)
         else:
             raise ValueError(f"unknown model_type {mt!r}")
         self.vocab = gemma_ref.text_config(raw)["vocab_size"] if mt in gemma_ref.MODEL_TYPES else g("vocab_size")
@@ -289,6 +292,8 @@ class Model:
                 sites = olmo_ref.forward(self, ids, sys.modules[__name__])
             elif mt in gemma_ref.MODEL_TYPES:
                 sites = gemma_ref.forward(self, ids, sys.modules[__name__])
+            elif mt in moe_ref.MODEL_TYPES:
+                sites = moe_ref.forward(self, ids)
             else:
                 sites = self._llama_family(ids)
         if not capture:
@@ -594,14 +599,18 @@ SPECS = {
     **gemma_ref.specs(V, LONG),
 }
 
+SPECS.update(moe_ref.specs(LONG))
+
 ARCH = {"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM", "qwen2": "Qwen2ForCausalLM",
         "qwen3": "Qwen3ForCausalLM", "opt": "OPTForCausalLM", "gpt2": "GPT2LMHeadModel", **olmo2_ref.ARCH,
-        **olmo_ref.ARCH, **gemma_ref.ARCH}
+        **olmo_ref.ARCH, **gemma_ref.ARCH, **moe_ref.ARCH}
 
 
 def weight_shapes(cfg):
     """HF tensor names and shapes of a checkpoint, in the order of HF's named_parameters (tied heads omitted,
     as save_pretrained does)."""
+    if cfg["model_type"] in moe_ref.MODEL_TYPES:
+        return moe_ref.weight_shapes(cfg)
     c = Config(cfg)
     if c.model_type in gemma_ref.MODEL_TYPES:
         return gemma_ref.weight_shapes(c, cfg)
@@ -711,6 +720,8 @@ def write_folder(out_dir, name):
     model = Model(d)  # computes from what is on disk: fp16/bf16 weights upcast to fp32, as HF does
     cases = dict(CASES, **extra)
     tensors, gap = reference_tensors(model, cases)
+    if cfg["model_type"] in moe_ref.MODEL_TYPES:
+        moe_ref.check_routing(model, name)
     write_safetensors(os.path.join(d, "reference.safetensors"), tensors)
     return d, gap
 
@@ -779,8 +790,11 @@ def hf_cross_check(folder, tol=1e-5):
             if model.config.model_type == "olmo":  # q/k/v after clip_qkv's in-place clamp
                 olmo_ref.hf_hooks(attn, b, keep, hooks)
         reg(first(attn, "o_proj", "out_proj", "c_proj"), "pre", b + "attn.hook_z")
-        mlp = first(L, "mlp")
-        if mlp is not None and hasattr(mlp, "gate_proj"):
+        mlp = first(L, "mlp", "block_sparse_moe")
+        if mlp is not None and hasattr(mlp, "experts"):
+            hooks.append(moe_ref.hook_hf_router(mlp.gate, b, keep, model.config))
+            reg(mlp, "post", b + "hook_mlp_out")
+        elif mlp is not None and hasattr(mlp, "gate_proj"):
             reg(mlp.gate_proj, "post", b + "mlp.hook_pre")
             reg(mlp.up_proj, "post", b + "mlp.hook_pre_linear")
             reg(mlp.down_proj, "pre", b + "mlp.hook_post")

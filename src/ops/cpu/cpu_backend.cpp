@@ -133,6 +133,14 @@ class CpuBackend : public Backend {
       std::memmove(at(dst, r * dst_pitch), at(src, r * src_pitch), dtype_size(dtype_) * size_t(width));
   }
 
+  void gather_rows(const void* src, int64_t width, std::span<const int32_t> rows, void* dst) override {
+    cpu::gather_rows(f32(src), width, rows, f32(dst));
+  }
+  void scatter_add_rows(const void* src, int64_t width, std::span<const int32_t> rows, std::span<const float> weights,
+                        void* dst) override {
+    cpu::scatter_add_rows(f32(src), width, rows, weights, f32(dst));
+  }
+
   void upload(const float* host, int64_t elements, void* dst) override {
     convert_from_f32(host, dtype_, dst, size_t(elements));
   }

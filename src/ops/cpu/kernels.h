@@ -5,6 +5,7 @@
 // call's shape, never on the thread count or how the work is split, so results are bit-identical across runs
 // and thread counts; callers keep them independent of batch composition (linear: linear_independent_rows).
 #include <cstdint>
+#include <span>
 
 #include "ops/backend.h"
 
@@ -54,5 +55,11 @@ void scale(DType dtype, void* x, float factor, int64_t n);
 void gemma_rms_norm(const float* x, int64_t rows, int64_t dim, const float* weight, float eps, float* y);
 // x = tanh(x / cap) * cap
 void softcap(float* x, float cap, int64_t n);
+
+// dst[i, :] = src[rows[i], :]
+void gather_rows(const float* src, int64_t width, std::span<const int32_t> rows, float* dst);
+// dst[rows[i], :] += src[i, :] * weights[i], in order of i
+void scatter_add_rows(const float* src, int64_t width, std::span<const int32_t> rows, std::span<const float> weights,
+                      float* dst);
 
 }  // namespace actcap::ops::cpu

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,6 +30,7 @@ namespace {
 
 constexpr int BATCH_UPLOAD_SLOTS = 4;       // begin_batch may run ahead of the GPU by this many batches
 constexpr int ATTENTION_UPLOAD_SLOTS = 64;  // ... and of attention calls
+constexpr int EXPERT_UPLOAD_SLOTS = 64;     // ... and of expert row gathers and scatters
 constexpr size_t CONVERSION_CHUNK = size_t(1) << 20;
 
 class Stream {
@@ -83,6 +85,7 @@ class CudaBackend final : public Backend {
         gemm_(stream_.get(), options.dtype, options.allow_tf32),
         batch_uploads_(stream_.get(), BATCH_UPLOAD_SLOTS),
         attention_uploads_(stream_.get(), ATTENTION_UPLOAD_SLOTS),
+        expert_uploads_(stream_.get(), EXPERT_UPLOAD_SLOTS),
         capture_(index_, stream_.get(), options.dtype, options.capture_buffer_bytes) {}
 
   ~CudaBackend() override {
@@ -266,6 +269,28 @@ class CudaBackend final : public Backend {
                                   size_t(rows), cudaMemcpyDeviceToDevice, stream()));
   }
 
+  void gather_rows(const void* src, int64_t width, std::span<const int32_t> rows, void* dst) override {
+    use_device();
+    if (rows.empty()) return;
+    const auto* device_rows = static_cast<const int32_t*>(expert_uploads_.upload(rows.data(), rows.size_bytes()));
+    launch_gather_rows(options_.dtype, src, width, device_rows, int64_t(rows.size()), dst, stream());
+  }
+
+  void scatter_add_rows(const void* src, int64_t width, std::span<const int32_t> rows, std::span<const float> weights,
+                        void* dst) override {
+    use_device();
+    if (rows.empty()) return;
+    if (weights.size() != rows.size()) internal_error("scatter_add_rows: one weight per row");
+    // One upload: the row indices, then their weights.
+    std::vector<char> staging(rows.size_bytes() + weights.size_bytes());
+    std::memcpy(staging.data(), rows.data(), rows.size_bytes());
+    std::memcpy(staging.data() + rows.size_bytes(), weights.data(), weights.size_bytes());
+    const auto* device = static_cast<const char*>(expert_uploads_.upload(staging.data(), staging.size()));
+    launch_scatter_add_rows(options_.dtype, src, width, reinterpret_cast<const int32_t*>(device),
+                            reinterpret_cast<const float*>(device + rows.size_bytes()), int64_t(rows.size()), dst,
+                            stream());
+  }
+
   void upload(const float* host, int64_t elements, void* dst) override {
     use_device();
     if (elements <= 0) return;
@@ -346,7 +371,7 @@ class CudaBackend final : public Backend {
   const size_t element_bytes_;
   Stream stream_;  // destroyed last among the members that queue work on it
   Gemm gemm_;
-  UploadRing batch_uploads_, attention_uploads_;
+  UploadRing batch_uploads_, attention_uploads_, expert_uploads_;
   CapturePipeline capture_;
   std::vector<void*> owned_;  // weights and constants
   DeviceBatch device_batch_;

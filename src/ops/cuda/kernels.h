@@ -85,4 +85,12 @@ constexpr int64_t MAX_ATTENTION_HEAD_DIM = 256;
 void launch_attention(DType dtype, const AttentionParams& params, const void* q, const AttentionTask* tasks,
                       int64_t count, int64_t max_rows, void* z, cudaStream_t stream);
 
+// Mixture-of-experts rows (expert_rows.cu); `rows` and `weights` are device arrays of `count` entries.
+// dst[i] = src[rows[i]]
+void launch_gather_rows(DType dtype, const void* src, int64_t width, const int32_t* rows, int64_t count, void* dst,
+                        cudaStream_t stream);
+// dst[rows[i]] = rd(dst[rows[i]] + rd(src[i] * weights[i])), rows distinct
+void launch_scatter_add_rows(DType dtype, const void* src, int64_t width, const int32_t* rows, const float* weights,
+                             int64_t count, void* dst, cudaStream_t stream);
+
 }  // namespace actcap::ops::cuda

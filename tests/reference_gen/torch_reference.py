@@ -23,6 +23,11 @@ import zlib
 import torch
 import torch.nn.functional as F
 
+import gpt_neox_ref
+import phi3_ref
+
+FAMILIES = {"gpt_neox": gpt_neox_ref, "phi3": phi3_ref}  # re-implemented in their own files
+
 # --------------------------------------------------------------------------------------------- safetensors
 
 _ST_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "I64": torch.int64,
@@ -131,6 +136,8 @@ class Config:
             self.rope = rope_parameters(raw)
             self.layer_types = layer_types(raw, self.layers)
             self.window = g("sliding_window") if any(t == "sliding_attention" for t in self.layer_types) else None
+        elif mt in FAMILIES:
+            FAMILIES[mt].configure(self, raw)
         else:
             raise ValueError(f"unknown model_type {mt!r}")
         self.vocab = g("vocab_size")
@@ -264,8 +271,9 @@ class Model:
             return set()
         return set(eos) if isinstance(eos, list) else {eos}
 
-    def forward(self, ids, capture=True):
-        """Returns {site: fp32 tensor without batch dim}; with capture=False only `logits`."""
+    def forward(self, ids, capture=True, prefill=None):
+        """Returns {site: fp32 tensor without batch dim}; with capture=False only `logits`. `prefill`: the
+        sequence's first call had that many tokens, each later one a call of its own (generation with a cache)."""
         ids = torch.tensor([ids], dtype=torch.int64)
         mt = self.cfg.model_type
         with torch.no_grad():
@@ -273,6 +281,8 @@ class Model:
                 sites = self._gpt2(ids)
             elif mt == "opt":
                 sites = self._opt(ids)
+            elif mt in FAMILIES:
+                sites = FAMILIES[mt].forward(sys.modules[__name__], self, ids, prefill)
             else:
                 sites = self._llama_family(ids)
         if not capture:
@@ -486,10 +496,11 @@ class Model:
         an EOS id of generation_config. Recomputes the whole prefix each step instead of using a KV cache.
         Also returns the smallest top-1/top-2 logit gap seen, so callers can reject near-ties."""
         ids = list(ids)
+        prompt = len(ids)
         eos = self.eos_ids()
         min_gap = float("inf")
         for _ in range(max_new_tokens):
-            last = self.forward(ids, capture=False)["logits"][0, -1]
+            last = self.forward(ids, capture=False, prefill=prompt)["logits"][0, -1]
             top2 = torch.topk(last, 2).values
             min_gap = min(min_gap, float(top2[0] - top2[1]))
             nxt = int(torch.argmax(last))
@@ -573,10 +584,46 @@ SPECS = {
                        initializer_range=0.02, use_cache=True, tie_word_embeddings=True,
                        bos_token_id=0, eos_token_id=0, pad_token_id=None),
                   torch.float16, {}, 5),
+    "gpt-neox-parallel": (dict(model_type="gpt_neox", vocab_size=V, hidden_size=64, intermediate_size=128,
+                               num_hidden_layers=2, num_attention_heads=4, hidden_act="gelu", rotary_pct=0.25,
+                               rotary_emb_base=10000, max_position_embeddings=128, layer_norm_eps=1e-5,
+                               use_parallel_residual=True, attention_bias=True, tie_word_embeddings=False,
+                               initializer_range=0.02, use_cache=True, bos_token_id=0, eos_token_id=0),
+                          torch.float32, {}, 4),
+    "gpt-neox-sequential": (dict(model_type="gpt_neox", vocab_size=V, hidden_size=32, intermediate_size=96,
+                                 num_hidden_layers=3, num_attention_heads=2, hidden_act="gelu",
+                                 rope_parameters={"rope_type": "default", "rope_theta": 1000.0,
+                                                  "partial_rotary_factor": 0.5},
+                                 max_position_embeddings=128, layer_norm_eps=1e-6, use_parallel_residual=False,
+                                 attention_bias=False, tie_word_embeddings=True, initializer_range=0.02,
+                                 use_cache=True, bos_token_id=0, eos_token_id=0),
+                            torch.float32, {}, 5),
+    "phi3-partial-window": (dict(model_type="phi3", vocab_size=V, hidden_size=32, intermediate_size=64,
+                                 num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
+                                 hidden_act="silu", max_position_embeddings=128,
+                                 original_max_position_embeddings=128, rms_norm_eps=1e-5, rope_theta=10000.0,
+                                 rope_scaling=None, partial_rotary_factor=0.5, sliding_window=8,
+                                 tie_word_embeddings=False, initializer_range=0.02, use_cache=True,
+                                 bos_token_id=1, eos_token_id=2, pad_token_id=None),
+                            torch.float32, LONG, 4),
+    "phi3-longrope": (dict(model_type="phi3", vocab_size=V, hidden_size=32, intermediate_size=64,
+                           num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2, hidden_act="silu",
+                           max_position_embeddings=80, original_max_position_embeddings=20, rms_norm_eps=1e-5,
+                           rope_theta=10000.0, partial_rotary_factor=0.75,
+                           rope_scaling={"type": "longrope", "short_factor": [1.0, 1.02, 1.1, 1.3, 1.6, 2.0],
+                                         "long_factor": [1.0, 1.5, 3.0, 6.0, 12.0, 24.0]},
+                           sliding_window=None, tie_word_embeddings=False, initializer_range=0.02, use_cache=True,
+                           bos_token_id=1, eos_token_id=2, pad_token_id=None),
+                      torch.float32, LONG, 4),
 }
+# The prompt of the `gen` case when not s0: phi3-longrope generates from s1 (19 tokens) past its
+# original_max_position_embeddings (20), so later steps use the long table while the prompt's cached keys keep
+# the short one.
+GEN_CASE = {"phi3-longrope": "s1"}
 
 ARCH = {"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM", "qwen2": "Qwen2ForCausalLM",
-        "qwen3": "Qwen3ForCausalLM", "opt": "OPTForCausalLM", "gpt2": "GPT2LMHeadModel"}
+        "qwen3": "Qwen3ForCausalLM", "opt": "OPTForCausalLM", "gpt2": "GPT2LMHeadModel",
+        "gpt_neox": "GPTNeoXForCausalLM", "phi3": "Phi3ForCausalLM"}
 
 
 def weight_shapes(cfg):
@@ -584,6 +631,8 @@ def weight_shapes(cfg):
     as save_pretrained does)."""
     c = Config(cfg)
     d, L, out = c.hidden, c.layers, []
+    if c.model_type in FAMILIES:
+        return FAMILIES[c.model_type].weight_shapes(c)
     if c.model_type == "gpt2":
         out += [("transformer.wte.weight", [c.vocab, d]), ("transformer.wpe.weight", [cfg["n_positions"], d])]
         for i in range(L):
@@ -684,7 +733,7 @@ def write_folder(out_dir, name):
     write_safetensors(os.path.join(d, "model.safetensors"), weights, {"format": "pt"})
     model = Model(d)  # computes from what is on disk: fp16/bf16 weights upcast to fp32, as HF does
     cases = dict(CASES, **extra)
-    tensors, gap = reference_tensors(model, cases)
+    tensors, gap = reference_tensors(model, cases, GEN_CASE.get(name, "s0"))
     write_safetensors(os.path.join(d, "reference.safetensors"), tensors)
     return d, gap
 

@@ -61,10 +61,13 @@ class CpuBackend : public Backend {
   void rms_norm(const void* x, int64_t rows, int64_t dim, const void* weight, float eps, void* y) override {
     cpu::rms_norm(f32(x), rows, dim, f32(weight), eps, f32(y));
   }
-  void rotary(void* x, int64_t heads, int64_t head_dim, const float* inv_freq) override {
-    for (const BatchSequence& s : batch_.sequences)
+  void rotary(void* x, int64_t heads, int64_t head_dim, const RotaryTable& table) override {
+    for (const BatchSequence& s : batch_.sequences) {
+      const bool long_table = table.long_inv_freq && s.first_position + s.rows > table.long_after;
       cpu::apply_rotary(f32(x) + s.first_row * heads * head_dim, s.rows, heads, head_dim, s.first_position,
-                        inv_freq);
+                        table.rotary_dims, long_table ? table.long_inv_freq : table.inv_freq,
+                        table.attention_scaling);
+    }
   }
   void attention(const AttentionShape& shape, const void* q, std::span<const AttentionSequence> sequences,
                  void* z) override {

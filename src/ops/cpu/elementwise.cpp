@@ -1,10 +1,9 @@
-// Row-wise and element-wise operations: norms, rotary embeddings, activations. Each row is computed by one
+// Row-wise and element-wise operations: norms, activations. Each row is computed by one
 // thread in a fixed order; statistics are accumulated in double.
 #include <algorithm>
 #include <cmath>
 #include <functional>
 #include <numbers>
-#include <vector>
 
 #include "core/thread_pool.h"
 #include "ops/cpu/kernels.h"
@@ -55,30 +54,6 @@ void rms_norm(const float* x, int64_t rows, int64_t dim, const float* weight, fl
     const float variance = float(sq / double(dim));
     const float rstd = float(1.0 / std::sqrt(double(variance + eps)));
     for (int64_t i = 0; i < dim; ++i) out[i] = weight[i] * (in[i] * rstd);
-  });
-}
-
-void apply_rotary(float* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t first_position,
-                  const float* inv_freq) {
-  const int64_t half = head_dim / 2;
-  for_rows(rows, [&](int64_t r) {
-    std::vector<float> table(size_t(2 * half));
-    float* cos = table.data();
-    float* sin = cos + half;
-    const float position = float(first_position + r);
-    for (int64_t i = 0; i < half; ++i) {
-      const float angle = position * inv_freq[i];
-      cos[i] = std::cos(angle);
-      sin[i] = std::sin(angle);
-    }
-    for (int64_t h = 0; h < heads; ++h) {
-      float* v = x + (r * heads + h) * head_dim;
-      for (int64_t i = 0; i < half; ++i) {
-        const float a = v[i], b = v[i + half];
-        v[i] = a * cos[i] - b * sin[i];
-        v[i + half] = b * cos[i] + a * sin[i];
-      }
-    }
   });
 }
 

@@ -115,3 +115,34 @@ def forward(tr, model, ids, prefill=None):
     for k_, h_ in enumerate(hidden):
         s[f"hidden_states.{k_}"] = h_
     return s
+
+
+def hf_hooks(model, reg, keep, hooks):
+    """Hooks on HF's GPTNeoXForCausalLM for torch_reference.hf_cross_check (needs transformers): the same sites
+    as forward() above; q, k, v from the query_key_value output viewed [T, heads, 3 * head_size]."""
+    base, c = model.gpt_neox, model.config
+    heads, hd = c.num_attention_heads, c.hidden_size // c.num_attention_heads
+    reg(base.embed_in, "post", "hook_embed")
+
+    def split_qkv(b):
+        def hook(module, args, out):
+            qkv = out.view(*out.shape[:-1], heads, 3 * hd)
+            for j, name in enumerate(("q", "k", "v")):
+                keep(b + "attn.hook_" + name, qkv[..., j * hd:(j + 1) * hd])
+        return hook
+
+    for i, L in enumerate(base.layers):
+        b = f"blocks.{i}."
+        reg(L, "pre", b + "hook_resid_pre")
+        reg(L.input_layernorm, "post", b + "ln1.hook_normalized")
+        hooks.append(L.attention.query_key_value.register_forward_hook(split_qkv(b)))
+        reg(L.attention.dense, "pre", b + "attn.hook_z")
+        reg(L.attention, "post", b + "hook_attn_out")
+        if not c.use_parallel_residual:
+            reg(L.post_attention_layernorm, "pre", b + "hook_resid_mid")
+        reg(L.post_attention_layernorm, "post", b + "ln2.hook_normalized")
+        reg(L.mlp.dense_h_to_4h, "post", b + "mlp.hook_pre")
+        reg(L.mlp.dense_4h_to_h, "pre", b + "mlp.hook_post")
+        reg(L.mlp, "post", b + "hook_mlp_out")
+        reg(L, "post", b + "hook_resid_post")
+    reg(base.final_layer_norm, "post", "ln_final.hook_normalized")

@@ -135,3 +135,41 @@ def forward(tr, model, ids, prefill=None):
     for k_, h_ in enumerate(hidden):
         s[f"hidden_states.{k_}"] = h_
     return s
+
+
+def hf_hooks(model, reg, keep, hooks):
+    """Hooks on HF's Phi3ForCausalLM for torch_reference.hf_cross_check (needs transformers): the same sites as
+    forward() above; q, k, v split from qkv_proj's output, gate and up chunked from gate_up_proj's."""
+    base, c = model.model, model.config
+    hd = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
+    q_width, kv_width = c.num_attention_heads * hd, (c.num_key_value_heads or c.num_attention_heads) * hd
+    reg(base.embed_tokens, "post", "hook_embed")
+
+    def split_qkv(b):
+        def hook(module, args, out):
+            keep(b + "attn.hook_q", out[..., :q_width])
+            keep(b + "attn.hook_k", out[..., q_width:q_width + kv_width])
+            keep(b + "attn.hook_v", out[..., q_width + kv_width:])
+        return hook
+
+    def split_gate_up(b):
+        def hook(module, args, out):
+            gate, up = out.chunk(2, dim=-1)
+            keep(b + "mlp.hook_pre", gate)
+            keep(b + "mlp.hook_pre_linear", up)
+        return hook
+
+    for i, L in enumerate(base.layers):
+        b = f"blocks.{i}."
+        reg(L, "pre", b + "hook_resid_pre")
+        reg(L.input_layernorm, "post", b + "ln1.hook_normalized")
+        hooks.append(L.self_attn.qkv_proj.register_forward_hook(split_qkv(b)))
+        reg(L.self_attn.o_proj, "pre", b + "attn.hook_z")
+        reg(L.self_attn, "post", b + "hook_attn_out")
+        reg(L.post_attention_layernorm, "pre", b + "hook_resid_mid")
+        reg(L.post_attention_layernorm, "post", b + "ln2.hook_normalized")
+        hooks.append(L.mlp.gate_up_proj.register_forward_hook(split_gate_up(b)))
+        reg(L.mlp.down_proj, "pre", b + "mlp.hook_post")
+        reg(L.mlp, "post", b + "hook_mlp_out")
+        reg(L, "post", b + "hook_resid_post")
+    reg(base.norm, "post", "ln_final.hook_normalized")

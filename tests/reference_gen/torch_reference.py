@@ -776,44 +776,48 @@ def hf_cross_check(folder, tol=1e-5):
     reg = lambda mod, kind, key: hooks.append(  # noqa: E731
         mod.register_forward_hook(post(key), with_kwargs=True) if kind == "post"
         else mod.register_forward_pre_hook(pre(key), with_kwargs=True))
-    emb = first(base, "embed_tokens", "wte") or base.decoder.embed_tokens
-    reg(emb, "post", "hook_embed")
-    pos = first(base, "wpe") or (base.decoder.embed_positions if hasattr(base, "decoder") else None)
-    if pos is not None:
-        reg(pos, "post", "hook_pos_embed")
-    for i, L in enumerate(layers):
-        b = f"blocks.{i}."
-        ln1 = first(L, "input_layernorm", "ln_1", "self_attn_layer_norm")
-        ln2 = first(L, "post_attention_layernorm", "ln_2", "final_layer_norm")
-        attn = first(L, "self_attn", "attn")
-        reg(L, "pre", b + "hook_resid_pre")
-        reg(ln1, "post", b + "ln1.hook_normalized")
-        reg(attn, "post", b + "hook_attn_out")
-        reg(ln2, "pre", b + "hook_resid_mid")
-        reg(ln2, "post", b + "ln2.hook_normalized")
-        reg(L, "post", b + "hook_resid_post")
-        if hasattr(attn, "q_proj"):
-            reg(first(attn, "q_norm") or attn.q_proj, "post", b + "attn.hook_q")
-            reg(first(attn, "k_norm") or attn.k_proj, "post", b + "attn.hook_k")
-            reg(attn.v_proj, "post", b + "attn.hook_v")
-        reg(first(attn, "o_proj", "out_proj", "c_proj"), "pre", b + "attn.hook_z")
-        mlp = first(L, "mlp")
-        if mlp is not None and hasattr(mlp, "gate_proj"):
-            reg(mlp.gate_proj, "post", b + "mlp.hook_pre")
-            reg(mlp.up_proj, "post", b + "mlp.hook_pre_linear")
-            reg(mlp.down_proj, "pre", b + "mlp.hook_post")
-            reg(mlp, "post", b + "hook_mlp_out")
-        elif mlp is not None:
-            reg(mlp.c_fc, "post", b + "mlp.hook_pre")
-            reg(mlp.c_proj, "pre", b + "mlp.hook_post")
-            reg(mlp, "post", b + "hook_mlp_out")
-        else:
-            reg(L.fc1, "post", b + "mlp.hook_pre")
-            reg(L.fc2, "pre", b + "mlp.hook_post")
-            reg(L.fc2, "post", b + "hook_mlp_out")
-    fin = first(base, "norm", "ln_f") or (base.decoder.final_layer_norm if hasattr(base, "decoder") else None)
-    if fin is not None:
-        reg(fin, "post", "ln_final.hook_normalized")
+    family = FAMILIES.get(model.config.model_type)
+    if family is not None:  # its own module names and fused projections
+        family.hf_hooks(model, reg, keep, hooks)
+    else:
+        emb = first(base, "embed_tokens", "wte") or base.decoder.embed_tokens
+        reg(emb, "post", "hook_embed")
+        pos = first(base, "wpe") or (base.decoder.embed_positions if hasattr(base, "decoder") else None)
+        if pos is not None:
+            reg(pos, "post", "hook_pos_embed")
+        for i, L in enumerate(layers):
+            b = f"blocks.{i}."
+            ln1 = first(L, "input_layernorm", "ln_1", "self_attn_layer_norm")
+            ln2 = first(L, "post_attention_layernorm", "ln_2", "final_layer_norm")
+            attn = first(L, "self_attn", "attn")
+            reg(L, "pre", b + "hook_resid_pre")
+            reg(ln1, "post", b + "ln1.hook_normalized")
+            reg(attn, "post", b + "hook_attn_out")
+            reg(ln2, "pre", b + "hook_resid_mid")
+            reg(ln2, "post", b + "ln2.hook_normalized")
+            reg(L, "post", b + "hook_resid_post")
+            if hasattr(attn, "q_proj"):
+                reg(first(attn, "q_norm") or attn.q_proj, "post", b + "attn.hook_q")
+                reg(first(attn, "k_norm") or attn.k_proj, "post", b + "attn.hook_k")
+                reg(attn.v_proj, "post", b + "attn.hook_v")
+            reg(first(attn, "o_proj", "out_proj", "c_proj"), "pre", b + "attn.hook_z")
+            mlp = first(L, "mlp")
+            if mlp is not None and hasattr(mlp, "gate_proj"):
+                reg(mlp.gate_proj, "post", b + "mlp.hook_pre")
+                reg(mlp.up_proj, "post", b + "mlp.hook_pre_linear")
+                reg(mlp.down_proj, "pre", b + "mlp.hook_post")
+                reg(mlp, "post", b + "hook_mlp_out")
+            elif mlp is not None:
+                reg(mlp.c_fc, "post", b + "mlp.hook_pre")
+                reg(mlp.c_proj, "pre", b + "mlp.hook_post")
+                reg(mlp, "post", b + "hook_mlp_out")
+            else:
+                reg(L.fc1, "post", b + "mlp.hook_pre")
+                reg(L.fc2, "pre", b + "mlp.hook_post")
+                reg(L.fc2, "post", b + "hook_mlp_out")
+        fin = first(base, "norm", "ln_f") or (base.decoder.final_layer_norm if hasattr(base, "decoder") else None)
+        if fin is not None:
+            reg(fin, "post", "ln_final.hook_normalized")
     worst = 0.0
     with torch.no_grad():
         for cname in cases:

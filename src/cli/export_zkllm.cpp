@@ -14,6 +14,7 @@
 #include "export/export_folder.h"
 #include "export/store_selection.h"
 #include "export/zkllm.h"
+#include "models/registry.h"
 
 namespace actcap::cli {
 namespace {
@@ -99,7 +100,8 @@ void run(const Options& options) {
   if (options.weights && options.model.empty() && !store->manifest().contains("model"))
     fail("--weights: give --model MODEL_DIR");
   const std::string model_type = store->manifest().value("model", nlohmann::json::object()).value("model_type", "");
-  if (model_type != "llama" && model_type != "mistral" && model_type != "qwen2" && model_type != "qwen3")
+  const Architecture* architecture = find_architecture(model_type);
+  if (!architecture || !architecture->traits.llama_layout)
     fmt::print(stderr, "warning: zkLLM's circuits model Llama layers (RMSNorm, SwiGLU); this capture is of a {} model\n",
                model_type.empty() ? "unknown" : model_type);
 

@@ -3,6 +3,7 @@
 // whichever transformers version wrote the file (rope_scaling + rope_theta in transformers 4, rope_parameters
 // in transformers 5).
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,6 +31,11 @@ struct RopeConfig {
   std::string frequencies_dtype = "float32";
 };
 
+// The keys only one architecture reads live in its own model file, in a struct deriving from this one.
+struct FamilyConfig {
+  virtual ~FamilyConfig() = default;
+};
+
 struct ModelConfig {
   std::string model_type;
   std::string dtype = "float32";  // the checkpoint's dtype as config.json states it (dtype / torch_dtype)
@@ -53,22 +59,21 @@ struct ModelConfig {
   int64_t sliding_window = 0;          // 0 = none
   int64_t first_sliding_layer = 0;     // qwen2 / qwen3 max_window_layers (transformers 4)
   std::vector<bool> sliding_layers;    // layer_types (transformers 5), when given: one entry per layer
-  // gpt2
-  bool scale_attn_weights = true;
-  bool scale_attn_by_inverse_layer_idx = false;
-  // opt
-  bool do_layer_norm_before = true;
-  bool final_layer_norm = true;       // false when HF builds no final norm (post-LN or _remove_final_layer_norm)
-  int64_t word_embed_proj_dim = 0;    // != hidden_size: project_in / project_out
-  bool enable_bias = true;
+  // The architecture's own keys (null when it has none), read back with family_as<T>().
+  std::shared_ptr<const FamilyConfig> family;
   // Generation stops at any of these (generation_config.json, else config.json).
   std::vector<int32_t> eos_token_ids;
   std::optional<int32_t> bos_token_id;  // config.json's
 
   // The window of layer `layer` (0 = full causal attention).
   int64_t sliding_window_at(int64_t layer) const;
+  template <typename T>
+  const T& family_as() const {
+    return dynamic_cast<const T&>(*family);
+  }
 
-  // Reads DIR/config.json and DIR/generation_config.json (optional). Throws actcap::Error naming the file.
+  // Reads DIR/config.json and DIR/generation_config.json (optional); the architecture's registry row
+  // (models/registry.h) parses its own keys. Throws actcap::Error naming the file.
   static ModelConfig load(const std::string& dir);
   // Parses config.json text (generation_config.json text may be ""); `origin` names the file in errors.
   static ModelConfig parse(const std::string& config_json, const std::string& generation_config_json,

@@ -3,10 +3,45 @@
 #include <cmath>
 
 #include "core/dtype.h"
-#include "models/architectures.h"
+#include "models/config_reader.h"
+#include "models/registry.h"
 
 namespace actcap {
 namespace {
+
+struct Gpt2Config : FamilyConfig {
+  bool scale_attn_weights = true;
+  bool scale_attn_by_inverse_layer_idx = false;
+};
+
+void parse_gpt2_config(const ConfigReader& c, ModelConfig& m) {
+  m.hidden_size = c.get<int64_t>("n_embd");
+  m.num_hidden_layers = c.get<int64_t>("n_layer");
+  m.num_attention_heads = c.get<int64_t>("n_head");
+  m.num_key_value_heads = m.num_attention_heads;
+  if (m.num_attention_heads > 0) m.head_dim = m.hidden_size / m.num_attention_heads;
+  m.intermediate_size =
+      c.has("n_inner") ? c.get<int64_t>("n_inner") : 4 * std::clamp<int64_t>(m.hidden_size, 0, kMaxConfigSize);
+  m.max_position_embeddings = c.get<int64_t>("n_positions");
+  m.norm_eps = c.get<double>("layer_norm_epsilon", 1e-5);
+  m.activation = parse_activation(c.get<std::string>("activation_function", "gelu_new"), c.origin());
+  m.tie_word_embeddings = c.get<bool>("tie_word_embeddings", true);
+  auto family = std::make_shared<Gpt2Config>();
+  family->scale_attn_weights = c.get<bool>("scale_attn_weights", true);
+  family->scale_attn_by_inverse_layer_idx = c.get<bool>("scale_attn_by_inverse_layer_idx", false);
+  m.family = std::move(family);
+
+  const std::string& origin = c.origin();
+  check_sizes(origin, {{"n_embd", m.hidden_size},
+                       {"n_layer", m.num_hidden_layers},
+                       {"n_head", m.num_attention_heads},
+                       {"n_inner", m.intermediate_size},
+                       {"n_positions", m.max_position_embeddings}});
+  if (m.hidden_size % m.num_attention_heads != 0)
+    fail("{}: \"n_embd\" ({}) is not divisible by \"n_head\" ({})", origin, m.hidden_size, m.num_attention_heads);
+  if (!std::isfinite(m.norm_eps) || m.norm_eps < 0)
+    fail("{}: \"layer_norm_epsilon\" must be a non-negative number, got {}", origin, m.norm_eps);
+}
 
 
 enum Slot { RESIDUAL, POSITIONS, NORMED, QKV, QUERY, MIXED, SUBLAYER_OUT, MLP_HIDDEN };
@@ -53,6 +88,7 @@ class Gpt2Model : public Model {
  protected:
   const void* run(Pass& pass) override {
     const ModelConfig& c = config_;
+    const Gpt2Config& family = c.family_as<Gpt2Config>();
     const int64_t n = pass.rows(), d = c.hidden_size, H = c.num_attention_heads, hd = c.head_dim;
     const int64_t I = c.intermediate_size;
     const float eps = float(c.norm_eps);
@@ -81,8 +117,8 @@ class Gpt2Model : public Model {
       store_rows(pass, &KVCache::values, int(i), at(qkv, 2 * d), 3 * d, d);
       // HF divides the scores twice: by sqrt(head_dim) held in a tensor of the dtype, then by layer + 1.
       ops::AttentionShape shape{H, H, hd, 1.0f, 0};
-      if (c.scale_attn_weights) shape.divisors[0] = round_to(be.dtype(), float(std::sqrt(double(hd))));  // torch.full([], ., dtype)
-      if (c.scale_attn_by_inverse_layer_idx) shape.divisors[1] = float(i + 1);
+      if (family.scale_attn_weights) shape.divisors[0] = round_to(be.dtype(), float(std::sqrt(double(hd))));  // torch.full([], ., dtype)
+      if (family.scale_attn_by_inverse_layer_idx) shape.divisors[1] = float(i + 1);
       attend(pass, int(i), shape, q, z, b + "attn.hook_pattern");
       emit(pass, b + "attn.hook_z", z, {d});
 
@@ -118,10 +154,15 @@ class Gpt2Model : public Model {
   ops::Linear lm_head_;
 };
 
+std::unique_ptr<Model> make_gpt2_model(const ModelSource& source, ModelConfig config, const LoadOptions& load) {
+  return std::make_unique<Gpt2Model>(source, std::move(config), load);
+}
+
 }  // namespace
 
-std::unique_ptr<Model> make_gpt2(const ModelSource& source, ModelConfig config, const LoadOptions& load) {
-  return std::make_unique<Gpt2Model>(source, std::move(config), load);
+const Architecture& gpt2_architecture() {
+  static const Architecture row{"gpt2", parse_gpt2_config, make_gpt2_model, ArchitectureTraits{}};
+  return row;
 }
 
 }  // namespace actcap

@@ -1,10 +1,48 @@
 #include "models/llama_family.h"
 
+#include <algorithm>
 #include <cmath>
 
+#include "models/config_reader.h"
 #include "models/rope_frequencies.h"
 
 namespace actcap {
+
+void parse_llama_family_config(const ConfigReader& c, ModelConfig& m) {
+  m.hidden_size = c.get<int64_t>("hidden_size");
+  m.intermediate_size = c.get<int64_t>("intermediate_size");
+  m.num_hidden_layers = c.get<int64_t>("num_hidden_layers");
+  m.num_attention_heads = c.get<int64_t>("num_attention_heads");
+  m.num_key_value_heads = c.get<int64_t>("num_key_value_heads", m.num_attention_heads);
+  if (m.num_attention_heads > 0) m.head_dim = c.get<int64_t>("head_dim", m.hidden_size / m.num_attention_heads);
+  m.max_position_embeddings = c.get<int64_t>("max_position_embeddings", 0);
+  m.norm_eps = c.get<double>("rms_norm_eps", 1e-6);
+  m.activation = parse_activation(c.get<std::string>("hidden_act", "silu"), c.origin());
+  m.rope = parse_rope(c);
+  m.attention_bias = c.get<bool>("attention_bias", false);
+  m.mlp_bias = c.get<bool>("mlp_bias", false);
+  m.tie_word_embeddings = c.get<bool>("tie_word_embeddings", false);
+  check_rotary_decoder(m, c.origin(), "rms_norm_eps");
+}
+
+int64_t parse_sliding_window(const ConfigReader& c) {
+  const int64_t window = c.get<int64_t>("sliding_window", 0);
+  if (window < 0) fail("{}: \"sliding_window\" must be positive or null, got {}", c.origin(), window);
+  return window;
+}
+
+void parse_qwen_sliding_window(const ConfigReader& c, ModelConfig& m) {
+  const int64_t window = parse_sliding_window(c);
+  if (window == 0) return;
+  if (c.has("layer_types")) {
+    m.sliding_layers = parse_layer_types(c, m.num_hidden_layers);
+    if (c.get<bool>("use_sliding_window", true)) m.sliding_window = window;
+  } else if (c.get<bool>("use_sliding_window", false)) {
+    m.sliding_window = window;
+    // As transformers: layer i slides when i >= max_window_layers, so a negative value means every layer.
+    m.first_sliding_layer = std::max<int64_t>(0, c.get<int64_t>("max_window_layers", 0));
+  }
+}
 namespace {
 
 enum Slot { RESIDUAL, NORMED, QUERY, KEY, VALUE, MIXED, SUBLAYER_OUT, GATE, UP, ACTIVATED };

@@ -5,6 +5,15 @@
 
 namespace actcap {
 
+class ConfigReader;
+
+// The keys Llama, Mistral, Qwen2 and Qwen3 share (all but the sliding window), validated.
+void parse_llama_family_config(const ConfigReader& c, ModelConfig& m);
+// config.json's "sliding_window": 0 when absent or null; a negative value is an error.
+int64_t parse_sliding_window(const ConfigReader& c);
+// Qwen2 / Qwen3: `layer_types` (transformers 5) or use_sliding_window + max_window_layers (transformers 4).
+void parse_qwen_sliding_window(const ConfigReader& c, ModelConfig& m);
+
 struct LlamaFamilyOptions {
   bool qkv_bias = false;  // biases on q/k/v projections (qwen2 always; llama's attention_bias)
   bool o_bias = false;    // bias on o_proj (llama's attention_bias)

@@ -8,23 +8,9 @@
 #include "core/error.h"
 #include "core/sha256.h"
 #include "models/activation_editor.h"
-#include "models/architectures.h"
+#include "models/registry.h"
 
 namespace actcap {
-
-namespace {
-
-using Factory = std::unique_ptr<Model> (*)(const ModelSource&, ModelConfig, const LoadOptions&);
-
-const std::map<std::string, Factory>& registry() {
-  static const std::map<std::string, Factory> factories = {
-      {"gpt2", make_gpt2},   {"llama", make_llama}, {"mistral", make_mistral},
-      {"opt", make_opt},     {"qwen2", make_qwen2}, {"qwen3", make_qwen3},
-  };
-  return factories;
-}
-
-}  // namespace
 
 bool CaptureTarget::wants(std::string_view site) const {
   return sink && (!selection || selection->wants(site));
@@ -33,26 +19,17 @@ bool CaptureTarget::wants(std::string_view site) const {
 std::unique_ptr<Model> Model::load(const std::string& dir, const LoadOptions& options) {
   ModelConfig config = ModelConfig::load(dir);
   if (options.rope_frequencies_in_checkpoint_dtype) config.rope.frequencies_dtype = config.dtype;
-  auto it = registry().find(config.model_type);
-  if (it == registry().end())
-    fail("{}: model_type \"{}\" is not supported", (std::filesystem::path(dir) / "config.json").string(),
-         config.model_type);
-  return it->second(ModelSource{dir, std::make_shared<Checkpoint>(dir), ""}, std::move(config), options);
+  const Architecture* architecture = find_architecture(config.model_type);  // known: ModelConfig::load checked
+  return architecture->make(ModelSource{dir, std::make_shared<Checkpoint>(dir), ""}, std::move(config), options);
 }
 
 std::unique_ptr<Model> Model::synthetic(const std::string& config_json, uint64_t seed, const LoadOptions& options) {
   ModelConfig config = ModelConfig::parse(config_json, "", "<synthetic config>");
-  auto it = registry().find(config.model_type);
-  if (it == registry().end()) fail("<synthetic config>: model_type \"{}\" is not supported", config.model_type);
-  return it->second(ModelSource{"<synthetic>", Checkpoint::synthetic(seed), config_json}, std::move(config),
-                    options);
+  return find_architecture(config.model_type)
+      ->make(ModelSource{"<synthetic>", Checkpoint::synthetic(seed), config_json}, std::move(config), options);
 }
 
-std::vector<std::string> Model::supported_model_types() {
-  std::vector<std::string> types;
-  for (const auto& [name, factory] : registry()) types.push_back(name);
-  return types;
-}
+std::vector<std::string> Model::supported_model_types() { return architecture_names(); }
 
 Model::Model(const ModelSource& source, ModelConfig config, const LoadOptions& options)
     : config_(std::move(config)),

@@ -59,8 +59,8 @@ struct LoadOptions {
 
 class Model {
  public:
-  // Reads DIR/config.json, DIR/generation_config.json and the safetensors weights; the architecture comes from
-  // model_type (gpt2, llama, mistral, qwen2, qwen3, opt). Throws actcap::Error naming the file and the problem.
+  // Reads DIR/config.json, DIR/generation_config.json and the safetensors weights; the architecture is
+  // model_type's row in models/registry.h. Throws actcap::Error naming the file and the problem.
   static std::unique_ptr<Model> load(const std::string& dir, const LoadOptions& options = {});
   // A model of the architecture and shape `config_json` describes (config.json text) with pseudo-random weights
   // (Checkpoint::synthetic), for benchmarks and tests. dir() is "<synthetic>".

@@ -4,10 +4,50 @@
 // and resid_mid the input of that norm.
 #include <cmath>
 
-#include "models/architectures.h"
+#include "models/config_reader.h"
+#include "models/registry.h"
 
 namespace actcap {
 namespace {
+
+struct OptConfig : FamilyConfig {
+  bool do_layer_norm_before = true;
+  bool final_layer_norm = true;     // false when HF builds no final norm (post-LN or _remove_final_layer_norm)
+  int64_t word_embed_proj_dim = 0;  // != hidden_size: project_in / project_out
+  bool enable_bias = true;
+};
+
+void parse_opt_config(const ConfigReader& c, ModelConfig& m) {
+  m.hidden_size = c.get<int64_t>("hidden_size");
+  m.num_hidden_layers = c.get<int64_t>("num_hidden_layers");
+  m.num_attention_heads = c.get<int64_t>("num_attention_heads");
+  m.num_key_value_heads = m.num_attention_heads;
+  if (m.num_attention_heads > 0) m.head_dim = m.hidden_size / m.num_attention_heads;
+  m.intermediate_size = c.get<int64_t>("ffn_dim");
+  m.max_position_embeddings = c.get<int64_t>("max_position_embeddings");
+  m.norm_eps = 1e-5;  // OPT's LayerNorms use torch's default
+  m.activation = parse_activation(c.get<std::string>("activation_function", "relu"), c.origin());
+  m.tie_word_embeddings = c.get<bool>("tie_word_embeddings", true);
+  auto family = std::make_shared<OptConfig>();
+  family->do_layer_norm_before = c.get<bool>("do_layer_norm_before", true);
+  family->final_layer_norm = family->do_layer_norm_before && !c.get<bool>("_remove_final_layer_norm", false);
+  family->word_embed_proj_dim = c.get<int64_t>("word_embed_proj_dim", m.hidden_size);
+  family->enable_bias = c.get<bool>("enable_bias", true);
+  if (!c.get<bool>("layer_norm_elementwise_affine", true))
+    fail("{}: layer_norm_elementwise_affine=false is not supported", c.origin());
+
+  const std::string& origin = c.origin();
+  check_sizes(origin, {{"hidden_size", m.hidden_size},
+                       {"num_hidden_layers", m.num_hidden_layers},
+                       {"num_attention_heads", m.num_attention_heads},
+                       {"ffn_dim", m.intermediate_size},
+                       {"word_embed_proj_dim", family->word_embed_proj_dim},
+                       {"max_position_embeddings", m.max_position_embeddings}});
+  if (m.hidden_size % m.num_attention_heads != 0)
+    fail("{}: \"hidden_size\" ({}) is not divisible by \"num_attention_heads\" ({})", origin, m.hidden_size,
+         m.num_attention_heads);
+  m.family = std::move(family);
+}
 
 constexpr int64_t POSITION_OFFSET = 2;  // OPTLearnedPositionalEmbedding
 enum Slot { EMBEDDED, RESIDUAL, POSITIONS, NORMED, QUERY, KEY, VALUE, MIXED, SUBLAYER_OUT, MLP_HIDDEN };
@@ -15,9 +55,9 @@ enum Slot { EMBEDDED, RESIDUAL, POSITIONS, NORMED, QUERY, KEY, VALUE, MIXED, SUB
 class OptModel : public Model {
  public:
   OptModel(const ModelSource& source, ModelConfig config, const LoadOptions& load)
-      : Model(source, std::move(config), load) {
+      : Model(source, std::move(config), load), opt_(config_.family_as<OptConfig>()) {
     const ModelConfig& c = config_;
-    const int64_t d = c.hidden_size, V = c.vocab_size, I = c.intermediate_size, wp = c.word_embed_proj_dim;
+    const int64_t d = c.hidden_size, V = c.vocab_size, I = c.intermediate_size, wp = opt_.word_embed_proj_dim;
     const std::string p = "model.decoder.";
     embed_tokens_ = weight(p + "embed_tokens.weight", {V, wp});
     embed_positions_ = weight(p + "embed_positions.weight", {c.max_position_embeddings + POSITION_OFFSET, d});
@@ -41,7 +81,7 @@ class OptModel : public Model {
       L.final_norm_bias = weight(l + "final_layer_norm.bias", {d});
       layers_.push_back(L);
     }
-    if (c.final_layer_norm) {
+    if (opt_.final_layer_norm) {
       final_norm_weight_ = weight(p + "final_layer_norm.weight", {d});
       final_norm_bias_ = weight(p + "final_layer_norm.bias", {d});
     }
@@ -54,7 +94,7 @@ class OptModel : public Model {
 
   std::vector<std::string> site_names() const override {
     std::vector<std::string> block = {"hook_resid_pre"};
-    if (config_.do_layer_norm_before) {
+    if (opt_.do_layer_norm_before) {
       block.insert(block.end(), {"ln1.hook_normalized", "attn.hook_q", "attn.hook_k", "attn.hook_v",
                                  "attn.hook_pattern", "attn.hook_z", "hook_attn_out", "hook_resid_mid",
                                  "ln2.hook_normalized", "mlp.hook_pre", "mlp.hook_post", "hook_mlp_out"});
@@ -64,16 +104,16 @@ class OptModel : public Model {
                                  "hook_mlp_out", "hook_resid_mid", "ln2.hook_normalized"});
     }
     block.push_back("hook_resid_post");
-    return layered_site_names({"hook_embed", "hook_pos_embed"}, block, config_.final_layer_norm);
+    return layered_site_names({"hook_embed", "hook_pos_embed"}, block, opt_.final_layer_norm);
   }
 
  protected:
   const void* run(Pass& pass) override {
     const ModelConfig& c = config_;
     const int64_t n = pass.rows(), d = c.hidden_size, H = c.num_attention_heads;
-    const int64_t hd = c.head_dim, I = c.intermediate_size, wp = c.word_embed_proj_dim;
+    const int64_t hd = c.head_dim, I = c.intermediate_size, wp = opt_.word_embed_proj_dim;
     const float eps = float(c.norm_eps);
-    const bool pre = c.do_layer_norm_before;
+    const bool pre = opt_.do_layer_norm_before;
     ops::Backend& be = *backend_;
 
     void *e = scratch(EMBEDDED, n * wp), *x = scratch(RESIDUAL, n * d), *pos = scratch(POSITIONS, n * d);
@@ -137,7 +177,7 @@ class OptModel : public Model {
     }
 
     void* last = x;
-    if (c.final_layer_norm) {
+    if (opt_.final_layer_norm) {
       be.layer_norm(x, n, d, final_norm_weight_, final_norm_bias_, eps, h);
       emit(pass, "ln_final.hook_normalized", h, {d});
       last = h;
@@ -158,21 +198,27 @@ class OptModel : public Model {
     const void *attn_norm_weight, *attn_norm_bias, *final_norm_weight, *final_norm_bias;
   };
   ops::Linear linear(const std::string& name, int64_t out, int64_t in) {
-    const bool bias = config_.enable_bias;
+    const bool bias = opt_.enable_bias;
     return ops::Linear{weight(name + ".weight", {out, in}), bias ? weight(name + ".bias", {out}) : nullptr, in, out,
                        false};
   }
 
+  const OptConfig& opt_;
   const void *embed_tokens_, *embed_positions_;
   const void *final_norm_weight_ = nullptr, *final_norm_bias_ = nullptr;
   ops::Linear project_in_, project_out_, lm_head_;
   std::vector<Layer> layers_;
 };
 
+std::unique_ptr<Model> make_opt_model(const ModelSource& source, ModelConfig config, const LoadOptions& load) {
+  return std::make_unique<OptModel>(source, std::move(config), load);
+}
+
 }  // namespace
 
-std::unique_ptr<Model> make_opt(const ModelSource& source, ModelConfig config, const LoadOptions& load) {
-  return std::make_unique<OptModel>(source, std::move(config), load);
+const Architecture& opt_architecture() {
+  static const Architecture row{"opt", parse_opt_config, make_opt_model, ArchitectureTraits{}};
+  return row;
 }
 
 }  // namespace actcap

@@ -10,12 +10,15 @@
 #include <regex>
 #include <set>
 
+#include <fmt/ranges.h>
+
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/sha256.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
 #include "models/config.h"
+#include "models/registry.h"
 #include "transform/transform_spec.h"
 
 namespace actcap {
@@ -25,7 +28,6 @@ using Matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMa
 
 namespace {
 
-const std::set<std::string> kSupported = {"llama", "mistral", "qwen2", "qwen3"};
 constexpr Eigen::Index kBlock = 1024;  // rows (or columns) multiplied in float64 at a time
 
 // A weight [out, in] as it is; a vector (bias, norm weight) as one row [1, n].
@@ -206,9 +208,10 @@ FoldSummary fold_checkpoint(const FoldOptions& options) {
   nlohmann::ordered_json config_json = nlohmann::ordered_json::parse(read_file(config_path), nullptr, false);
   if (config_json.is_discarded() || !config_json.is_object()) fail("{}: malformed JSON", config_path);
   const std::string model_type = config_json.value("model_type", "");
-  if (!kSupported.count(model_type))
-    fail("{}: model_type '{}' cannot be folded (supported: llama, mistral, qwen2, qwen3; gpt2 and opt use LayerNorm "
-         "with biases and other layouts)", config_path, model_type);
+  const Architecture* architecture = find_architecture(model_type);
+  if (!architecture || !architecture->traits.llama_layout)
+    fail("{}: model_type '{}' cannot be folded (folding rewrites Llama-style layers: {})", config_path, model_type,
+         fmt::join(model_types_with(&ArchitectureTraits::llama_layout), ", "));
   const ModelConfig config = ModelConfig::load(options.model_dir);
   const TransformSpec spec = read_transform_spec(options.spec_path, config, options.model_dir);
   if (fs::exists(options.out_dir)) fail("{}: already exists (fold writes a new folder)", options.out_dir);

@@ -3,6 +3,7 @@
 
 #include "core/error.h"
 #include "models/config.h"
+#include "models/registry.h"
 #include "models/rope_frequencies.h"
 #include "../test_util.h"
 
@@ -187,14 +188,26 @@ TEST(EngineConfig, Gpt2AndOptKeysAndGenerationConfigEos) {
   auto opt = parse(R"({"model_type": "opt", "vocab_size": 50, "hidden_size": 32, "ffn_dim": 64,
       "num_hidden_layers": 2, "num_attention_heads": 2, "max_position_embeddings": 16, "word_embed_proj_dim": 16,
       "do_layer_norm_before": false})");
-  EXPECT_EQ(opt.word_embed_proj_dim, 16);
-  EXPECT_FALSE(opt.do_layer_norm_before);
-  EXPECT_FALSE(opt.final_layer_norm);
   EXPECT_EQ(opt.activation, Activation::Relu);
+  EXPECT_NE(opt.family, nullptr);  // OPT's own keys (tests/data/extra/opt-350m-style exercises them)
   EXPECT_THROW(parse(R"({"model_type": "gpt2"})"), Error);
   EXPECT_THROW(parse(R"([1, 2])"), Error);
   EXPECT_THROW(parse(R"({"model_type": "gpt2", "vocab_size": 50, "n_embd": 32, "n_layer": 2, "n_head": 2,
       "n_positions": 16})", "{bad"), Error);
+}
+
+TEST(EngineConfig, AnUnknownModelTypeNamesEveryRegisteredOne) {
+  try {
+    parse(R"({"model_type": "bert", "vocab_size": 50})");
+    FAIL() << "bert parsed";
+  } catch (const Error& e) {
+    std::string expected;
+    for (const std::string& name : architecture_names()) expected += (expected.empty() ? "" : ", ") + name;
+    EXPECT_NE(std::string(e.what()).find("model_type \"bert\" is not supported (" + expected + ")"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(model_types_with(&ArchitectureTraits::llama_layout),
+            (std::vector<std::string>{"llama", "mistral", "qwen2", "qwen3"}));
 }
 
 }  // namespace

@@ -51,7 +51,7 @@ TEST(EngineReference, EverySiteOfEveryModelMatchesTransformers) {
         const Tensor& got = *ours[site];
         ASSERT_EQ(got.shape(), expected.shape()) << shape_string(got.shape()) << " vs " << shape_string(expected.shape());
         const Deviation d = deviation(got, expected);
-        EXPECT_LE(d.max_error, 1e-4 * d.max_reference)
+        EXPECT_LE(d.max_error, 1e-5 * d.max_reference)
             << "max |error| " << d.max_error << ", max |reference| " << d.max_reference;
         const double relative = d.relative();
         auto& w = worst[model->config().model_type];

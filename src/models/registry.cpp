@@ -7,9 +7,11 @@ namespace actcap {
 // One row per architecture: X(model_type), whose model file defines <model_type>_architecture().
 #define ACTCAP_ARCHITECTURES(X) \
   X(gpt2)                       \
+  X(gpt_neox)                   \
   X(llama)                      \
   X(mistral)                    \
   X(opt)                        \
+  X(phi3)                       \
   X(qwen2)                      \
   X(qwen3)
 

@@ -61,9 +61,21 @@ void rope_inverse_frequencies(const RopeConfig& rope, int64_t dim, float* inv_fr
   for (int64_t i = 0; i < half; ++i) inv_freq[i] = round_to(frequencies_dtype(rope), inv_freq[i]);
 }
 
+int64_t rotary_dims(const RopeConfig& rope, int64_t head_dim) {
+  return int64_t(double(head_dim) * rope.partial_rotary_factor);
+}
+
+void check_partial_rotary(const RopeConfig& rope, int64_t head_dim, const std::string& origin, const char* key) {
+  const double factor = rope.partial_rotary_factor;
+  const int64_t dims = factor > 0 && factor <= 1 ? rotary_dims(rope, head_dim) : 0;
+  if (dims < 2 || dims % 2 != 0)
+    fail("{}: \"{}\" {} must be in (0, 1] and rotate an even number of head_dim {}'s dims (it rotates {})", origin,
+         key, factor, head_dim, dims);
+}
+
 RotaryFrequencies rotary_frequencies(const RopeConfig& rope, int64_t head_dim) {
   RotaryFrequencies f;
-  f.rotary_dims = int64_t(double(head_dim) * rope.partial_rotary_factor);  // Python's int(), truncating
+  f.rotary_dims = rotary_dims(rope, head_dim);
   if (rope.type != "longrope") {
     f.inv_freq.resize(size_t(f.rotary_dims / 2));
     rope_inverse_frequencies(rope, f.rotary_dims, f.inv_freq.data());

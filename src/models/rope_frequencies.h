@@ -1,5 +1,6 @@
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "models/config.h"
@@ -10,6 +11,11 @@ namespace actcap {
 // The rotary inverse frequencies [dim / 2] for a rope configuration (default, linear, llama3) over `dim` rotated
 // dims, computed on the host in fp32 the way transformers does, for every backend.
 void rope_inverse_frequencies(const RopeConfig& rope, int64_t dim, float* inv_freq);
+
+// int(head_dim * partial_rotary_factor), truncated as Python's int() does.
+int64_t rotary_dims(const RopeConfig& rope, int64_t head_dim);
+// Fails naming config.json's `key` unless the factor is in (0, 1] and rotates an even number (>= 2) of dims.
+void check_partial_rotary(const RopeConfig& rope, int64_t head_dim, const std::string& origin, const char* key);
 
 // Everything a model's rotary op needs, on the host (transformers' rotary embedding module at load time).
 struct RotaryFrequencies {

@@ -251,7 +251,8 @@ TEST_F(CudaEngine, GreedyGenerationInFp32GivesTransformersTokens) {
   EXPECT_GE(checked, 6);
 }
 
-const char* const kArchitectures[] = {"gpt2", "llama", "mistral", "qwen2", "qwen3", "opt"};
+const char* const kArchitectures[] = {"gpt2", "llama",    "mistral", "qwen2",        "qwen3",
+                                      "opt",  "gpt_neox", "phi3",    "phi3_longrope"};
 
 TEST_F(CudaEngine, DeterministicBf16IsBitIdenticalAcrossRuns) {
   for (const char* type : kArchitectures) {

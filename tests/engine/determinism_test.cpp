@@ -94,7 +94,8 @@ TEST_P(EngineDeterminism, StepwiseCaptureAgreesWithRerun) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Engine, EngineDeterminism,
-                         ::testing::Values("gpt2", "llama", "mistral", "qwen2", "qwen3", "opt"));
+                         ::testing::Values("gpt2", "llama", "mistral", "qwen2", "qwen3", "opt", "gpt_neox", "phi3",
+                                           "phi3_longrope"));
 
 }  // namespace
 }  // namespace actcap

@@ -15,8 +15,8 @@ namespace {
 constexpr int64_t HEADS = 2, HEAD_DIM = 10;
 
 // HF's apply_rotary_pos_emb on one head at `position`, in double.
-std::vector<double> rotated(const float* head, int64_t position, int64_t rotary_dims, const std::vector<float>& inv_freq,
-                            double scaling) {
+std::vector<double> rotated(const float* head, int64_t position, int64_t rotary_dims,
+                            const std::vector<float>& inv_freq, double scaling) {
   std::vector<double> out(head, head + HEAD_DIM);
   const int64_t half = rotary_dims / 2;
   for (int64_t i = 0; i < half; ++i) {

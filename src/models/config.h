@@ -15,10 +15,17 @@ namespace actcap {
 // Rotary position embedding: base frequency and the scaling that reshapes the inverse frequencies.
 struct RopeConfig {
   double theta = 10000.0;
-  std::string type = "default";  // default | linear | llama3
-  double factor = 1.0;
+  std::string type = "default";  // default | linear | llama3 | longrope
+  double factor = 1.0;           // longrope: the key, else max_position_embeddings / original_max_position_embeddings
   double low_freq_factor = 1.0, high_freq_factor = 4.0;   // llama3
-  int64_t original_max_position_embeddings = 8192;       // llama3
+  int64_t original_max_position_embeddings = 8192;       // llama3, longrope
+  // Only the first int(head_dim * partial_rotary_factor) dims of a head rotate (gpt_neox rotary_pct, phi3).
+  double partial_rotary_factor = 1.0;
+  // longrope (phi3; "su" in older files): inverse frequencies divided by short_factor, or by long_factor for
+  // sequences longer than original_max_position_embeddings; cos and sin times attention_factor (absent: derived
+  // from factor).
+  std::vector<double> short_factor, long_factor;
+  std::optional<double> attention_factor;
   // The inverse frequencies are fp32, as transformers computes them at load time. A model cast with
   // model.to(torch.bfloat16) has them rounded to bf16 (a buffer cast); "bfloat16"/"float16" here reproduces that.
   std::string frequencies_dtype = "float32";

@@ -6,16 +6,18 @@ namespace actcap {
 
 // One row per architecture: X(model_type), whose model file defines <model_type>_architecture().
 #define ACTCAP_ARCHITECTURES(X) \
-  X(gpt2)                       \
   X(gemma2)                     \
   X(gemma3)                     \
   X(gemma3_text)                \
+  X(gpt2)                       \
+  X(gpt_neox)                   \
   X(llama)                      \
   X(mistral)                    \
+  X(mixtral)                    \
   X(olmo)                       \
   X(olmo2)                      \
-  X(mixtral)                    \
   X(opt)                        \
+  X(phi3)                       \
   X(qwen2)                      \
   X(qwen3)                      \
   X(qwen3_moe)

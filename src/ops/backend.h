@@ -104,6 +104,20 @@ struct AttentionShape {
   float softcap = 0.0f;
 };
 
+// How the rotary op rotates a head (HF's apply_rotary_pos_emb, rotate_half convention): the first rotary_dims
+// of each head turn by position * inv_freq (the rest pass through: partial rotary), with cos and sin computed in
+// fp32, multiplied by attention_scaling (LongRoPE), then rounded to the dtype.
+// LongRoPE switches tables by length, as HF does for each forward call: a sequence whose length after this pass
+// (first_position + rows) exceeds long_after rotates this pass's rows with long_inv_freq. Rows rotated in an
+// earlier, shorter pass keep their table in the KV cache, as HF's cached keys do.
+struct RotaryTable {
+  int64_t rotary_dims = 0;              // even, <= head_dim
+  const float* inv_freq = nullptr;      // [rotary_dims / 2], fp32 (Backend::f32_constant)
+  const float* long_inv_freq = nullptr; // null: one table at every length
+  int64_t long_after = 0;
+  float attention_scaling = 1.0f;
+};
+
 // One sequence's view of a layer's attention: its KV cache, [>= first_position + rows, kv_heads, head_dim],
 // already holding this pass's keys (after rotary) and values, and where to write its probabilities when the
 // pattern is captured: [rows, heads, first_position + rows], zero for invisible keys (null: not wanted).
@@ -141,8 +155,12 @@ class Backend {
                           void* y) = 0;
   // HF's RMSNorm: weight * (x * rsqrt(mean(x^2) + eps)), statistics in fp32; y may alias x.
   virtual void rms_norm(const void* x, int64_t rows, int64_t dim, const void* weight, float eps, void* y) = 0;
-  // Rotates x [batch rows, heads, head_dim] in place (rotate_half convention) at each row's position.
-  virtual void rotary(void* x, int64_t heads, int64_t head_dim, const float* inv_freq) = 0;
+  // Rotates x [batch rows, heads, head_dim] in place at each row's position, as `table` says.
+  virtual void rotary(void* x, int64_t heads, int64_t head_dim, const RotaryTable& table) = 0;
+  // Every dimension rotated by one table, unscaled (default, linear and llama3 rope).
+  void rotary(void* x, int64_t heads, int64_t head_dim, const float* inv_freq) {
+    rotary(x, heads, head_dim, RotaryTable{head_dim, inv_freq});
+  }
   // q [batch rows, heads, head_dim] -> z [batch rows, heads * head_dim]; one AttentionSequence per batch sequence.
   virtual void attention(const AttentionShape& shape, const void* q, std::span<const AttentionSequence> sequences,
                          void* z) = 0;

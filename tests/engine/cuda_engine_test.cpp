@@ -224,7 +224,9 @@ TEST_F(CudaEngine, GreedyGenerationInFp32GivesTransformersTokens) {
   EXPECT_GE(checked, 6);
 }
 
-const char* const kArchitectures[] = {"gpt2", "llama", "mistral", "qwen2", "qwen3", "opt", "olmo2", "olmo", "gemma2", "gemma3_text", "qwen3_moe", "mixtral"};
+const char* const kArchitectures[] = {"gpt2",   "llama",     "mistral",     "qwen2",     "qwen3",
+                                      "opt",    "olmo2",     "olmo",        "gemma2",    "gemma3_text",
+                                      "qwen3_moe", "mixtral", "gpt_neox",   "phi3",      "phi3_longrope"};
 
 TEST_F(CudaEngine, DeterministicBf16IsBitIdenticalAcrossRuns) {
   for (const char* type : kArchitectures) {

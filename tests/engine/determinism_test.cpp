@@ -94,7 +94,9 @@ TEST_P(EngineDeterminism, StepwiseCaptureAgreesWithRerun) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Engine, EngineDeterminism,
-                         ::testing::Values("gpt2", "llama", "mistral", "qwen2", "qwen3", "opt", "olmo2", "olmo", "gemma2", "gemma3_text", "qwen3_moe", "mixtral"));
+                         ::testing::Values("gpt2", "llama", "mistral", "qwen2", "qwen3", "opt", "olmo2", "olmo",
+                                           "gemma2", "gemma3_text", "qwen3_moe", "mixtral", "gpt_neox", "phi3",
+                                           "phi3_longrope"));
 
 }  // namespace
 }  // namespace actcap

@@ -26,6 +26,13 @@ inline std::string synthetic_config(const std::string& model_type) {
                "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "sliding_window": 64, "use_sliding_window": true,
                "num_experts": 8, "num_local_experts": 8, "num_experts_per_tok": 2, "moe_intermediate_size": 96,
                "norm_topk_prob": true, "mlp_only_layers": [1], "eos_token_id": 599})";
+  if (model_type == "phi3_longrope")  // prompts of 7, 33 and 90 tokens straddle original_max_position_embeddings
+    return R"({"model_type": "phi3", "vocab_size": 600, "hidden_size": 192, "intermediate_size": 320,
+               "num_hidden_layers": 2, "num_attention_heads": 6, "num_key_value_heads": 2, "head_dim": 40,
+               "partial_rotary_factor": 0.5, "max_position_embeddings": 144, "original_max_position_embeddings": 36,
+               "rope_scaling": {"type": "longrope", "short_factor": [1, 1, 1, 1.1, 1.2, 1.4, 1.6, 2, 2.5, 3],
+                                "long_factor": [1, 2, 3, 4, 6, 8, 12, 16, 24, 32]},
+               "sliding_window": 64, "eos_token_id": 599})";
   return R"({"model_type": ")" + model_type + R"(", "vocab_size": 600, "hidden_size": 192, "intermediate_size": 320,
              "num_hidden_layers": 2, "num_attention_heads": 6, "num_key_value_heads": 2, "head_dim": 40,
              "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "sliding_window": 64, "eos_token_id": 599})";

@@ -216,6 +216,26 @@ TEST_P(CudaBackendTest, RotaryAtEachRowsPosition) {
   });
 }
 
+// Partial rotary (12 of 16 dims) with LongRoPE's scaled cos/sin: the sequences ending at positions 5, 8 and 43
+// straddle long_after = 7, so one launch per sequence picks its table.
+TEST_P(CudaBackendTest, PartialScaledRotaryPicksTablePerSequence) {
+  const ForwardBatch batch = three_sequence_batch(10);
+  const int64_t heads = 3, head_dim = 16, rotary_dims = 12, rows = batch.rows();
+  std::vector<float> short_freq(size_t(rotary_dims / 2)), long_freq(short_freq.size());
+  for (size_t i = 0; i < short_freq.size(); ++i) {
+    short_freq[i] = 1.0f / std::pow(10000.0f, float(2 * i) / float(rotary_dims));
+    long_freq[i] = short_freq[i] / float(1 + i);
+  }
+  const std::vector<float> x = inputs(size_t(rows * heads * head_dim), 9);
+  compare("partial scaled rotary", [&](Backend& b) {
+    b.begin_batch(batch);
+    Buffer y = writable(b, x);
+    const RotaryTable table{rotary_dims, b.f32_constant(short_freq), b.f32_constant(long_freq), 7, 1.19f};
+    b.rotary(y.data(), heads, head_dim, table);
+    return read(b, y, rows * heads * head_dim);
+  });
+}
+
 // Packed attention over three sequences (different lengths and cache lengths), with grouped-query heads, with
 // and without a sliding window, and the pattern of two of the three sequences.
 TEST_P(CudaBackendTest, PackedAttentionWithWindowGqaAndPattern) {

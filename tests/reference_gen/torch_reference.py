@@ -27,6 +27,10 @@ import olmo2_ref
 import olmo_ref
 import gemma_ref
 import moe_ref  # qwen3_moe, mixtral
+import gpt_neox_ref
+import phi3_ref
+
+FAMILIES = {"gpt_neox": gpt_neox_ref, "phi3": phi3_ref}  # re-implemented in their own files
 
 # --------------------------------------------------------------------------------------------- safetensors
 
@@ -144,6 +148,8 @@ class Config:
             gemma_ref.configure(self, raw, rope_parameters)
         elif mt in moe_ref.MODEL_TYPES:
             moe_ref.configure(self, raw)
+        elif mt in FAMILIES:
+            FAMILIES[mt].configure(self, raw)
         else:
             raise ValueError(f"unknown model_type {mt!r}")
         self.vocab = gemma_ref.text_config(raw)["vocab_size"] if mt in gemma_ref.MODEL_TYPES else g("vocab_size")
@@ -277,8 +283,9 @@ class Model:
             return set()
         return set(eos) if isinstance(eos, list) else {eos}
 
-    def forward(self, ids, capture=True):
-        """Returns {site: fp32 tensor without batch dim}; with capture=False only `logits`."""
+    def forward(self, ids, capture=True, prefill=None):
+        """Returns {site: fp32 tensor without batch dim}; with capture=False only `logits`. `prefill`: the
+        sequence's first call had that many tokens, each later one a call of its own (generation with a cache)."""
         ids = torch.tensor([ids], dtype=torch.int64)
         mt = self.cfg.model_type
         with torch.no_grad():
@@ -294,6 +301,8 @@ class Model:
                 sites = gemma_ref.forward(self, ids, sys.modules[__name__])
             elif mt in moe_ref.MODEL_TYPES:
                 sites = moe_ref.forward(self, ids)
+            elif mt in FAMILIES:
+                sites = FAMILIES[mt].forward(sys.modules[__name__], self, ids, prefill)
             else:
                 sites = self._llama_family(ids)
         if not capture:
@@ -507,10 +516,11 @@ class Model:
         an EOS id of generation_config. Recomputes the whole prefix each step instead of using a KV cache.
         Also returns the smallest top-1/top-2 logit gap seen, so callers can reject near-ties."""
         ids = list(ids)
+        prompt = len(ids)
         eos = self.eos_ids()
         min_gap = float("inf")
         for _ in range(max_new_tokens):
-            last = self.forward(ids, capture=False)["logits"][0, -1]
+            last = self.forward(ids, capture=False, prefill=prompt)["logits"][0, -1]
             top2 = torch.topk(last, 2).values
             min_gap = min(min_gap, float(top2[0] - top2[1]))
             nxt = int(torch.argmax(last))
@@ -597,13 +607,48 @@ SPECS = {
     **olmo2_ref.SPECS,
     **olmo_ref.SPECS,
     **gemma_ref.specs(V, LONG),
+    "gpt-neox-parallel": (dict(model_type="gpt_neox", vocab_size=V, hidden_size=64, intermediate_size=128,
+                               num_hidden_layers=2, num_attention_heads=4, hidden_act="gelu", rotary_pct=0.25,
+                               rotary_emb_base=10000, max_position_embeddings=128, layer_norm_eps=1e-5,
+                               use_parallel_residual=True, attention_bias=True, tie_word_embeddings=False,
+                               initializer_range=0.02, use_cache=True, bos_token_id=0, eos_token_id=0),
+                          torch.float32, {}, 4),
+    "gpt-neox-sequential": (dict(model_type="gpt_neox", vocab_size=V, hidden_size=32, intermediate_size=96,
+                                 num_hidden_layers=3, num_attention_heads=2, hidden_act="gelu",
+                                 rope_parameters={"rope_type": "default", "rope_theta": 1000.0,
+                                                  "partial_rotary_factor": 0.5},
+                                 max_position_embeddings=128, layer_norm_eps=1e-6, use_parallel_residual=False,
+                                 attention_bias=False, tie_word_embeddings=True, initializer_range=0.02,
+                                 use_cache=True, bos_token_id=0, eos_token_id=0),
+                            torch.float32, {}, 5),
+    "phi3-partial-window": (dict(model_type="phi3", vocab_size=V, hidden_size=32, intermediate_size=64,
+                                 num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
+                                 hidden_act="silu", max_position_embeddings=128,
+                                 original_max_position_embeddings=128, rms_norm_eps=1e-5, rope_theta=10000.0,
+                                 rope_scaling=None, partial_rotary_factor=0.5, sliding_window=8,
+                                 tie_word_embeddings=False, initializer_range=0.02, use_cache=True,
+                                 bos_token_id=1, eos_token_id=2, pad_token_id=None),
+                            torch.float32, LONG, 4),
+    "phi3-longrope": (dict(model_type="phi3", vocab_size=V, hidden_size=32, intermediate_size=64,
+                           num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2, hidden_act="silu",
+                           max_position_embeddings=80, original_max_position_embeddings=20, rms_norm_eps=1e-5,
+                           rope_theta=10000.0, partial_rotary_factor=0.75,
+                           rope_scaling={"type": "longrope", "short_factor": [1.0, 1.02, 1.1, 1.3, 1.6, 2.0],
+                                         "long_factor": [1.0, 1.5, 3.0, 6.0, 12.0, 24.0]},
+                           sliding_window=None, tie_word_embeddings=False, initializer_range=0.02, use_cache=True,
+                           bos_token_id=1, eos_token_id=2, pad_token_id=None),
+                      torch.float32, LONG, 4),
 }
+# The prompt of the `gen` case when not s0: phi3-longrope generates from s1 (19 tokens) past its
+# original_max_position_embeddings (20), so later steps use the long table while the prompt's cached keys keep
+# the short one.
+GEN_CASE = {"phi3-longrope": "s1"}
 
 SPECS.update(moe_ref.specs(LONG))
 
 ARCH = {"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM", "qwen2": "Qwen2ForCausalLM",
         "qwen3": "Qwen3ForCausalLM", "opt": "OPTForCausalLM", "gpt2": "GPT2LMHeadModel", **olmo2_ref.ARCH,
-        **olmo_ref.ARCH, **gemma_ref.ARCH, **moe_ref.ARCH}
+        **olmo_ref.ARCH, **gemma_ref.ARCH, **moe_ref.ARCH, "gpt_neox": "GPTNeoXForCausalLM", "phi3": "Phi3ForCausalLM"}
 
 
 def weight_shapes(cfg):
@@ -615,6 +660,8 @@ def weight_shapes(cfg):
     if c.model_type in gemma_ref.MODEL_TYPES:
         return gemma_ref.weight_shapes(c, cfg)
     d, L, out = c.hidden, c.layers, []
+    if c.model_type in FAMILIES:
+        return FAMILIES[c.model_type].weight_shapes(c)
     if c.model_type == "gpt2":
         out += [("transformer.wte.weight", [c.vocab, d]), ("transformer.wpe.weight", [cfg["n_positions"], d])]
         for i in range(L):
@@ -719,7 +766,7 @@ def write_folder(out_dir, name):
     write_safetensors(os.path.join(d, "model.safetensors"), weights, {"format": "pt"})
     model = Model(d)  # computes from what is on disk: fp16/bf16 weights upcast to fp32, as HF does
     cases = dict(CASES, **extra)
-    tensors, gap = reference_tensors(model, cases)
+    tensors, gap = reference_tensors(model, cases, GEN_CASE.get(name, "s0"))
     if cfg["model_type"] in moe_ref.MODEL_TYPES:
         moe_ref.check_routing(model, name)
     write_safetensors(os.path.join(d, "reference.safetensors"), tensors)
@@ -764,53 +811,57 @@ def hf_cross_check(folder, tol=1e-5):
     reg = lambda mod, kind, key: hooks.append(  # noqa: E731
         mod.register_forward_hook(post(key), with_kwargs=True) if kind == "post"
         else mod.register_forward_pre_hook(pre(key), with_kwargs=True))
-    emb = first(base, "embed_tokens", "wte") or base.decoder.embed_tokens
-    reg(emb, "post", "hook_embed")
-    pos = first(base, "wpe") or (base.decoder.embed_positions if hasattr(base, "decoder") else None)
-    if pos is not None:
-        reg(pos, "post", "hook_pos_embed")
-    for i, L in enumerate(layers):
-        b = f"blocks.{i}."
-        attn = first(L, "self_attn", "attn")
-        reg(L, "pre", b + "hook_resid_pre")
-        reg(attn, "post", b + "hook_attn_out")
-        if model.config.model_type == "olmo2":  # post-norms only
-            olmo2_ref.hf_hooks(L, b, reg)
-        else:
-            ln1 = first(L, "input_layernorm", "ln_1", "self_attn_layer_norm")
-            ln2 = first(L, "post_attention_layernorm", "ln_2", "final_layer_norm")
-            reg(ln1, "post", b + "ln1.hook_normalized")
-            reg(ln2, "pre", b + "hook_resid_mid")
-            reg(ln2, "post", b + "ln2.hook_normalized")
-        reg(L, "post", b + "hook_resid_post")
-        if hasattr(attn, "q_proj"):
-            reg(first(attn, "q_norm") or attn.q_proj, "post", b + "attn.hook_q")
-            reg(first(attn, "k_norm") or attn.k_proj, "post", b + "attn.hook_k")
-            reg(attn.v_proj, "post", b + "attn.hook_v")
-            if model.config.model_type == "olmo":  # q/k/v after clip_qkv's in-place clamp
-                olmo_ref.hf_hooks(attn, b, keep, hooks)
-        reg(first(attn, "o_proj", "out_proj", "c_proj"), "pre", b + "attn.hook_z")
-        mlp = first(L, "mlp", "block_sparse_moe")
-        if mlp is not None and hasattr(mlp, "experts"):
-            hooks.append(moe_ref.hook_hf_router(mlp.gate, b, keep, model.config))
-            reg(mlp, "post", b + "hook_mlp_out")
-        elif mlp is not None and hasattr(mlp, "gate_proj"):
-            reg(mlp.gate_proj, "post", b + "mlp.hook_pre")
-            reg(mlp.up_proj, "post", b + "mlp.hook_pre_linear")
-            reg(mlp.down_proj, "pre", b + "mlp.hook_post")
-            reg(mlp, "post", b + "hook_mlp_out")
-        elif mlp is not None:
-            reg(mlp.c_fc, "post", b + "mlp.hook_pre")
-            reg(mlp.c_proj, "pre", b + "mlp.hook_post")
-            reg(mlp, "post", b + "hook_mlp_out")
-        else:
-            reg(L.fc1, "post", b + "mlp.hook_pre")
-            reg(L.fc2, "pre", b + "mlp.hook_post")
-            reg(L.fc2, "post", b + "hook_mlp_out")
-    fin = first(base, "norm", "ln_f") or (base.decoder.final_layer_norm if hasattr(base, "decoder") else None)
-    if fin is not None:
-        reg(fin, "post", "ln_final.hook_normalized")
-    gemma_ref.register_hf_hooks(layers, reg)
+    family = FAMILIES.get(model.config.model_type)
+    if family is not None:  # its own module names and fused projections
+        family.hf_hooks(model, reg, keep, hooks)
+    else:
+        emb = first(base, "embed_tokens", "wte") or base.decoder.embed_tokens
+        reg(emb, "post", "hook_embed")
+        pos = first(base, "wpe") or (base.decoder.embed_positions if hasattr(base, "decoder") else None)
+        if pos is not None:
+            reg(pos, "post", "hook_pos_embed")
+        for i, L in enumerate(layers):
+            b = f"blocks.{i}."
+            attn = first(L, "self_attn", "attn")
+            reg(L, "pre", b + "hook_resid_pre")
+            reg(attn, "post", b + "hook_attn_out")
+            if model.config.model_type == "olmo2":  # post-norms only
+                olmo2_ref.hf_hooks(L, b, reg)
+            else:
+                ln1 = first(L, "input_layernorm", "ln_1", "self_attn_layer_norm")
+                ln2 = first(L, "post_attention_layernorm", "ln_2", "final_layer_norm")
+                reg(ln1, "post", b + "ln1.hook_normalized")
+                reg(ln2, "pre", b + "hook_resid_mid")
+                reg(ln2, "post", b + "ln2.hook_normalized")
+            reg(L, "post", b + "hook_resid_post")
+            if hasattr(attn, "q_proj"):
+                reg(first(attn, "q_norm") or attn.q_proj, "post", b + "attn.hook_q")
+                reg(first(attn, "k_norm") or attn.k_proj, "post", b + "attn.hook_k")
+                reg(attn.v_proj, "post", b + "attn.hook_v")
+                if model.config.model_type == "olmo":  # q/k/v after clip_qkv's in-place clamp
+                    olmo_ref.hf_hooks(attn, b, keep, hooks)
+            reg(first(attn, "o_proj", "out_proj", "c_proj"), "pre", b + "attn.hook_z")
+            mlp = first(L, "mlp", "block_sparse_moe")
+            if mlp is not None and hasattr(mlp, "experts"):
+                hooks.append(moe_ref.hook_hf_router(mlp.gate, b, keep, model.config))
+                reg(mlp, "post", b + "hook_mlp_out")
+            elif mlp is not None and hasattr(mlp, "gate_proj"):
+                reg(mlp.gate_proj, "post", b + "mlp.hook_pre")
+                reg(mlp.up_proj, "post", b + "mlp.hook_pre_linear")
+                reg(mlp.down_proj, "pre", b + "mlp.hook_post")
+                reg(mlp, "post", b + "hook_mlp_out")
+            elif mlp is not None:
+                reg(mlp.c_fc, "post", b + "mlp.hook_pre")
+                reg(mlp.c_proj, "pre", b + "mlp.hook_post")
+                reg(mlp, "post", b + "hook_mlp_out")
+            else:
+                reg(L.fc1, "post", b + "mlp.hook_pre")
+                reg(L.fc2, "pre", b + "mlp.hook_post")
+                reg(L.fc2, "post", b + "hook_mlp_out")
+        fin = first(base, "norm", "ln_f") or (base.decoder.final_layer_norm if hasattr(base, "decoder") else None)
+        if fin is not None:
+            reg(fin, "post", "ln_final.hook_normalized")
+        gemma_ref.register_hf_hooks(layers, reg)
     worst = 0.0
     with torch.no_grad():
         for cname in cases:

@@ -105,10 +105,13 @@ class CpuBackend : public Backend {
   void rms_norm(const void* x, int64_t rows, int64_t dim, const void* weight, float eps, void* y) override {
     cpu::rms_norm(dtype_, x, rows, dim, f32(weight), eps, y);
   }
-  void rotary(void* x, int64_t heads, int64_t head_dim, const float* inv_freq) override {
-    for (const BatchSequence& s : batch_.sequences)
+  void rotary(void* x, int64_t heads, int64_t head_dim, const RotaryTable& table) override {
+    for (const BatchSequence& s : batch_.sequences) {
+      const bool long_table = table.long_inv_freq && s.first_position + s.rows > table.long_after;
       cpu::apply_rotary(dtype_, at(x, s.first_row * heads * head_dim), s.rows, heads, head_dim, s.first_position,
-                        inv_freq);
+                        table.rotary_dims, long_table ? table.long_inv_freq : table.inv_freq,
+                        table.attention_scaling);
+    }
   }
   void attention(const AttentionShape& shape, const void* q, std::span<const AttentionSequence> sequences,
                  void* z) override {
@@ -161,7 +164,7 @@ class CpuBackend : public Backend {
     rms_norm(x, rows, dim, weight, eps, y);
   }
   void rotary_fp32_tables(void* x, int64_t heads, int64_t head_dim, const float* inv_freq) override {
-    rotary(x, heads, head_dim, inv_freq);
+    Backend::rotary(x, heads, head_dim, inv_freq);
   }
   void clamp(void* x, float limit, int64_t n) override {
     float* v = f32(x);

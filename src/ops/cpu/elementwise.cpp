@@ -66,11 +66,12 @@ void rms_norm_rows(const T* x, int64_t rows, int64_t dim, const float* weight, f
   });
 }
 
-// HF: cos/sin of position * inv_freq in fp32, cast to the dtype; x*cos and rotate_half(x)*sin rounded, then
-// their sum.
+// HF: cos/sin of position * inv_freq in fp32, times attention_scaling (LongRoPE), cast to the dtype; x*cos and
+// rotate_half(x)*sin rounded, then their sum. Only the first rotary_dims of a head turn (partial rotary).
 template <typename T>
-void rotary_rows(T* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t first_position, const float* inv_freq) {
-  const int64_t half = head_dim / 2;
+void rotary_rows(T* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t first_position, int64_t rotary_dims,
+                 const float* inv_freq, float attention_scaling) {
+  const int64_t half = rotary_dims / 2;
   for_rows(rows, [&](int64_t r) {
     std::vector<float> table(size_t(2 * half));
     float* cos = table.data();
@@ -78,8 +79,8 @@ void rotary_rows(T* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t fi
     const float position = float(first_position + r);
     for (int64_t i = 0; i < half; ++i) {
       const float angle = position * inv_freq[i];
-      cos[i] = rd<T>(std::cos(angle));
-      sin[i] = rd<T>(std::sin(angle));
+      cos[i] = rd<T>(std::cos(angle) * attention_scaling);
+      sin[i] = rd<T>(std::sin(angle) * attention_scaling);
     }
     for (int64_t h = 0; h < heads; ++h) {
       T* v = x + (r * heads + h) * head_dim;
@@ -172,10 +173,10 @@ void rms_norm(DType dtype, const void* x, int64_t rows, int64_t dim, const float
 }
 
 void apply_rotary(DType dtype, void* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t first_position,
-                  const float* inv_freq) {
+                  int64_t rotary_dims, const float* inv_freq, float attention_scaling) {
   dispatch(dtype, [&](auto tag) {
     using T = decltype(tag);
-    rotary_rows(static_cast<T*>(x), rows, heads, head_dim, first_position, inv_freq);
+    rotary_rows(static_cast<T*>(x), rows, heads, head_dim, first_position, rotary_dims, inv_freq, attention_scaling);
   });
 }
 

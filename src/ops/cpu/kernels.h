@@ -32,9 +32,10 @@ void layer_norm(DType dtype, const void* x, int64_t rows, int64_t dim, const flo
                 float eps, void* y);
 void rms_norm(DType dtype, const void* x, int64_t rows, int64_t dim, const float* weight, float eps, void* y);
 
-// Rotates x [rows, heads, head_dim] in place (rotate_half convention); row r sits at position first_position + r.
+// Rotates the first rotary_dims of each head of x [rows, heads, head_dim] in place (rotate_half convention) by
+// position * inv_freq, cos and sin times attention_scaling; row r sits at position first_position + r.
 void apply_rotary(DType dtype, void* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t first_position,
-                  const float* inv_freq);
+                  int64_t rotary_dims, const float* inv_freq, float attention_scaling);
 
 // Causal attention of `rows` new queries at positions [first_position, first_position + rows) over the keys and
 // values of positions [0, first_position + rows): q [rows, heads, head_dim]; keys/values

@@ -193,9 +193,21 @@ class CudaBackend final : public Backend {
     launch_rms_norm(options_.dtype, x, rows, dim, weight, eps, y, stream());
   }
 
-  void rotary(void* x, int64_t heads, int64_t head_dim, const float* inv_freq) override {
+  void rotary(void* x, int64_t heads, int64_t head_dim, const RotaryTable& table) override {
     use_device();
-    launch_rotary(options_.dtype, x, heads, head_dim, inv_freq, device_batch_, stream());
+    if (!table.long_inv_freq) {
+      launch_rotary(options_.dtype, x, heads, head_dim, table.rotary_dims, table.inv_freq, table.attention_scaling,
+                    device_batch_, stream());
+      return;
+    }
+    // LongRoPE picks a table per sequence: one launch over each sequence's rows.
+    for (const BatchSequence& s : sequences_) {
+      const bool long_table = s.first_position + s.rows > table.long_after;
+      const DeviceBatch rows{device_batch_.token_ids + s.first_row, device_batch_.positions + s.first_row, s.rows};
+      launch_rotary(options_.dtype, static_cast<char*>(x) + s.first_row * heads * head_dim * int64_t(element_bytes_),
+                    heads, head_dim, table.rotary_dims, long_table ? table.long_inv_freq : table.inv_freq,
+                    table.attention_scaling, rows, stream());
+    }
   }
 
   void attention(const AttentionShape& shape, const void* q, std::span<const AttentionSequence> sequences,

@@ -30,8 +30,9 @@ void launch_layer_norm(DType dtype, const void* x, int64_t rows, int64_t dim, co
                        float eps, void* y, cudaStream_t stream);
 void launch_rms_norm(DType dtype, const void* x, int64_t rows, int64_t dim, const void* weight, float eps, void* y,
                      cudaStream_t stream);
-void launch_rotary(DType dtype, void* x, int64_t heads, int64_t head_dim, const float* inv_freq,
-                   const DeviceBatch& batch, cudaStream_t stream);
+// Rotates the first rotary_dims of each head of x [batch rows, heads, head_dim] (ops/backend.h RotaryTable).
+void launch_rotary(DType dtype, void* x, int64_t heads, int64_t head_dim, int64_t rotary_dims,
+                   const float* inv_freq, float attention_scaling, const DeviceBatch& batch, cudaStream_t stream);
 void launch_activate(DType dtype, Activation activation, void* x, int64_t n, cudaStream_t stream);
 void launch_gated_activate(DType dtype, Activation activation, const void* gate, const void* up, void* out, int64_t n,
                            cudaStream_t stream);

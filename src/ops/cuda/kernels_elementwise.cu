@@ -67,23 +67,24 @@ __global__ void rms_norm_kernel(const T* x, int64_t dim, const T* weight, float 
     out[i] = from_f<T>(__fmul_rn(to_f(weight[i]), rd<T>(__fmul_rn(to_f(in[i]), rstd))));
 }
 
-// HF: cos/sin of position * inv_freq in fp32, rounded to the dtype; x*cos and rotate_half(x)*sin rounded, then
-// their sum.
+// HF: cos/sin of position * inv_freq in fp32, times attention_scaling, rounded to the dtype; x*cos and
+// rotate_half(x)*sin rounded, then their sum. Only the first 2 * half dims of each head rotate.
 template <typename T>
-__global__ void rotary_kernel(T* x, int64_t heads, int64_t half, const float* inv_freq, const int32_t* positions) {
+__global__ void rotary_kernel(T* x, int64_t heads, int64_t head_dim, int64_t half, const float* inv_freq,
+                              float attention_scaling, const int32_t* positions) {
   extern __shared__ float table[];  // cos [half], sin [half]
   const int64_t r = blockIdx.x;
   const float position = float(positions[r]);
   for (int64_t i = threadIdx.x; i < half; i += blockDim.x) {
     const float angle = __fmul_rn(position, inv_freq[i]);
-    table[i] = rd<T>(cosf(angle));
-    table[half + i] = rd<T>(sinf(angle));
+    table[i] = rd<T>(__fmul_rn(cosf(angle), attention_scaling));
+    table[half + i] = rd<T>(__fmul_rn(sinf(angle), attention_scaling));
   }
   __syncthreads();
-  T* row = x + r * heads * 2 * half;
+  T* row = x + r * heads * head_dim;
   for (int64_t e = threadIdx.x; e < heads * half; e += blockDim.x) {
     const int64_t h = e / half, i = e % half;
-    T* v = row + h * 2 * half;
+    T* v = row + h * head_dim;
     const float a = to_f(v[i]), b = to_f(v[i + half]), c = table[i], s = table[half + i];
     v[i] = from_f<T>(__fadd_rn(rd<T>(__fmul_rn(a, c)), -rd<T>(__fmul_rn(b, s))));
     v[i + half] = from_f<T>(__fadd_rn(rd<T>(__fmul_rn(b, c)), rd<T>(__fmul_rn(a, s))));
@@ -236,18 +237,19 @@ void launch_rms_norm(DType dtype, const void* x, int64_t rows, int64_t dim, cons
   ACTCAP_CUDA_LAUNCHED("rms_norm");
 }
 
-void launch_rotary(DType dtype, void* x, int64_t heads, int64_t head_dim, const float* inv_freq,
-                   const DeviceBatch& batch, cudaStream_t stream) {
-  if (batch.rows == 0) return;
-  if (head_dim % 2 != 0) internal_error("rotary over an odd head_dim " + std::to_string(head_dim));
+void launch_rotary(DType dtype, void* x, int64_t heads, int64_t head_dim, int64_t rotary_dims,
+                   const float* inv_freq, float attention_scaling, const DeviceBatch& batch, cudaStream_t stream) {
+  if (batch.rows == 0 || rotary_dims == 0) return;
+  if (rotary_dims % 2 != 0 || rotary_dims > head_dim)
+    internal_error("rotary over " + std::to_string(rotary_dims) + " of head_dim " + std::to_string(head_dim));
   check_grid(batch.rows, "rotary");
-  const int64_t half = head_dim / 2;
+  const int64_t half = rotary_dims / 2;
   const size_t table_bytes = size_t(2 * half) * sizeof(float);
   if (table_bytes > 48 * 1024) internal_error("rotary head_dim " + std::to_string(head_dim) + " is too large");
   dispatch(dtype, [&](auto tag) {
     using T = decltype(tag);
     rotary_kernel<T><<<unsigned(batch.rows), row_threads(heads * half), table_bytes, stream>>>(
-        static_cast<T*>(x), heads, half, inv_freq, batch.positions);
+        static_cast<T*>(x), heads, head_dim, half, inv_freq, attention_scaling, batch.positions);
   });
   ACTCAP_CUDA_LAUNCHED("rotary");
 }

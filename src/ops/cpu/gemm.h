@@ -1,7 +1,7 @@
 #pragma once
-// The GEMM kernels behind cpu::linear (linear.cpp) beyond OpenBLAS: dot-product kernels for AVX-512 CPUs
-// (gemm_avx512.cpp, x86-64 builds only). Weights are [cols, K] rows (nn.Linear's layout), y has row pitch ldy,
-// bias (cols values) may be null. Each output's bits depend only on its inputs and K.
+// actcap's own GEMM kernels behind cpu::linear (linear.cpp), for AVX-512 CPUs (x86-64 builds only): dot products
+// on the weights as stored (gemm_avx512.cpp) and outer products on packed weight panels (gemm_avx512_packed.cpp).
+// y has row pitch ldy; the bias (cols values) may be null. Each output's bits depend only on its inputs and K.
 #include <cstdint>
 #include <vector>
 
@@ -14,6 +14,7 @@ namespace actcap::ops::cpu {
 // at each call, so tests switch paths; a value other than auto/portable is an actcap::Error).
 bool use_avx512_kernels();
 
+// The dot-product kernels read W as [cols, K] rows (nn.Linear's layout).
 // y = bf16(x W^T + bias): bf16 in and out, fp32 sums of exact bf16 products (vdpbf16ps).
 void bf16_dot_avx512(const uint16_t* x, int64_t rows, const uint16_t* w, int64_t cols, int64_t K, const float* bias,
                      uint16_t* y, int64_t ldy);

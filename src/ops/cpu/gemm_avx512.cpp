@@ -7,6 +7,10 @@
 // Every output gets the same sequence of steps (the tail zero-filled) whatever the block it falls in, so its
 // bits depend only on its own inputs and K: never on the other rows or columns of the call.
 #if defined(__x86_64__)
+// GCC 12's AVX-512 intrinsics start from _mm512_undefined_*() values, which -Wuninitialized reports at every
+// use (GCC bug 105593, fixed in GCC 13).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
 #include <type_traits>
@@ -111,7 +115,10 @@ void dot_block(const typename Kernel::X* x, const typename Kernel::W* w, int64_t
 template <class Kernel, int R>
 void dot_rows(const typename Kernel::X* x, const typename Kernel::W* w, int64_t cols, int64_t K, const float* bias,
               typename Kernel::Y* y, int64_t ldy) {
+  constexpr int WIDE = R <= 2 ? 2 * BLOCK_COLS : BLOCK_COLS;  // few rows: more weight rows in flight
   int64_t c = 0;
+  for (; c + WIDE <= cols; c += WIDE)
+    dot_block<Kernel, R, WIDE>(x, w + c * K, K, bias ? bias + c : nullptr, y + c, ldy);
   for (; c + BLOCK_COLS <= cols; c += BLOCK_COLS)
     dot_block<Kernel, R, BLOCK_COLS>(x, w + c * K, K, bias ? bias + c : nullptr, y + c, ldy);
   const float* tail_bias = bias ? bias + c : nullptr;

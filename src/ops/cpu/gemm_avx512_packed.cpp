@@ -7,6 +7,10 @@
 // Each output is one lane that adds its products in k order from zero, then the bias: its bits depend only
 // on its own inputs and K, never on the other rows or columns of the call.
 #if defined(__x86_64__)
+// GCC 12's AVX-512 intrinsics start from _mm512_undefined_*() values, which -Wuninitialized reports at every
+// use (GCC bug 105593, fixed in GCC 13).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
 #include <algorithm>

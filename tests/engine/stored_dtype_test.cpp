@@ -6,8 +6,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <tuple>
 
 #include "../test_util.h"
 #include "capture/sites.h"
@@ -58,14 +60,19 @@ std::vector<int32_t> prompt(int n, int salt, int vocab) {
   return ids;
 }
 
-class StoredDtype : public ::testing::TestWithParam<std::string> {
+// (reference model, ACTCAP_CPU_KERNELS): both kernel paths, whichever the CPU would pick.
+class StoredDtype : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {
  protected:
-  void SetUp() override { dir_ = test::temp_dir("stored_dtype_" + GetParam()); }
+  void SetUp() override {
+    setenv("ACTCAP_CPU_KERNELS", std::get<1>(GetParam()).c_str(), 1);
+    dir_ = test::temp_dir("stored_dtype_" + std::get<0>(GetParam()));
+  }
   void TearDown() override {
+    unsetenv("ACTCAP_CPU_KERNELS");
     ThreadPool::set_global_threads(0);
     fs::remove_all(dir_);
   }
-  std::string folder() const { return std::string(ACTCAP_TEST_DATA) + "/reference/" + GetParam(); }
+  std::string folder() const { return std::string(ACTCAP_TEST_DATA) + "/reference/" + std::get<0>(GetParam()); }
   fs::path dir_;
 };
 
@@ -111,7 +118,9 @@ TEST_P(StoredDtype, Bf16WeightsBatchGivesWhatEachSequenceGivesAlone) {
 }
 
 // gpt2: Conv1D weights and learned positions; llama: separate lm_head; qwen3: tied embeddings; opt: offset positions.
-INSTANTIATE_TEST_SUITE_P(Engine, StoredDtype, ::testing::Values("gpt2", "llama", "qwen3", "opt"));
+INSTANTIATE_TEST_SUITE_P(Engine, StoredDtype,
+                         ::testing::Combine(::testing::Values("gpt2", "llama", "qwen3", "opt"),
+                                            ::testing::Values("portable", "auto")));
 
 // A /proc/self/status field in KiB ("VmRSS", "VmHWM"); -1 when absent.
 int64_t status_kib(const std::string& key) {

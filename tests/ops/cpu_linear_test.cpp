@@ -21,8 +21,9 @@ namespace {
 
 using ops::Linear;
 
-// Sizes past one 128-column tile with a partial one, K not a multiple of the 32-element dot-product step.
-constexpr int64_t IN = 300, OUT = 300;
+// Sizes past one 128-column tile with a partial one and a partial 32-output panel; K odd (a bf16 pair padded)
+// and not a multiple of the dot products' 16/32-element steps.
+constexpr int64_t IN = 301, OUT = 300;
 
 class CpuLinear : public ::testing::Test {
  protected:
@@ -108,29 +109,43 @@ void expect_bf16_linear(const std::vector<uint16_t>& y, const std::vector<float>
     }
 }
 
+// Where the kernels compute rows on their own (linear_independent_rows > 0), a row's bits do not depend on the
+// other rows of the call: calls of up to that many rows each give a row's bits alone, longer calls give the
+// bits of their last 20 rows computed by themselves (blocks of rows fall differently).
+template <class T, class Run>
+void expect_rows_independent(const Linear& layer, DType act_dtype, const std::vector<T>& x, int64_t rows,
+                             const std::vector<T>& y, Run run) {
+  const int64_t bound = ops::cpu::linear_independent_rows(layer, act_dtype);
+  if (bound == 0) return;
+  const int64_t first = rows <= bound ? rows - 1 : rows - 20, count = rows <= bound ? 1 : 20;
+  for (int64_t r = rows <= bound ? 0 : first; r <= first; ++r) {
+    const std::vector<T> part(x.begin() + r * IN, x.begin() + (r + count) * IN);
+    const std::vector<T> alone = run(part, count);
+    EXPECT_EQ(std::memcmp(alone.data(), y.data() + r * OUT, alone.size() * sizeof(T)), 0) << "from row " << r;
+  }
+}
+
 TEST_F(CpuLinear, Bf16ActivationsOnBothKernelPaths) {
   const std::vector<float> weights = bf16_exact_values(IN * OUT, 4), bias = bf16_exact_values(OUT, 5);
   const std::vector<uint8_t> stored = stored_as(weights, DType::BF16);
   for (const char* kernels : {"portable", "auto"}) {
     setenv("ACTCAP_CPU_KERNELS", kernels, 1);
     for (bool in_out_layout : {false, true}) {
-      SCOPED_TRACE(testing::Message() << kernels << " conv1d=" << in_out_layout);
-      const int64_t rows = 13;  // two blocks of 6 rows and a single one
-      const std::vector<float> x = bf16_exact_values(rows * IN, 6);
-      std::vector<uint16_t> x16(x.size());
-      convert_from_f32(x.data(), DType::BF16, x16.data(), x.size());
-      const Linear layer{stored.data(), bias.data(), IN, OUT, in_out_layout};
-      ThreadPool::set_global_threads(1);
-      const std::vector<uint16_t> y = run_bf16(layer, x16, rows);
-      expect_bf16_linear(y, x, weights, bias, rows, in_out_layout);
-      for (int threads : {2, 3}) {
-        ThreadPool::set_global_threads(threads);
-        EXPECT_EQ(run_bf16(layer, x16, rows), y) << threads << " threads";
-      }
-      for (int64_t r = 0; r < rows; ++r) {  // each row alone gives the bits it gets among the others
-        const std::vector<uint16_t> row(x16.begin() + r * IN, x16.begin() + (r + 1) * IN);
-        const std::vector<uint16_t> alone = run_bf16(layer, row, 1);
-        EXPECT_EQ(std::memcmp(alone.data(), y.data() + r * OUT, OUT * 2), 0) << "row " << r;
+      for (int64_t rows : {13, 40}) {  // dot products / packed kernel with partial blocks of rows
+        SCOPED_TRACE(testing::Message() << kernels << " conv1d=" << in_out_layout << " rows=" << rows);
+        const std::vector<float> x = bf16_exact_values(rows * IN, 6);
+        std::vector<uint16_t> x16(x.size());
+        convert_from_f32(x.data(), DType::BF16, x16.data(), x.size());
+        const Linear layer{stored.data(), bias.data(), IN, OUT, in_out_layout};
+        ThreadPool::set_global_threads(1);
+        const std::vector<uint16_t> y = run_bf16(layer, x16, rows);
+        expect_bf16_linear(y, x, weights, bias, rows, in_out_layout);
+        for (int threads : {2, 3}) {
+          ThreadPool::set_global_threads(threads);
+          EXPECT_EQ(run_bf16(layer, x16, rows), y) << threads << " threads";
+        }
+        expect_rows_independent(layer, DType::BF16, x16, rows, y,
+                                [&](const std::vector<uint16_t>& part, int64_t n) { return run_bf16(layer, part, n); });
       }
     }
   }
@@ -139,23 +154,22 @@ TEST_F(CpuLinear, Bf16ActivationsOnBothKernelPaths) {
 TEST_F(CpuLinear, Fp32ActivationsIndependentOfThreadsAndOtherRows) {
   const std::vector<float> weights = bf16_exact_values(IN * OUT, 7);
   const std::vector<uint8_t> stored = stored_as(weights, DType::BF16);
-  const Linear layer{stored.data(), nullptr, IN, OUT, false};
   for (const char* kernels : {"portable", "auto"}) {
     setenv("ACTCAP_CPU_KERNELS", kernels, 1);
-    for (int64_t rows : {int64_t(70), ops::cpu::linear_independent_rows(layer, DType::F32)}) {
-      if (rows == 0) continue;  // no row-independent kernel here
-      SCOPED_TRACE(testing::Message() << kernels << " rows=" << rows);
-      const std::vector<float> x = bf16_exact_values(rows * IN, 8);
-      ThreadPool::set_global_threads(1);
-      const std::vector<float> y = run_f32(layer, DType::BF16, x, rows);
-      for (int threads : {2, 3}) {
-        ThreadPool::set_global_threads(threads);
-        EXPECT_EQ(std::memcmp(run_f32(layer, DType::BF16, x, rows).data(), y.data(), y.size() * 4), 0) << threads;
-      }
-      if (rows > ops::cpu::linear_independent_rows(layer, DType::F32)) continue;
-      for (int64_t r = 0; r < rows; ++r) {
-        const std::vector<float> row(x.begin() + r * IN, x.begin() + (r + 1) * IN);
-        EXPECT_EQ(std::memcmp(run_f32(layer, DType::BF16, row, 1).data(), y.data() + r * OUT, OUT * 4), 0) << r;
+    for (bool in_out_layout : {false, true}) {
+      const Linear layer{stored.data(), nullptr, IN, OUT, in_out_layout};
+      for (int64_t rows : {7, 70}) {
+        SCOPED_TRACE(testing::Message() << kernels << " conv1d=" << in_out_layout << " rows=" << rows);
+        const std::vector<float> x = bf16_exact_values(rows * IN, 8);
+        ThreadPool::set_global_threads(1);
+        const std::vector<float> y = run_f32(layer, DType::BF16, x, rows);
+        for (int threads : {2, 3}) {
+          ThreadPool::set_global_threads(threads);
+          EXPECT_EQ(std::memcmp(run_f32(layer, DType::BF16, x, rows).data(), y.data(), y.size() * 4), 0) << threads;
+        }
+        expect_rows_independent(layer, DType::F32, x, rows, y, [&](const std::vector<float>& part, int64_t n) {
+          return run_f32(layer, DType::BF16, part, n);
+        });
       }
     }
   }

@@ -60,7 +60,8 @@ class CpuBackend : public Backend {
   void begin_batch(const ForwardBatch& batch) override { batch_ = batch; }
 
   void embed(const void* table, int64_t dim, void* out) override {
-    for (int64_t r = 0; r < batch_.rows(); ++r) copy_table_rows(table, batch_.token_ids[size_t(r)] * dim, dim, at(out, r * dim));
+    for (int64_t r = 0; r < batch_.rows(); ++r)
+      copy_table_rows(table, batch_.token_ids[size_t(r)] * dim, dim, at(out, r * dim));
   }
   void embed_positions(const void* table, int64_t dim, int64_t offset, void* out) override {
     for (const BatchSequence& s : batch_.sequences)
@@ -68,9 +69,9 @@ class CpuBackend : public Backend {
   }
   // Each sequence's rows go through their own GEMM calls, as if it were alone: OpenBLAS picks its kernels by
   // matrix size, so sharing a call with other sequences would change a sequence's bits. Where the kernels compute
-  // every row on its own (cpu::linear_independent_rows), consecutive sequences that short share calls, so a
-  // decode step streams the weights once for the whole batch. Rows that are not the batch's (one per sequence:
-  // the last positions) count as sequences of one row.
+  // every row on its own (cpu::linear_independent_rows), consecutive sequences of at most that many rows share
+  // calls, so a decode step streams the weights once for the whole batch. Rows that are not the batch's (one per
+  // sequence: the last positions) count as sequences of one row.
   void linear(const Linear& layer, const void* x, int64_t rows, void* y) override {
     const DType weight_dtype = dtype_of(layer.weight);
     const int64_t together = cpu::linear_independent_rows(layer, dtype_);

@@ -7,6 +7,10 @@
 // Every output gets the same sequence of steps (the tail zero-filled) whatever the block it falls in, so its
 // bits depend only on its own inputs and K: never on the other rows or columns of the call.
 #if defined(__x86_64__)
+// GCC 12's AVX-512 intrinsics start from _mm512_undefined_*() values, which -Wuninitialized reports at every
+// use (GCC bug 105593, fixed in GCC 13).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
 #include <type_traits>
@@ -39,9 +43,11 @@ struct Bf16Dot {
   using Y = uint16_t;
   using Loaded = __m512bh;
   static constexpr int STEP = 32;
-  static __mmask32 mask(int64_t left) { return left >= STEP ? __mmask32(~0u) : _cvtu32_mask32((1u << left) - 1); }
-  static Loaded load_x(const X* p, __mmask32 m) { return (__m512bh)_mm512_maskz_loadu_epi16(m, p); }
-  static Loaded load_w(const W* p, __mmask32 m) { return (__m512bh)_mm512_maskz_loadu_epi16(m, p); }
+  static __mmask32 mask(int64_t left) { return _cvtu32_mask32((1u << left) - 1); }  // left < STEP
+  static Loaded load(const uint16_t* p) { return (__m512bh)_mm512_loadu_si512(p); }
+  static Loaded load(const uint16_t* p, __mmask32 m) { return (__m512bh)_mm512_maskz_loadu_epi16(m, p); }
+  static Loaded load_x(const X* p, auto... m) { return load(p, m...); }
+  static Loaded load_w(const W* p, auto... m) { return load(p, m...); }
   static __m512 accumulate(__m512 acc, Loaded x, Loaded w) { return _mm512_dpbf16_ps(acc, x, w); }
   static Y output(float sum) { return f32_to_bf16(sum); }
 };
@@ -54,16 +60,22 @@ struct F32Fma {
   using Y = float;
   using Loaded = __m512;
   static constexpr int STEP = 16;
-  static __mmask16 mask(int64_t left) { return left >= STEP ? __mmask16(0xffff) : __mmask16((1u << left) - 1); }
-  static Loaded load_x(const X* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
-  static Loaded load_w(const W* p, __mmask16 m) {
+  static __mmask16 mask(int64_t left) { return __mmask16((1u << left) - 1); }  // left < STEP
+  static __m512 load_x(const X* p) { return _mm512_loadu_ps(p); }
+  static __m512 load_x(const X* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+  static __m512 load_w(const W* p, auto... m) {
     if constexpr (WEIGHTS == DType::F32) {
-      return _mm512_maskz_loadu_ps(m, p);
-    } else if constexpr (WEIGHTS == DType::BF16) {
-      const __m512i wide = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p));
-      return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
+      return load_x(p, m...);
     } else {
-      return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
+      __m256i half;
+      if constexpr (sizeof...(m) > 0)
+        half = _mm256_maskz_loadu_epi16(m..., p);
+      else
+        half = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+      if constexpr (WEIGHTS == DType::BF16)
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(half), 16));
+      else
+        return _mm512_cvtph_ps(half);
     }
   }
   static __m512 accumulate(__m512 acc, Loaded x, Loaded w) { return _mm512_fmadd_ps(x, w, acc); }
@@ -78,18 +90,20 @@ void dot_block(const typename Kernel::X* x, const typename Kernel::W* w, int64_t
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 8
     for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
-  for (int64_t k = 0; k < K; k += Kernel::STEP) {
-    const auto m = Kernel::mask(K - k);
+  auto step = [&](int64_t k, auto... mask) {  // no mask: a whole step
     typename Kernel::Loaded wv[C];
 #pragma GCC unroll 8
-    for (int c = 0; c < C; ++c) wv[c] = Kernel::load_w(w + c * K + k, m);
+    for (int c = 0; c < C; ++c) wv[c] = Kernel::load_w(w + c * K + k, mask...);
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      const typename Kernel::Loaded xv = Kernel::load_x(x + r * K + k, m);
+      const typename Kernel::Loaded xv = Kernel::load_x(x + r * K + k, mask...);
 #pragma GCC unroll 8
       for (int c = 0; c < C; ++c) acc[r][c] = Kernel::accumulate(acc[r][c], xv, wv[c]);
     }
-  }
+  };
+  int64_t k = 0;
+  for (; k + Kernel::STEP <= K; k += Kernel::STEP) step(k);
+  if (k < K) step(k, Kernel::mask(K - k));
   for (int r = 0; r < R; ++r)
     for (int c = 0; c < C; ++c) {
       float sum = sum_lanes(acc[r][c]);
@@ -101,15 +115,25 @@ void dot_block(const typename Kernel::X* x, const typename Kernel::W* w, int64_t
 template <class Kernel, int R>
 void dot_rows(const typename Kernel::X* x, const typename Kernel::W* w, int64_t cols, int64_t K, const float* bias,
               typename Kernel::Y* y, int64_t ldy) {
+  constexpr int WIDE = R <= 2 ? 2 * BLOCK_COLS : BLOCK_COLS;  // few rows: more weight rows in flight
   int64_t c = 0;
+  for (; c + WIDE <= cols; c += WIDE)
+    dot_block<Kernel, R, WIDE>(x, w + c * K, K, bias ? bias + c : nullptr, y + c, ldy);
   for (; c + BLOCK_COLS <= cols; c += BLOCK_COLS)
     dot_block<Kernel, R, BLOCK_COLS>(x, w + c * K, K, bias ? bias + c : nullptr, y + c, ldy);
   const float* tail_bias = bias ? bias + c : nullptr;
   switch (cols - c) {
-    case 3: dot_block<Kernel, R, 3>(x, w + c * K, K, tail_bias, y + c, ldy); break;
-    case 2: dot_block<Kernel, R, 2>(x, w + c * K, K, tail_bias, y + c, ldy); break;
-    case 1: dot_block<Kernel, R, 1>(x, w + c * K, K, tail_bias, y + c, ldy); break;
-    default: break;
+    case 3:
+      dot_block<Kernel, R, 3>(x, w + c * K, K, tail_bias, y + c, ldy);
+      break;
+    case 2:
+      dot_block<Kernel, R, 2>(x, w + c * K, K, tail_bias, y + c, ldy);
+      break;
+    case 1:
+      dot_block<Kernel, R, 1>(x, w + c * K, K, tail_bias, y + c, ldy);
+      break;
+    default:
+      break;
   }
 }
 
@@ -122,12 +146,23 @@ void dot(const typename Kernel::X* x, int64_t rows, const typename Kernel::W* w,
   const auto* xt = x + r * K;
   auto* yt = y + r * ldy;
   switch (rows - r) {
-    case 5: dot_rows<Kernel, 5>(xt, w, cols, K, bias, yt, ldy); break;
-    case 4: dot_rows<Kernel, 4>(xt, w, cols, K, bias, yt, ldy); break;
-    case 3: dot_rows<Kernel, 3>(xt, w, cols, K, bias, yt, ldy); break;
-    case 2: dot_rows<Kernel, 2>(xt, w, cols, K, bias, yt, ldy); break;
-    case 1: dot_rows<Kernel, 1>(xt, w, cols, K, bias, yt, ldy); break;
-    default: break;
+    case 5:
+      dot_rows<Kernel, 5>(xt, w, cols, K, bias, yt, ldy);
+      break;
+    case 4:
+      dot_rows<Kernel, 4>(xt, w, cols, K, bias, yt, ldy);
+      break;
+    case 3:
+      dot_rows<Kernel, 3>(xt, w, cols, K, bias, yt, ldy);
+      break;
+    case 2:
+      dot_rows<Kernel, 2>(xt, w, cols, K, bias, yt, ldy);
+      break;
+    case 1:
+      dot_rows<Kernel, 1>(xt, w, cols, K, bias, yt, ldy);
+      break;
+    default:
+      break;
   }
 }
 
@@ -141,9 +176,12 @@ void bf16_dot_avx512(const uint16_t* x, int64_t rows, const uint16_t* w, int64_t
 void f32_dot_avx512(const float* x, int64_t rows, const void* w, DType weight_dtype, int64_t cols, int64_t K,
                     const float* bias, float* y, int64_t ldy) {
   switch (weight_dtype) {
-    case DType::F32: return dot<F32Fma<DType::F32>>(x, rows, static_cast<const float*>(w), cols, K, bias, y, ldy);
-    case DType::BF16: return dot<F32Fma<DType::BF16>>(x, rows, static_cast<const uint16_t*>(w), cols, K, bias, y, ldy);
-    default: return dot<F32Fma<DType::F16>>(x, rows, static_cast<const uint16_t*>(w), cols, K, bias, y, ldy);
+    case DType::F32:
+      return dot<F32Fma<DType::F32>>(x, rows, static_cast<const float*>(w), cols, K, bias, y, ldy);
+    case DType::BF16:
+      return dot<F32Fma<DType::BF16>>(x, rows, static_cast<const uint16_t*>(w), cols, K, bias, y, ldy);
+    default:
+      return dot<F32Fma<DType::F16>>(x, rows, static_cast<const uint16_t*>(w), cols, K, bias, y, ldy);
   }
 }
 

@@ -1,9 +1,9 @@
 #pragma once
 // The CPU backend's kernels, on host buffers (row-major).
 //
-// Determinism: every output element is computed by arithmetic that depends only on its own inputs, never on
-// the number of rows in the call, the thread count or how the work is split, so results are bit-identical
-// across runs, thread counts and batch compositions.
+// Determinism: every output element is computed by arithmetic that depends only on its own inputs and the
+// call's shape, never on the thread count or how the work is split, so results are bit-identical across runs
+// and thread counts; callers keep them independent of batch composition (linear: linear_independent_rows).
 #include <cstdint>
 
 #include "ops/backend.h"
@@ -15,8 +15,8 @@ namespace actcap::ops::cpu {
 // F32 activations: W is widened to fp32 (exactly) and accumulated in fp32, so the results are the bits the same
 // weights stored in fp32 give. BF16 activations (W must be BF16), as PyTorch's CPU bf16 linear: fp32 sums of
 // the exact bf16 products, plus the bias in fp32, rounded to bf16 (nearest even); AVX512-BF16 dot products
-// where the CPU has them, unless ACTCAP_CPU_KERNELS=portable. With fp32 activations, calls of few rows use
-// AVX-512 dot products (fp32 FMAs) on the stored weights where the CPU has them.
+// where the CPU has them. fp32 activations also use AVX-512 kernels (fp32 FMAs, weights widened exactly) there;
+// ACTCAP_CPU_KERNELS=portable forces the portable paths (OpenBLAS sgemm).
 void linear(const Linear& layer, DType weight_dtype, DType act_dtype, const void* x, int64_t rows, void* y);
 // linear() computes calls of up to this many rows (0: none) with kernels under which a row's bits do not
 // depend on the other rows of the call: a caller may then pass the rows of several sequences in one call,

@@ -1,8 +1,10 @@
-// Dense layers. The output is cut into column tiles of TILE_COLS outputs; a pool thread takes one, brings its
-// weights into the form the kernel reads once (fp32 for sgemm, [cols, K] rows for the dot products) and
-// computes every row against it: sgemm in fixed tiles of TILE_ROWS rows (single-threaded calls), or the AVX-512
-// dot-product kernels, whose outputs do not depend on the other rows at all. Tiles depend only on the matrix
-// sizes, so results are bit-reproducible whatever the thread count.
+// Dense layers. The output is cut into column tiles of TILE_COLS outputs that depend only on the matrix sizes; a
+// pool thread takes one and computes every row of the call against it, so a tile's arithmetic is the same
+// whatever the thread count (results are bit-reproducible). On AVX-512 CPUs the tile's weights are packed once
+// (widened, or paired for bf16 dot products) for the packed kernels, or, for the few rows of decode steps, read
+// in place by the dot-product kernels; every output is then computed on its own. Elsewhere (or with
+// ACTCAP_CPU_KERNELS=portable) the tile is widened to fp32 once and each 64-row tile is one single-threaded
+// OpenBLAS sgemm call.
 #include <cblas.h>
 
 #include <algorithm>
@@ -23,9 +25,14 @@ namespace {
 
 constexpr int64_t TILE_ROWS = 64;
 constexpr int64_t TILE_COLS = 128;
-// fp32 calls of at most this many rows (decode steps) take the dot-product kernel, which reads the stored
-// weights once instead of widening them for sgemm.
+// On AVX-512 CPUs, calls of at most this many rows (decode steps) take the dot-product kernels, which read the
+// stored weights once as they are instead of packing them.
 constexpr int64_t DOT_ROWS = 16;
+
+// How many rows at most take the dot-product kernels (0: none; fp32 ones read [out, in] rows only).
+int64_t dot_rows(const Linear& layer, DType act_dtype) {
+  return act_dtype == DType::BF16 || !layer.in_out_layout ? DOT_ROWS : 0;
+}
 
 void single_threaded_blas() {
   static std::once_flag once;
@@ -60,8 +67,8 @@ const float* fp32_weight_tile(const Linear& layer, DType dtype, int64_t n0, int6
 void sgemm_tile(const Linear& layer, const float* x, int64_t m, const float* w, int64_t ldw, int64_t n, float* out,
                 int64_t ldo) {
   const int K = int(layer.in);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, layer.in_out_layout ? CblasNoTrans : CblasTrans, int(m), int(n), K, 1.0f,
-              x, K, w, int(ldw), 0.0f, out, int(ldo));
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, layer.in_out_layout ? CblasNoTrans : CblasTrans, int(m), int(n), K, 1.0f, x,
+              K, w, int(ldw), 0.0f, out, int(ldo));
 }
 
 void for_each_column_tile(int64_t N, const std::function<void(int64_t n0, int64_t n)>& fn) {
@@ -90,15 +97,6 @@ void linear_f32(const Linear& layer, DType weight_dtype, const float* x, int64_t
   });
 }
 
-void linear_f32_dot(const Linear& layer, DType weight_dtype, const float* x, int64_t rows, float* y) {
-  const int64_t K = layer.in, N = layer.out;
-  const float* bias = static_cast<const float*>(layer.bias);
-  for_each_column_tile(N, [&](int64_t n0, int64_t n) {
-    f32_dot_avx512(x, rows, bytes_at(layer.weight, n0 * K, weight_dtype), weight_dtype, n, K,
-                   bias ? bias + n0 : nullptr, y + n0, N);
-  });
-}
-
 // bf16 products are exact in fp32, so widening both sides and running sgemm gives fp32 sums of bf16 products.
 void linear_bf16_portable(const Linear& layer, const uint16_t* x, int64_t rows, uint16_t* y) {
   const int64_t K = layer.in, N = layer.out;
@@ -121,20 +119,43 @@ void linear_bf16_portable(const Linear& layer, const uint16_t* x, int64_t rows, 
 }
 
 #if defined(__x86_64__)
+// The AVX-512 paths: few rows take the dot-product kernels on the stored weights ([out, in] rows; Conv1D's bf16
+// tiles are transposed first), more rows the packed kernels.
+void linear_f32_avx512(const Linear& layer, DType weight_dtype, const float* x, int64_t rows, float* y) {
+  const int64_t K = layer.in, N = layer.out;
+  const float* bias = static_cast<const float*>(layer.bias);
+  const bool dot = rows <= dot_rows(layer, DType::F32);
+  for_each_column_tile(N, [&](int64_t n0, int64_t n) {
+    const float* tile_bias = bias ? bias + n0 : nullptr;
+    if (dot)
+      return f32_dot_avx512(x, rows, bytes_at(layer.weight, n0 * K, weight_dtype), weight_dtype, n, K, tile_bias,
+                            y + n0, N);
+    thread_local std::vector<float> packed;
+    pack_f32_panels(layer, weight_dtype, n0, n, packed);
+    f32_gemm_avx512(x, rows, packed.data(), n, K, tile_bias, y + n0, N);
+  });
+}
+
 void linear_bf16_avx512(const Linear& layer, const uint16_t* x, int64_t rows, uint16_t* y) {
   const int64_t K = layer.in, N = layer.out;
   const float* bias = static_cast<const float*>(layer.bias);
   const uint16_t* weight = static_cast<const uint16_t*>(layer.weight);
+  const bool dot = rows <= dot_rows(layer, DType::BF16);
   for_each_column_tile(N, [&](int64_t n0, int64_t n) {
-    thread_local std::vector<uint16_t> transposed;  // Conv1D's [in, out] tile as [n, K]
-    const uint16_t* w = weight + n0 * K;
-    if (layer.in_out_layout) {
-      transposed.resize(size_t(n * K));
-      for (int64_t k = 0; k < K; ++k)
-        for (int64_t j = 0; j < n; ++j) transposed[j * K + k] = weight[k * N + n0 + j];
-      w = transposed.data();
+    const float* tile_bias = bias ? bias + n0 : nullptr;
+    thread_local std::vector<uint16_t> packed;
+    if (!dot) {
+      pack_bf16_panels(layer, n0, n, packed);
+      return bf16_gemm_avx512(x, rows, packed.data(), n, K, tile_bias, y + n0, N);
     }
-    bf16_dot_avx512(x, rows, w, n, K, bias ? bias + n0 : nullptr, y + n0, N);
+    const uint16_t* w = weight + n0 * K;
+    if (layer.in_out_layout) {  // transposed to [n, K]
+      packed.resize(size_t(n * K));
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t j = 0; j < n; ++j) packed[j * K + k] = weight[k * N + n0 + j];
+      w = packed.data();
+    }
+    bf16_dot_avx512(x, rows, w, n, K, tile_bias, y + n0, N);
   });
 }
 #endif
@@ -156,10 +177,11 @@ bool use_avx512_kernels() {
   return cpu_has;
 }
 
+// Every AVX-512 kernel computes rows on their own, but a call's row count picks dot or packed kernels.
 int64_t linear_independent_rows(const Linear& layer, DType act_dtype) {
   if (!use_avx512_kernels()) return 0;
-  if (act_dtype == DType::BF16) return std::numeric_limits<int64_t>::max();
-  return layer.in_out_layout ? 0 : DOT_ROWS;
+  const int64_t dot = dot_rows(layer, act_dtype);
+  return dot > 0 ? dot : std::numeric_limits<int64_t>::max();
 }
 
 void linear(const Linear& layer, DType weight_dtype, DType act_dtype, const void* x, int64_t rows, void* y) {
@@ -170,7 +192,7 @@ void linear(const Linear& layer, DType weight_dtype, DType act_dtype, const void
     const auto* x32 = static_cast<const float*>(x);
     auto* y32 = static_cast<float*>(y);
 #if defined(__x86_64__)
-    if (rows <= linear_independent_rows(layer, act_dtype)) return linear_f32_dot(layer, weight_dtype, x32, rows, y32);
+    if (use_avx512_kernels()) return linear_f32_avx512(layer, weight_dtype, x32, rows, y32);
 #endif
     return linear_f32(layer, weight_dtype, x32, rows, y32);
   }

@@ -10,7 +10,7 @@
 #
 #   bench/cpu_vs_peers.sh [BUILD_DIR] [SHAPE.json] [THREADS] [TOKENS] [NEW_TOKENS] [RUNS]
 #   (defaults: build bench/shapes/qwen3-0.6b.json 2 128 16 3; checkpoints go to $ACTCAP_BENCH_DIR, default
-#   /tmp/actcap-bench, and are reused)
+#   /tmp/actcap-bench, and are reused; each engine's output goes to <checkpoint>.results)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-build}
@@ -18,8 +18,8 @@ shape=${2:-$here/shapes/qwen3-0.6b.json}
 threads=${3:-2} tokens=${4:-128} new_tokens=${5:-16} runs=${6:-3}
 name=$(basename "$shape" .json)
 dir=${ACTCAP_BENCH_DIR:-/tmp/actcap-bench}/$name
-results=$(mktemp -d)
-trap 'rm -rf "$results"' EXIT
+results=$dir.results  # each engine's output, kept for a second look
+rm -rf "$results" && mkdir -p "$results"
 for tool in make_checkpoint to_gguf capture_speed roofline_bench; do
   [[ -x $build/bench/$tool ]] || { echo "cpu_vs_peers.sh: $build/bench/$tool not built" >&2; exit 1; }
 done

@@ -296,13 +296,22 @@ int main(int argc, char** argv) {
     if (!out) fail("{}: cannot create ({})", temporary, std::strerror(errno));
     const std::vector<char> zeros(64, 0);
     bool ok = std::fwrite(header.data(), 1, header.size(), out) == header.size();
-    for (const OutTensor& t : tensors) {
-      write_data(out, t, temporary);
-      const uint64_t padding = gguf::padded(t.info.bytes, 32) - t.info.bytes;  // general.alignment: the default 32
-      ok = ok && std::fwrite(zeros.data(), 1, padding, out) == padding;
+    try {
+      for (const OutTensor& t : tensors) {
+        write_data(out, t, temporary);
+        const uint64_t padding = gguf::padded(t.info.bytes, 32) - t.info.bytes;  // general.alignment: the default 32
+        ok = ok && std::fwrite(zeros.data(), 1, padding, out) == padding;
+      }
+    } catch (...) {
+      std::fclose(out);
+      fs::remove(temporary);
+      throw;
     }
     ok = std::fclose(out) == 0 && ok;
-    if (!ok) fail("{}: write failed (disk full?)", temporary);
+    if (!ok) {
+      fs::remove(temporary);
+      fail("{}: write failed (disk full?)", out_path);
+    }
     fs::rename(temporary, out_path);
     std::printf("%s: %zu tensors, %s\n", out_path.c_str(), tensors.size(), bf16 ? "BF16 matrices" : "F32");
     return 0;

@@ -75,8 +75,8 @@ File read(const std::string& path);
 // (duplicate names, data size not matching ne, a bad general.alignment) before anything is written.
 void write(const std::string& path, const File& file);
 
-// ggml_type values of the unquantised tensor types.
-constexpr uint32_t kGgmlF32 = 0, kGgmlF16 = 1, kGgmlBF16 = 30;
+// ggml_type values of the tensor types the writers here produce.
+constexpr uint32_t kGgmlF32 = 0, kGgmlBF16 = 30;
 
 // A tensor whose data the caller writes itself, after the header.
 struct TensorInfo {

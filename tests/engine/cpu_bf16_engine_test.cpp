@@ -174,7 +174,9 @@ TEST_P(CpuBf16Determinism, BatchGivesExactlyWhatEachSequenceGivesAlone) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Engine, CpuBf16Determinism, ::testing::Values("gpt2", "llama", "qwen3", "opt"));
+INSTANTIATE_TEST_SUITE_P(Engine, CpuBf16Determinism,
+                         ::testing::Values("gpt2", "llama", "qwen3", "opt", "gemma2", "gemma3_text", "olmo", "olmo2",
+                                           "qwen3_moe", "mixtral", "gpt_neox", "phi3"));
 
 }  // namespace
 }  // namespace actcap

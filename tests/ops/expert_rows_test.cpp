@@ -69,6 +69,7 @@ void check_expert_rows(Backend& b) {
 }
 
 TEST(ExpertRows, CpuMatchesPlainLoops) { check_expert_rows(*make_cpu_backend()); }
+TEST(ExpertRows, CpuBf16MatchesPlainLoops) { check_expert_rows(*make_cpu_backend(DType::BF16)); }
 
 TEST(ExpertRows, EmptyRowListsDoNothing) {
   auto b = make_cpu_backend();

@@ -138,11 +138,11 @@ class CpuBackend : public Backend {
   }
 
   void gather_rows(const void* src, int64_t width, std::span<const int32_t> rows, void* dst) override {
-    cpu::gather_rows(f32(src), width, rows, f32(dst));
+    cpu::gather_rows(dtype_, src, width, rows, dst);
   }
   void scatter_add_rows(const void* src, int64_t width, std::span<const int32_t> rows, std::span<const float> weights,
                         void* dst) override {
-    cpu::scatter_add_rows(f32(src), width, rows, weights, f32(dst));
+    cpu::scatter_add_rows(dtype_, src, width, rows, weights, dst);
   }
 
   void upload(const float* host, int64_t elements, void* dst) override {
@@ -159,23 +159,21 @@ class CpuBackend : public Backend {
     deliver(to_host(src, elements).data());
   }
   void synchronize() override {}
-  // fp32 rounds nothing in between, so these are rms_norm and rotary.
   void rms_norm_fp32_weight(const void* x, int64_t rows, int64_t dim, const void* weight, float eps,
                             void* y) override {
-    rms_norm(x, rows, dim, weight, eps, y);
+    cpu::rms_norm_fp32_weight(dtype_, x, rows, dim, f32(weight), eps, y);
   }
   void rotary_fp32_tables(void* x, int64_t heads, int64_t head_dim, const float* inv_freq) override {
-    Backend::rotary(x, heads, head_dim, inv_freq);
+    for (const BatchSequence& s : batch_.sequences)
+      cpu::apply_rotary_fp32_tables(dtype_, at(x, s.first_row * heads * head_dim), s.rows, heads, head_dim,
+                                    s.first_position, inv_freq);
   }
-  void clamp(void* x, float limit, int64_t n) override {
-    float* v = f32(x);
-    for (int64_t i = 0; i < n; ++i) v[i] = v[i] < -limit ? -limit : v[i] > limit ? limit : v[i];
-  }
+  void clamp(void* x, float limit, int64_t n) override { cpu::clamp(dtype_, x, limit, n); }
 
   void gemma_rms_norm(const void* x, int64_t rows, int64_t dim, const void* weight, float eps, void* y) override {
-    cpu::gemma_rms_norm(f32(x), rows, dim, f32(weight), eps, f32(y));
+    cpu::gemma_rms_norm(dtype_, x, rows, dim, f32(weight), eps, y);
   }
-  void softcap(void* x, float cap, int64_t n) override { cpu::softcap(f32(x), cap, n); }
+  void softcap(void* x, float cap, int64_t n) override { cpu::softcap(dtype_, x, cap, n); }
 
  private:
   struct Matrix {

@@ -52,8 +52,8 @@ void layer_norm_rows(const T* x, int64_t rows, int64_t dim, const float* weight,
 }
 
 // HF: weight * (x_f32 * rsqrt(mean(x_f32^2) + eps)).to(dtype): the normalised value is rounded before the
-// weight multiplies it.
-template <typename T>
+// weight multiplies it; OLMo 2 (round_before_weight false) multiplies in fp32 and rounds the product once.
+template <typename T, bool round_before_weight>
 void rms_norm_rows(const T* x, int64_t rows, int64_t dim, const float* weight, float eps, T* y) {
   for_rows(rows, [&](int64_t r) {
     const T* in = x + r * dim;
@@ -62,7 +62,10 @@ void rms_norm_rows(const T* x, int64_t rows, int64_t dim, const float* weight, f
     for (int64_t i = 0; i < dim; ++i) sq += double(to_f(in[i])) * to_f(in[i]);
     const float variance = float(sq / double(dim));
     const float rstd = float(1.0 / std::sqrt(double(variance + eps)));
-    for (int64_t i = 0; i < dim; ++i) out[i] = from_f<T>(weight[i] * rd<T>(to_f(in[i]) * rstd));
+    for (int64_t i = 0; i < dim; ++i) {
+      const float normalised = to_f(in[i]) * rstd;
+      out[i] = from_f<T>(weight[i] * (round_before_weight ? rd<T>(normalised) : normalised));
+    }
   });
 }
 
@@ -88,6 +91,41 @@ void rotary_rows(T* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t fi
         const float a = to_f(v[i]), b = to_f(v[i + half]);
         v[i] = from_f<T>(rd<T>(a * cos[i]) - rd<T>(b * sin[i]));
         v[i + half] = from_f<T>(rd<T>(b * cos[i]) + rd<T>(a * sin[i]));
+      }
+    }
+  });
+}
+
+// OLMo 2 in transformers 5: (x_f32 * cos + rotate_half(x_f32) * sin).to(dtype) with fp32 cos/sin, every head
+// dimension rotated: only the sum is rounded. The products go through a buffer so that no fused multiply-add
+// (which rounds once) replaces PyTorch's separate product and sum.
+template <typename T>
+void rotary_fp32_tables_rows(T* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t first_position,
+                             const float* inv_freq) {
+  const int64_t half = head_dim / 2;
+  for_rows(rows, [&](int64_t r) {
+    std::vector<float> buffer(size_t(6 * half));
+    float* cos = buffer.data();
+    float* sin = cos + half;
+    float* products = sin + half;  // a*cos, b*sin, b*cos, a*sin
+    const float position = float(first_position + r);
+    for (int64_t i = 0; i < half; ++i) {
+      const float angle = position * inv_freq[i];
+      cos[i] = std::cos(angle);
+      sin[i] = std::sin(angle);
+    }
+    for (int64_t h = 0; h < heads; ++h) {
+      T* v = x + (r * heads + h) * head_dim;
+      for (int64_t i = 0; i < half; ++i) {
+        const float a = to_f(v[i]), b = to_f(v[i + half]);
+        products[i] = a * cos[i];
+        products[half + i] = b * sin[i];
+        products[2 * half + i] = b * cos[i];
+        products[3 * half + i] = a * sin[i];
+      }
+      for (int64_t i = 0; i < half; ++i) {
+        v[i] = from_f<T>(products[i] - products[half + i]);
+        v[i + half] = from_f<T>(products[2 * half + i] + products[3 * half + i]);
       }
     }
   });
@@ -168,7 +206,15 @@ void layer_norm(DType dtype, const void* x, int64_t rows, int64_t dim, const flo
 void rms_norm(DType dtype, const void* x, int64_t rows, int64_t dim, const float* weight, float eps, void* y) {
   dispatch(dtype, [&](auto tag) {
     using T = decltype(tag);
-    rms_norm_rows(static_cast<const T*>(x), rows, dim, weight, eps, static_cast<T*>(y));
+    rms_norm_rows<T, true>(static_cast<const T*>(x), rows, dim, weight, eps, static_cast<T*>(y));
+  });
+}
+
+void rms_norm_fp32_weight(DType dtype, const void* x, int64_t rows, int64_t dim, const float* weight, float eps,
+                          void* y) {
+  dispatch(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    rms_norm_rows<T, false>(static_cast<const T*>(x), rows, dim, weight, eps, static_cast<T*>(y));
   });
 }
 
@@ -177,6 +223,18 @@ void apply_rotary(DType dtype, void* x, int64_t rows, int64_t heads, int64_t hea
   dispatch(dtype, [&](auto tag) {
     using T = decltype(tag);
     rotary_rows(static_cast<T*>(x), rows, heads, head_dim, first_position, rotary_dims, inv_freq, attention_scaling);
+  });
+}
+
+// fp32 rounds nothing in between: apply_rotary's bits (its fp32 sums may be fused multiply-adds).
+void apply_rotary_fp32_tables(DType dtype, void* x, int64_t rows, int64_t heads, int64_t head_dim,
+                              int64_t first_position, const float* inv_freq) {
+  dispatch(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (std::is_same_v<T, float>)
+      rotary_rows(static_cast<float*>(x), rows, heads, head_dim, first_position, head_dim, inv_freq, 1.0f);
+    else
+      rotary_fp32_tables_rows(static_cast<T*>(x), rows, heads, head_dim, first_position, inv_freq);
   });
 }
 
@@ -209,6 +267,21 @@ void scale(DType dtype, void* x, float factor, int64_t n) {
     using T = decltype(tag);
     T* v = static_cast<T*>(x);
     for (int64_t i = 0; i < n; ++i) v[i] = from_f<T>(to_f(v[i]) * factor);
+  });
+}
+
+// Comparisons only: a value outside the range becomes the bound (rounded to T, an exact bf16 value for real
+// checkpoints' clip_qkv), NaN compares false and stays.
+void clamp(DType dtype, void* x, float limit, int64_t n) {
+  dispatch(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    T* v = static_cast<T*>(x);
+    const T low = from_f<T>(-limit), high = from_f<T>(limit);
+    for (int64_t i = 0; i < n; ++i) {
+      const float value = to_f(v[i]);
+      if (value < -limit) v[i] = low;
+      if (value > limit) v[i] = high;
+    }
   });
 }
 

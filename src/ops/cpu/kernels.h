@@ -52,15 +52,24 @@ void gated_activate(DType dtype, Activation activation, const void* gate, const 
 void add(DType dtype, const void* a, const void* b, void* out, int64_t n);
 void scale(DType dtype, void* x, float factor, int64_t n);
 
-// Gemma's RMSNorm: (x * rsqrt(mean(x^2) + eps)) * (1 + weight); y may alias x.
-void gemma_rms_norm(const float* x, int64_t rows, int64_t dim, const float* weight, float eps, float* y);
-// x = tanh(x / cap) * cap
-void softcap(float* x, float cap, int64_t n);
+// OLMo 2's RMSNorm and rotary: the ops above with the weight product / cos, sin and the products in fp32, each
+// output rounded once (ops/backend.h rms_norm_fp32_weight, rotary_fp32_tables); y may alias x.
+void rms_norm_fp32_weight(DType dtype, const void* x, int64_t rows, int64_t dim, const float* weight, float eps,
+                          void* y);
+void apply_rotary_fp32_tables(DType dtype, void* x, int64_t rows, int64_t heads, int64_t head_dim,
+                              int64_t first_position, const float* inv_freq);
+// x = min(max(x, -limit), limit) in place; NaN stays NaN.
+void clamp(DType dtype, void* x, float limit, int64_t n);
+
+// Gemma's RMSNorm: (x * rsqrt(mean(x^2) + eps)) * (1 + weight), rounded once; y may alias x.
+void gemma_rms_norm(DType dtype, const void* x, int64_t rows, int64_t dim, const float* weight, float eps, void* y);
+// x = tanh(x / cap) * cap, each step rounded
+void softcap(DType dtype, void* x, float cap, int64_t n);
 
 // dst[i, :] = src[rows[i], :]
-void gather_rows(const float* src, int64_t width, std::span<const int32_t> rows, float* dst);
-// dst[rows[i], :] += src[i, :] * weights[i], in order of i
-void scatter_add_rows(const float* src, int64_t width, std::span<const int32_t> rows, std::span<const float> weights,
-                      float* dst);
+void gather_rows(DType dtype, const void* src, int64_t width, std::span<const int32_t> rows, void* dst);
+// dst[rows[i], :] += src[i, :] * weights[i], in order of i; the product and the sum each rounded
+void scatter_add_rows(DType dtype, const void* src, int64_t width, std::span<const int32_t> rows,
+                      std::span<const float> weights, void* dst);
 
 }  // namespace actcap::ops::cpu

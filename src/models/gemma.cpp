@@ -269,10 +269,7 @@ const void* GemmaModel::run(Pass& pass) {
     const float* inv_freq = sliding ? local_inv_freq_ : global_inv_freq_;
     be.rotary(q, H, hd, inv_freq);
     be.rotary(k, Hkv, hd, inv_freq);
-    store_rows(pass, &KVCache::keys, int(i), k, kvdim, kvdim);
-    store_rows(pass, &KVCache::values, int(i), v, kvdim, kvdim);
-    attend(pass, int(i), shape, q, z, b + "attn.hook_pattern");
-    emit(pass, b + "attn.hook_z", z, {qdim});
+    attend(pass, int(i), b, shape, q, k, v, kvdim, z);
 
     be.linear(L.o, z, n, a);
     emit(pass, b + "hook_attn_out", a, {d});

@@ -113,14 +113,11 @@ class Gpt2Model : public Model {
 
       be.linear(L.c_attn, h, n, qkv);
       be.copy_rows(q, d, qkv, 3 * d, d, n);
-      store_rows(pass, &KVCache::keys, int(i), at(qkv, d), 3 * d, d);
-      store_rows(pass, &KVCache::values, int(i), at(qkv, 2 * d), 3 * d, d);
       // HF divides the scores twice: by sqrt(head_dim) held in a tensor of the dtype, then by layer + 1.
       ops::AttentionShape shape{H, H, hd, 1.0f, 0};
       if (family.scale_attn_weights) shape.divisors[0] = round_to(be.dtype(), float(std::sqrt(double(hd))));  // torch.full([], ., dtype)
       if (family.scale_attn_by_inverse_layer_idx) shape.divisors[1] = float(i + 1);
-      attend(pass, int(i), shape, q, z, b + "attn.hook_pattern");
-      emit(pass, b + "attn.hook_z", z, {d});
+      attend(pass, int(i), b, shape, q, at(qkv, d), at(qkv, 2 * d), 3 * d, z);
 
       add_projection(pass, L.attn_c_proj, z, a, x, b + "hook_attn_out");
       emit(pass, b + "hook_resid_mid", x, {d});

@@ -128,11 +128,8 @@ class GptNeoxModel : public Model {
       emit(pass, b + "attn.hook_v", v, {H, hd});
       be.rotary(q, H, hd, rotary_);
       be.rotary(k, H, hd, rotary_);
-      store_rows(pass, &KVCache::keys, int(i), k, d, d);
-      store_rows(pass, &KVCache::values, int(i), v, d, d);
       const ops::AttentionShape shape{H, H, hd, float(1.0 / std::sqrt(double(hd))), 0};
-      attend(pass, int(i), shape, q, z, b + "attn.hook_pattern");
-      emit(pass, b + "attn.hook_z", z, {d});
+      attend(pass, int(i), b, shape, q, k, v, d, z);
       be.linear(L.dense, z, n, a);
       emit(pass, b + "hook_attn_out", a, {d});
 

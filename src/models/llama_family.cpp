@@ -134,12 +134,9 @@ const void* LlamaFamilyModel::run(Pass& pass) {
     emit(pass, b + "attn.hook_v", v, {kvdim});
     be.rotary(q, H, hd, inv_freq_);
     be.rotary(k, Hkv, hd, inv_freq_);
-    store_rows(pass, &KVCache::keys, int(i), k, kvdim, kvdim);
-    store_rows(pass, &KVCache::values, int(i), v, kvdim, kvdim);
 
     const ops::AttentionShape shape{H, Hkv, hd, float(1.0 / std::sqrt(double(hd))), c.sliding_window_at(i)};
-    attend(pass, int(i), shape, q, z, b + "attn.hook_pattern");
-    emit(pass, b + "attn.hook_z", z, {qdim});
+    attend(pass, int(i), b, shape, q, k, v, kvdim, z);
 
     add_projection(pass, L.o, z, a, x, b + "hook_attn_out");
     emit(pass, b + "hook_resid_mid", x, {d});

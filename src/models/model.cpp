@@ -218,8 +218,12 @@ void Model::ungated_mlp(const Pass& pass, const std::string& block, const ops::L
   add_projection(pass, down, hidden, out, residual, block + "hook_mlp_out");
 }
 
-void Model::attend(const Pass& pass, int layer, const ops::AttentionShape& shape, const void* q, void* z,
-                   const std::string& pattern_site) {
+void Model::attend(const Pass& pass, int layer, const std::string& block, const ops::AttentionShape& shape,
+                   const void* q, const void* k, const void* v, int64_t kv_pitch, void* z) {
+  const int64_t kv_width = shape.kv_heads * shape.head_dim;
+  store_rows(pass, &KVCache::keys, layer, k, kv_pitch, kv_width);
+  store_rows(pass, &KVCache::values, layer, v, kv_pitch, kv_width);
+  const std::string pattern_site = block + "attn.hook_pattern";
   const bool want_pattern = pass.wants(pattern_site);
   std::vector<ops::AttentionSequence> sequences;
   for (size_t i = 0; i < pass.caches.size(); ++i) {
@@ -230,11 +234,11 @@ void Model::attend(const Pass& pass, int layer, const ops::AttentionShape& shape
     sequences.push_back({cache.keys[size_t(layer)].data(), cache.values[size_t(layer)].data(), pattern});
   }
   backend_->attention(shape, q, sequences, z);
-  if (!want_pattern) return;
-  for (size_t i = 0; i < sequences.size(); ++i) {
+  for (size_t i = 0; want_pattern && i < sequences.size(); ++i) {
     const ops::BatchSequence& s = pass.batch.sequences[i];
     emit_sequence(pass, i, pattern_site, sequences[i].pattern, {shape.heads, s.first_position + s.rows});
   }
+  emit(pass, block + "attn.hook_z", z, {shape.heads * shape.head_dim});
 }
 
 Tensor Model::lm_head_logits(const Pass& pass, const void* hidden, bool want_last_rows) {

@@ -139,9 +139,6 @@ class Model {
   // Delivers one sequence's rows [sequence rows, row_shape...] (when the pass's sequences differ in width).
   void emit_sequence(const Pass& pass, size_t index, const std::string& site, const void* rows,
                      const Shape& row_shape);
-  // Writes the pass's packed rows [rows, row_width] into each sequence's cache buffer at its positions.
-  void store_rows(const Pass& pass, std::vector<ops::Buffer> KVCache::*buffers, int layer, const void* rows,
-                  int64_t src_pitch, int64_t row_width);
   // A sub-block's output projection into the residual stream: out = layer(in), delivered as `site`, then
   // residual += out. `out` is scratch of [rows, layer.out].
   void add_projection(const Pass& pass, const ops::Linear& layer, const void* in, void* out, void* residual,
@@ -150,9 +147,11 @@ class Model {
   // mlp.hook_pre, mlp.hook_post), then add_projection(down) as hook_mlp_out.
   void ungated_mlp(const Pass& pass, const std::string& block, const ops::Linear& up, const ops::Linear& down,
                    const void* in, void* hidden, void* out, void* residual);
-  // Causal attention of one layer over the pass; the pattern site is captured when wanted.
-  void attend(const Pass& pass, int layer, const ops::AttentionShape& shape, const void* q, void* z,
-              const std::string& pattern_site);
+  // Causal attention of layer `layer` under "blocks.<i>." prefix `block`: the pass's keys and values (packed rows
+  // kv_pitch elements apart, kv_heads * head_dim wide, keys already rotated) go into each sequence's cache, then
+  // z [rows, heads * head_dim] is computed and delivered as attn.hook_z, after attn.hook_pattern when captured.
+  void attend(const Pass& pass, int layer, const std::string& block, const ops::AttentionShape& shape,
+              const void* q, const void* k, const void* v, int64_t kv_pitch, void* z);
 
   ModelConfig config_;
   std::unique_ptr<ops::Backend> backend_;
@@ -161,6 +160,9 @@ class Model {
   // Model's own scratch slots; PATTERN_SLOT + i holds the pass's sequence i's attention pattern.
   enum : int { LOGITS_SLOT = MODEL_SLOTS, LAST_ROWS_SLOT, LAST_LOGITS_SLOT, EDIT_SLOT, PATTERN_SLOT };
   void reserve(KVCache& cache, int64_t positions) const;
+  // Writes the pass's packed rows [rows, row_width] into each sequence's cache buffer at its positions.
+  void store_rows(const Pass& pass, std::vector<ops::Buffer> KVCache::*buffers, int layer, const void* rows,
+                  int64_t src_pitch, int64_t row_width);
   // The `logits` site when captured, and the last rows' logits when wanted.
   Tensor lm_head_logits(const Pass& pass, const void* hidden, bool want_last_rows);
 

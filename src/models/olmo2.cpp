@@ -114,12 +114,9 @@ class Olmo2Model : public Model {
       emit(pass, b + "attn.hook_v", v, {kvdim});
       be.rotary_fp32_tables(q, H, hd, inv_freq_);
       be.rotary_fp32_tables(k, Hkv, hd, inv_freq_);
-      store_rows(pass, &KVCache::keys, int(i), k, kvdim, kvdim);
-      store_rows(pass, &KVCache::values, int(i), v, kvdim, kvdim);
 
       const ops::AttentionShape shape{H, Hkv, hd, float(1.0 / std::sqrt(double(hd))), 0};
-      attend(pass, int(i), shape, q, z, b + "attn.hook_pattern");
-      emit(pass, b + "attn.hook_z", z, {qdim});
+      attend(pass, int(i), b, shape, q, k, v, kvdim, z);
       be.linear(L.o, z, n, a);
       add_post_normed(pass, b, "hook_attn_out", "ln1_post.hook_normalized", L.post_attention_norm, a, x);
       emit(pass, b + "hook_resid_mid", x, {d});

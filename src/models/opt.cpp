@@ -149,11 +149,8 @@ class OptModel : public Model {
       be.scale(q, float(1.0 / std::sqrt(double(hd))), n * d);  // HF scales q itself, before q @ k^T
       emit(pass, b + "attn.hook_k", k, {d});
       emit(pass, b + "attn.hook_v", v, {d});
-      store_rows(pass, &KVCache::keys, int(i), k, d, d);
-      store_rows(pass, &KVCache::values, int(i), v, d, d);
       const ops::AttentionShape shape{H, H, hd, 1.0f, 0};
-      attend(pass, int(i), shape, q, z, b + "attn.hook_pattern");
-      emit(pass, b + "attn.hook_z", z, {d});
+      attend(pass, int(i), b, shape, q, k, v, d, z);
       add_projection(pass, L.out, z, a, x, b + "hook_attn_out");
 
       const void* mlp_in = x;

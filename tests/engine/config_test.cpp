@@ -1,8 +1,13 @@
 // config.json in the styles found on the Hub.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
+
+#include "capture/recorder.h"
 #include "core/error.h"
 #include "models/config.h"
+#include "models/model.h"
 #include "models/registry.h"
 #include "models/rope_frequencies.h"
 #include "../test_util.h"
@@ -185,11 +190,24 @@ TEST(EngineConfig, Gpt2AndOptKeysAndGenerationConfigEos) {
   EXPECT_EQ(gpt2.activation, Activation::Gelu);
   EXPECT_TRUE(gpt2.tie_word_embeddings);
   EXPECT_EQ(gpt2.eos_token_ids, (std::vector<int32_t>{7, 8}));
-  auto opt = parse(R"({"model_type": "opt", "vocab_size": 50, "hidden_size": 32, "ffn_dim": 64,
+  const std::string opt_json = R"({"model_type": "opt", "vocab_size": 50, "hidden_size": 32, "ffn_dim": 64,
       "num_hidden_layers": 2, "num_attention_heads": 2, "max_position_embeddings": 16, "word_embed_proj_dim": 16,
-      "do_layer_norm_before": false})");
-  EXPECT_EQ(opt.activation, Activation::Relu);
-  EXPECT_NE(opt.family, nullptr);  // OPT's own keys (tests/data/extra/opt-350m-style exercises them)
+      "do_layer_norm_before": false})";
+  EXPECT_EQ(parse(opt_json).activation, Activation::Relu);
+  // OPT's own keys live in opt.cpp: seen through the model they build. Post-LN OPT has no final norm, and
+  // word_embed_proj_dim 16 is the width of the token embedding before project_in.
+  auto opt = Model::synthetic(opt_json, 1);
+  const auto sites = opt->site_names();
+  EXPECT_EQ(std::count(sites.begin(), sites.end(), "ln_final.hook_normalized"), 0);
+  Recorder recorder;
+  KVCache cache = opt->new_cache();
+  const std::vector<int32_t> ids = {1, 2, 3};
+  opt->forward(ids, cache, CaptureTarget{nullptr, &recorder});
+  auto taken = recorder.take(0, 3, 3);
+  std::map<std::string, Shape> shapes;
+  for (const auto& [site, tensor] : taken.sites) shapes[site] = tensor.shape();
+  EXPECT_EQ(shapes.at("hook_embed"), (Shape{3, 16}));
+  EXPECT_EQ(shapes.at("hidden_states.0"), (Shape{3, 32}));
   EXPECT_THROW(parse(R"({"model_type": "gpt2"})"), Error);
   EXPECT_THROW(parse(R"([1, 2])"), Error);
   EXPECT_THROW(parse(R"({"model_type": "gpt2", "vocab_size": 50, "n_embd": 32, "n_layer": 2, "n_head": 2,

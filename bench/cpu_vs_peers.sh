@@ -5,8 +5,10 @@
 # PyTorch eager peer (bench/torch_eager_peer.py, Debian's torch, fp32) keeps them; llama.cpp (node-llama-cpp's
 # prebuilt CPU build, `npm ci --prefix bench/peers`) runs GGUF files written from the same checkpoint
 # (bench/to_gguf, F32 and BF16) and captures nothing. The machine's limits come from bench/roofline_bench, in the
-# same run. Prints a table: tokens/s, ratio to llama.cpp of the same weight dtype, % of the sgemm peak, decode
-# against the memory-bandwidth bound, peak RSS, and whether the greedy ids match actcap fp32's.
+# same run; the read bandwidth is measured again just before and just after each engine (a shared VM's
+# bandwidth changes from minute to minute), and each engine's decode is held to the higher of those two.
+# Prints a table: tokens/s, ratio to llama.cpp of the same weight dtype, % of the sgemm peak, decode against the
+# memory-bandwidth bound, peak RSS, and whether the greedy ids match actcap fp32's.
 #
 #   bench/cpu_vs_peers.sh [BUILD_DIR] [SHAPE.json] [THREADS] [TOKENS] [NEW_TOKENS] [RUNS]
 #   (defaults: build bench/shapes/qwen3-0.6b.json 2 128 16 3; checkpoints go to $ACTCAP_BENCH_DIR, default
@@ -40,9 +42,11 @@ run() {  # LABEL COMMAND...: its JSON lines, or why it could not run
   local label=$1
   shift
   echo "running $label" >&2
+  "$build/bench/roofline_bench" 1024 bandwidth >"$results/$label.bandwidth"
   if ! "$@" >"$results/$label.out" 2>"$results/$label.err"; then
     echo "$label: failed: $(tail -1 "$results/$label.err")" >&2
   fi
+  "$build/bench/roofline_bench" 1024 bandwidth >>"$results/$label.bandwidth"
 }
 run "actcap fp32" "$build/bench/capture_speed" "$dir" "$threads" "$tokens" "$new_tokens" fp32 "$runs"
 run "actcap bf16" "$build/bench/capture_speed" "$dir" "$threads" "$tokens" "$new_tokens" bf16 "$runs"

@@ -1,7 +1,8 @@
 """The table of bench/cpu_vs_peers.sh from its results folder: each engine's best prefill and decode tokens/s
 (over the timed runs), its ratio to llama.cpp of the same compute dtype, the prefill's GFLOP/s as a share of the
 peak measured in the same run (the best sgemm shape for fp32, the bf16 dot-product loop for bf16), decode against
-the read-bandwidth bound of the weight bytes it streams, peak RSS, and whether its greedy ids equal actcap fp32's.
+the read-bandwidth bound of the weight bytes it streams (the bandwidth measured next to that engine's runs, the
+higher of before and after, else the run's first measurement), peak RSS, and whether its greedy ids equal actcap fp32's.
 Plain Python 3.
 
     python3 bench/peers_table.py RESULTS_DIR CONFIG.json TOKENS NEW_TOKENS
@@ -39,6 +40,14 @@ def best(folder, label):
     return result, None
 
 
+def nearby_bandwidth(folder, label, threads):
+    """The read bandwidth measured just before and after this engine ran (the higher), or 0."""
+    path = os.path.join(folder, label + ".bandwidth")
+    if not os.path.exists(path):
+        return 0
+    return measured(open(path).read().splitlines()).get(("read_bandwidth", threads), 0)
+
+
 def main(argv):
     folder, config, tokens, new_tokens = argv[1], argv[2], int(argv[3]), int(argv[4])
     limits = measured(open(os.path.join(folder, "roofline")).read().splitlines())
@@ -61,12 +70,14 @@ def main(argv):
             print(f"| {label} | not run: {why} |||||||| ")
             continue
         peer = results["llama.cpp F32" if dtype == "fp32" else "llama.cpp BF16"][0]
-        bound = bandwidth / (work[f"decode_bytes_{weights}"] * 1e-9) if bandwidth else 0
+        bandwidth_here = nearby_bandwidth(folder, label, threads) or bandwidth
+        bound = bandwidth_here / (work[f"decode_bytes_{weights}"] * 1e-9) if bandwidth_here else 0
         def ratio(key):
             return f"{r[key] / peer[key]:.2f}x" if peer else "n/a"
         gflops = r["prefill"] * work["prefill_flops"] * 1e-9
         print(f"| {label} | {r['prefill']:.1f} | {ratio('prefill')} | {100 * gflops / peaks[dtype]:.0f}% "
               f"| {r['decode']:.1f} | {ratio('decode')} | {100 * r['decode'] / bound:.0f}% of {bound:.1f} "
+              f"({bandwidth_here:.1f} GB/s) "
               f"| {r['rss']:.0f} MiB | {'yes' if r['ids'] == reference_ids else 'no'} |")
 
 

@@ -2,12 +2,14 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <thread>
 #include <random>
 
 #include "core/atomic_file.h"
@@ -88,6 +90,25 @@ TEST(ThreadPool, ChunksCoverRangeOnceForAnyThreadCount) {
     });
     for (int h : hits) ASSERT_EQ(h, 1);
   }
+}
+
+// Jobs follow each other faster than an idle worker notices (the hand-over a decode step does hundreds of times),
+// from two callers at once: every chunk of every job still runs exactly once, for its own job.
+TEST(ThreadPool, BackToBackJobsFromTwoCallersRunEachChunkOnce) {
+  ThreadPool pool(3);
+  auto jobs = [&](int salt) {
+    for (int job = 0; job < 5000; ++job) {
+      const int64_t n = 1 + (job * 7 + salt) % 40;
+      std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+      pool.parallel_for(0, n, 1 + job % 3, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) hits[size_t(i)]++;
+      });
+      for (auto& h : hits) ASSERT_EQ(h.load(), 1) << "job " << job;
+    }
+  };
+  std::thread other(jobs, 1);
+  jobs(0);
+  other.join();
 }
 
 TEST(ThreadPool, PropagatesExceptions) {

@@ -1,6 +1,7 @@
 #include "core/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
 #include <memory>
 #include <system_error>
 #include <utility>
@@ -8,11 +9,29 @@
 #include "core/error.h"
 
 namespace actcap {
+namespace {
+
+// How long an idle worker keeps watching for the next job before it sleeps: longer than the serial work between
+// two parallel calls of a decode step, short enough that an idle pool costs nothing.
+constexpr auto kSpinTime = std::chrono::microseconds(200);
+
+void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+uint32_t generation_of(uint64_t claim) { return uint32_t(claim >> 32); }
+uint32_t chunk_of(uint64_t claim) { return uint32_t(claim); }
+
+}  // namespace
 
 ThreadPool::ThreadPool(int threads) {
   if (threads < 0 || threads > kMaxThreads)
     fail("thread count {} is out of range (0 = all hardware threads, at most {})", threads, kMaxThreads);
-  if (threads == 0) threads = int(std::clamp(std::thread::hardware_concurrency(), 1u, unsigned(kMaxThreads)));
+  const int cores = int(std::clamp(std::thread::hardware_concurrency(), 1u, unsigned(kMaxThreads)));
+  if (threads == 0) threads = cores;
+  spin_ = threads <= cores;
   workers_.reserve(size_t(threads - 1));
   try {
     for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
@@ -33,37 +52,52 @@ void ThreadPool::stop_workers() {
   for (auto& w : workers_) w.join();
 }
 
-void ThreadPool::run_chunks() {
+void ThreadPool::run_chunks(const Job& job) {
+  uint64_t claim = claim_.load(std::memory_order_acquire);
   for (;;) {
-    int64_t chunk;
-    {
-      std::lock_guard lock(mutex_);
-      if (next_chunk_ >= chunks_) return;
-      chunk = next_chunk_++;
-    }
-    int64_t b = begin_ + chunk * grain_;
-    int64_t e = std::min(end_, b + grain_);
+    if (generation_of(claim) != job.generation || chunk_of(claim) >= job.chunks) return;
+    if (!claim_.compare_exchange_weak(claim, claim + 1, std::memory_order_acq_rel)) continue;
+    const int64_t b = job.begin + int64_t(chunk_of(claim)) * job.grain;
+    const int64_t e = std::min(job.end, b + job.grain);
     try {
-      (*job_)(b, e);
+      (*job.fn)(b, e);
     } catch (...) {
       std::lock_guard lock(mutex_);
       if (!error_) error_ = std::current_exception();
     }
-    std::lock_guard lock(mutex_);
-    if (++chunks_done_ == chunks_) done_.notify_all();
+    chunks_done_.fetch_add(1, std::memory_order_acq_rel);
+    claim = claim_.load(std::memory_order_acquire);
   }
 }
 
-void ThreadPool::worker_loop() {
-  uint64_t seen = 0;
-  for (;;) {
-    {
-      std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
+// Returns false when the pool stops. Spins first, then sleeps; sleepers_ and claim_ are both sequentially
+// consistent, so a caller that publishes a job either sees this thread sleeping or this thread sees the job.
+bool ThreadPool::wait_for_job(uint32_t seen) {
+  auto published = [&] { return generation_of(claim_.load()) != seen; };
+  if (spin_) {
+    const auto until = std::chrono::steady_clock::now() + kSpinTime;
+    for (int i = 1; !published(); ++i) {
+      cpu_relax();
+      if (i % 64 == 0 && std::chrono::steady_clock::now() > until) break;
     }
-    run_chunks();
+  }
+  std::unique_lock lock(mutex_);
+  sleepers_.fetch_add(1);
+  wake_.wait(lock, [&] { return stop_ || published(); });
+  sleepers_.fetch_sub(1);
+  return !stop_;
+}
+
+void ThreadPool::worker_loop() {
+  uint32_t seen = 0;
+  while (wait_for_job(seen)) {
+    Job job;
+    {
+      std::lock_guard lock(mutex_);
+      job = job_;
+    }
+    seen = job.generation;
+    run_chunks(job);
   }
 }
 
@@ -71,31 +105,31 @@ void ThreadPool::parallel_for(int64_t begin, int64_t end, int64_t grain,
                               const std::function<void(int64_t, int64_t)>& fn) {
   if (end <= begin) return;
   grain = std::max<int64_t>(1, grain);
-  int64_t chunks = (end - begin + grain - 1) / grain;
+  const int64_t chunks = (end - begin - 1) / grain + 1;
   // A second caller while the workers serve another (captures on several devices at once) runs its chunks
-  // itself: the chunks, hence the results, are the same.
+  // itself, and so does a job of more chunks than a claim counts: the chunks, hence the results, are the same.
   std::unique_lock serving(serving_, std::try_to_lock);
-  if (chunks == 1 || workers_.empty() || !serving.owns_lock()) {
+  if (chunks == 1 || workers_.empty() || !serving.owns_lock() || chunks >= int64_t(UINT32_MAX)) {
     for (int64_t b = begin; b < end; b += grain) fn(b, std::min(end, b + grain));
     return;
   }
+  Job job;
   {
     std::lock_guard lock(mutex_);
-    job_ = &fn;
-    begin_ = begin;
-    end_ = end;
-    grain_ = grain;
-    next_chunk_ = 0;
-    chunks_ = chunks;
-    chunks_done_ = 0;
+    job = Job{&fn, begin, end, grain, chunks, generation_of(claim_.load()) + 1};
+    job_ = job;
     error_ = nullptr;
-    ++generation_;
+    chunks_done_.store(0);
+    claim_.store(uint64_t(job.generation) << 32);
   }
-  wake_.notify_all();
-  run_chunks();
-  std::unique_lock lock(mutex_);
-  done_.wait(lock, [&] { return chunks_done_ == chunks_; });
-  job_ = nullptr;
+  if (sleepers_.load() > 0) wake_.notify_all();
+  run_chunks(job);
+  for (int i = 1; chunks_done_.load(std::memory_order_acquire) != chunks; ++i) {
+    cpu_relax();
+    if (i % 1024 == 0) std::this_thread::yield();  // a worker may have been descheduled mid-chunk
+  }
+  std::lock_guard lock(mutex_);
+  job_.fn = nullptr;
   if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
 }
 

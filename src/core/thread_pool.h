@@ -2,6 +2,12 @@
 // A fixed pool of worker threads. parallel_for splits [begin, end) into chunks whose boundaries depend only
 // on the range and the grain, never on the number of threads, so per-chunk work is identical for any
 // thread count (results stay bit-reproducible).
+//
+// A decode step calls parallel_for a few hundred times, each for tens of microseconds of work, so handing a job
+// over must cost far less than waking a sleeping thread (tens of microseconds on a VM). Workers that just
+// finished a job spin for a short while before they sleep, the caller spins while the last chunks finish, and
+// chunks are claimed with one atomic compare-and-swap.
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -35,18 +41,29 @@ class ThreadPool {
   static void set_global_threads(int threads);
 
  private:
+  // What a job's chunks need, copied by each thread that joins the job.
+  struct Job {
+    const std::function<void(int64_t, int64_t)>* fn = nullptr;
+    int64_t begin = 0, end = 0, grain = 1, chunks = 0;
+    uint32_t generation = 0;
+  };
+
   void worker_loop();
   void stop_workers();
-  void run_chunks();
+  void run_chunks(const Job& job);
+  bool wait_for_job(uint32_t seen);
 
   std::vector<std::thread> workers_;
-  std::mutex serving_;  // held by the one parallel_for the workers serve
-  std::mutex mutex_;
-  std::condition_variable wake_, done_;
-  const std::function<void(int64_t, int64_t)>* job_ = nullptr;
-  int64_t begin_ = 0, end_ = 0, grain_ = 1;
-  int64_t next_chunk_ = 0, chunks_ = 0, chunks_done_ = 0;
-  uint64_t generation_ = 0;
+  bool spin_ = true;     // false when there are more threads than cores: a spinning thread would steal one
+  std::mutex serving_;   // held by the one parallel_for the workers serve
+  std::mutex mutex_;     // guards job_, error_, stop_ and the sleeping side of the hand-over
+  std::condition_variable wake_;
+  Job job_;
+  // The job's generation (high 32 bits) and its next unclaimed chunk (low 32 bits): a thread claims a chunk only
+  // of the job it joined, so a late worker can never take a chunk of the next job.
+  std::atomic<uint64_t> claim_{0};
+  std::atomic<int64_t> chunks_done_{0};
+  std::atomic<int> sleepers_{0};
   bool stop_ = false;
   std::exception_ptr error_;
 };

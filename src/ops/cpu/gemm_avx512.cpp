@@ -82,15 +82,24 @@ struct F32Fma {
   static Y output(float sum) { return sum; }
 };
 
+// Weight rows are read once per call (for one row of activations, once per decode step) straight from memory,
+// C rows side by side: the hardware prefetchers see C short streams. So each step also prefetches, in address
+// order, as many bytes of the next block's rows (`next`, `next_bytes` of them; none when null) as it reads of
+// its own, keeping the next block's loads in flight while this one computes.
 template <class Kernel, int R, int C>
 void dot_block(const typename Kernel::X* x, const typename Kernel::W* w, int64_t K, const float* bias,
-               typename Kernel::Y* y, int64_t ldy) {
+               typename Kernel::Y* y, int64_t ldy, const char* next, int64_t next_bytes) {
+  constexpr int64_t STEP_BYTES = C * Kernel::STEP * int64_t(sizeof(typename Kernel::W));
   __m512 acc[R][C];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 8
     for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
   auto step = [&](int64_t k, auto... mask) {  // no mask: a whole step
+    if (next)
+      for (int64_t at = k * C * int64_t(sizeof(typename Kernel::W)), i = 0; i < STEP_BYTES && at + i < next_bytes;
+           i += 64)
+        _mm_prefetch(next + at + i, _MM_HINT_T0);
     typename Kernel::Loaded wv[C];
 #pragma GCC unroll 8
     for (int c = 0; c < C; ++c) wv[c] = Kernel::load_w(w + c * K + k, mask...);
@@ -115,22 +124,28 @@ void dot_block(const typename Kernel::X* x, const typename Kernel::W* w, int64_t
 template <class Kernel, int R>
 void dot_rows(const typename Kernel::X* x, const typename Kernel::W* w, int64_t cols, int64_t K, const float* bias,
               typename Kernel::Y* y, int64_t ldy) {
-  constexpr int WIDE = R <= 2 ? 2 * BLOCK_COLS : BLOCK_COLS;  // few rows: more weight rows in flight
+  // Two rows: more weight rows in flight. One row (decode) streams fastest 4 weight rows at a time with the
+  // prefetch (8 and 16 measured slower: bench/gemm_bench 2 1 5 28).
+  constexpr int WIDE = R == 2 ? 2 * BLOCK_COLS : BLOCK_COLS;
+  const auto* end = reinterpret_cast<const char*>(w + cols * K);
+  auto block = [&](auto width, int64_t c) {
+    const auto* next = reinterpret_cast<const char*>(w + (c + width) * K);
+    const int64_t next_bytes = std::min<int64_t>(end - next, width * K * int64_t(sizeof(typename Kernel::W)));
+    dot_block<Kernel, R, width>(x, w + c * K, K, bias ? bias + c : nullptr, y + c, ldy, next < end ? next : nullptr,
+                                next_bytes);
+  };
   int64_t c = 0;
-  for (; c + WIDE <= cols; c += WIDE)
-    dot_block<Kernel, R, WIDE>(x, w + c * K, K, bias ? bias + c : nullptr, y + c, ldy);
-  for (; c + BLOCK_COLS <= cols; c += BLOCK_COLS)
-    dot_block<Kernel, R, BLOCK_COLS>(x, w + c * K, K, bias ? bias + c : nullptr, y + c, ldy);
-  const float* tail_bias = bias ? bias + c : nullptr;
+  for (; c + WIDE <= cols; c += WIDE) block(std::integral_constant<int, WIDE>{}, c);
+  for (; c + BLOCK_COLS <= cols; c += BLOCK_COLS) block(std::integral_constant<int, BLOCK_COLS>{}, c);
   switch (cols - c) {
     case 3:
-      dot_block<Kernel, R, 3>(x, w + c * K, K, tail_bias, y + c, ldy);
+      block(std::integral_constant<int, 3>{}, c);
       break;
     case 2:
-      dot_block<Kernel, R, 2>(x, w + c * K, K, tail_bias, y + c, ldy);
+      block(std::integral_constant<int, 2>{}, c);
       break;
     case 1:
-      dot_block<Kernel, R, 1>(x, w + c * K, K, tail_bias, y + c, ldy);
+      block(std::integral_constant<int, 1>{}, c);
       break;
     default:
       break;

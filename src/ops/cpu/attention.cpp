@@ -11,7 +11,15 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <utility>
 #include <vector>
+
+#if defined(__AVX512F__)
+// GCC 12's AVX-512 intrinsics start from _mm512_undefined_*() values, which -Wuninitialized reports at every
+// use (GCC bug 105593, fixed in GCC 13).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+#endif
 
 #include "core/thread_pool.h"
 #include "ops/cpu/kernels.h"
@@ -22,9 +30,51 @@ namespace {
 
 constexpr int64_t KEY_BLOCK = 16;  // keys whose scores advance together: one AVX-512 vector
 constexpr int64_t QUERY_ROWS = 8;  // query rows per work item, amortising the key blocks' widening
+constexpr int64_t QUERY_CHAINS = 4;  // queries whose scores advance together
 // The scores of a key block: a vector type (GCC and Clang), so that each step is one multiply-add of the block
 // whatever the compiler's vectoriser makes of the loops around it.
 using KeyScores = float __attribute__((vector_size(KEY_BLOCK * sizeof(float))));
+
+#if defined(__AVX512F__)
+// dst[c * 16 + r] = src[r * stride + c] for a 16 x 16 tile: rows interleaved in pairs, then quads, then 128-bit
+// lanes gathered across the four quads.
+void transpose16(const float* src, int64_t stride, float* dst) {
+  __m512 r[16], t[16];
+  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * stride);
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  auto pd = [](__m512 v) { return _mm512_castps_pd(v); };
+  for (int i = 0; i < 16; i += 4) {  // r[i + m], lane L: column 4L + m of rows i..i+3
+    r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(t[i]), pd(t[i + 2])));
+    r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(t[i]), pd(t[i + 2])));
+    r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(t[i + 1]), pd(t[i + 3])));
+    r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(t[i + 1]), pd(t[i + 3])));
+  }
+  for (int m = 0; m < 4; ++m) {
+    const __m512 even_lo = _mm512_shuffle_f32x4(r[m], r[4 + m], 0x88), odd_lo = _mm512_shuffle_f32x4(r[m], r[4 + m], 0xDD);
+    const __m512 even_hi = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], 0x88);
+    const __m512 odd_hi = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], 0xDD);
+    _mm512_storeu_ps(dst + m * 16, _mm512_shuffle_f32x4(even_lo, even_hi, 0x88));
+    _mm512_storeu_ps(dst + (8 + m) * 16, _mm512_shuffle_f32x4(even_lo, even_hi, 0xDD));
+    _mm512_storeu_ps(dst + (4 + m) * 16, _mm512_shuffle_f32x4(odd_lo, odd_hi, 0x88));
+    _mm512_storeu_ps(dst + (12 + m) * 16, _mm512_shuffle_f32x4(odd_lo, odd_hi, 0xDD));
+  }
+}
+#endif
+
+// block[d * KEY_BLOCK + j] = rows[j * hd + d]: KEY_BLOCK keys' rows to columns (exact moves; 16 x 16 tiles at a
+// time where the build targets AVX-512).
+void transpose_keys(const float* rows, int64_t hd, float* block) {
+  int64_t d0 = 0;
+#if defined(__AVX512F__)
+  static_assert(KEY_BLOCK == 16);
+  for (; d0 + 16 <= hd; d0 += 16) transpose16(rows + d0, hd, block + d0 * KEY_BLOCK);
+#endif
+  for (int64_t d = d0; d < hd; ++d)
+    for (int64_t j = 0; j < KEY_BLOCK; ++j) block[d * KEY_BLOCK + j] = rows[j * hd + d];
+}
 
 template <typename T>
 void attend(const AttentionShape& s, const T* q, int64_t rows, int64_t first_position, const T* keys, const T* values,
@@ -36,9 +86,17 @@ void attend(const AttentionShape& s, const T* q, int64_t rows, int64_t first_pos
     return s.sliding_window > 0 ? std::max<int64_t>(0, pos - s.sliding_window + 1) : int64_t(0);
   };
   ThreadPool::global().parallel_for(0, KV * row_blocks, 1, [&](int64_t begin, int64_t end) {
-    const size_t most = size_t(QUERY_ROWS * G);  // queries in an item
-    std::vector<float> key_block(size_t(hd * KEY_BLOCK)), value(static_cast<size_t>(hd));
-    std::vector<float> queries(most * size_t(hd)), scores(most * size_t(total)), sums(most * size_t(hd));
+    // Queries in an item, rounded up to whole chains (the spare ones are zeros whose scores are dropped).
+    const size_t most = size_t((QUERY_ROWS * G + QUERY_CHAINS - 1) / QUERY_CHAINS * QUERY_CHAINS);
+    thread_local std::vector<float> key_rows, key_block, value, queries, scores, sums;
+    key_rows.resize(size_t(hd * KEY_BLOCK));
+    key_block.resize(size_t(hd * KEY_BLOCK));
+    value.resize(size_t(hd));
+    queries.assign(most * size_t(hd), 0.0f);
+    scores.resize(most * size_t(total));
+    sums.resize(most * size_t(hd));
+    thread_local std::vector<std::pair<int64_t, int64_t>> visible;  // each query's first and last visible key
+    visible.resize(most);
     for (int64_t item = begin; item < end; ++item) {
       // Query i of the item: row r0 + i / G, head g * G + i % G.
       const int64_t g = item / row_blocks, r0 = (item % row_blocks) * QUERY_ROWS;
@@ -50,24 +108,29 @@ void attend(const AttentionShape& s, const T* q, int64_t rows, int64_t first_pos
           queries[size_t(i * hd + d)] = to_f(q[(row_of(i) * H + head_of(i)) * hd + d]);
       const int64_t key_begin = first_visible(first_position + r0), key_end = first_position + row_of(n - 1) + 1;
 
-      // q·k for every query of the item and every key any of them sees.
+      // q·k for every query of the item and every key any of them sees: the block's keys are widened row by row,
+      // then transposed, and QUERY_CHAINS queries advance together (independent chains hide the add latency).
       for (int64_t j0 = key_begin; j0 < key_end; j0 += KEY_BLOCK) {
         const int64_t width = std::min(KEY_BLOCK, key_end - j0);
-        std::fill(key_block.begin(), key_block.end(), 0.0f);
-        for (int64_t jj = 0; jj < width; ++jj)
-          for (int64_t d = 0; d < hd; ++d)
-            key_block[size_t(d * KEY_BLOCK + jj)] = to_f(keys[((j0 + jj) * KV + g) * hd + d]);
-        for (int64_t i = 0; i < n; ++i) {
-          KeyScores acc = {};
-          const float* query = queries.data() + i * hd;
+        std::fill(key_rows.begin() + width * hd, key_rows.end(), 0.0f);
+        for (int64_t jj = 0; jj < width; ++jj) {
+          const T* key = keys + ((j0 + jj) * KV + g) * hd;
+          for (int64_t d = 0; d < hd; ++d) key_rows[size_t(jj * hd + d)] = to_f(key[d]);
+        }
+        transpose_keys(key_rows.data(), hd, key_block.data());
+        for (int64_t i0 = 0; i0 < n; i0 += QUERY_CHAINS) {
+          const int64_t chains = std::min(QUERY_CHAINS, n - i0);
+          KeyScores acc[QUERY_CHAINS] = {};
           for (int64_t d = 0; d < hd; ++d) {
             KeyScores column;
             std::memcpy(&column, key_block.data() + d * KEY_BLOCK, sizeof column);
-            acc += query[d] * column;
+            for (int64_t c = 0; c < QUERY_CHAINS; ++c) acc[c] += queries[size_t((i0 + c) * hd + d)] * column;
           }
-          float out[KEY_BLOCK];
-          std::memcpy(out, &acc, sizeof out);
-          std::copy(out, out + width, scores.begin() + i * total + j0);
+          for (int64_t c = 0; c < chains; ++c) {
+            float out[KEY_BLOCK];
+            std::memcpy(out, &acc[c], sizeof out);
+            std::copy(out, out + width, scores.begin() + (i0 + c) * total + j0);
+          }
         }
       }
 
@@ -95,11 +158,14 @@ void attend(const AttentionShape& s, const T* q, int64_t rows, int64_t first_pos
 
       // The weighted sums of the values, each value row widened once for every query that sees it.
       std::fill(sums.begin(), sums.end(), 0.0f);
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t pos = first_position + row_of(i);
+        visible[size_t(i)] = {first_visible(pos), pos};
+      }
       for (int64_t j = key_begin; j < key_end; ++j) {
         for (int64_t d = 0; d < hd; ++d) value[size_t(d)] = to_f(values[(j * KV + g) * hd + d]);
         for (int64_t i = 0; i < n; ++i) {
-          const int64_t pos = first_position + row_of(i);
-          if (j > pos || j < first_visible(pos)) continue;
+          if (j < visible[size_t(i)].first || j > visible[size_t(i)].second) continue;
           const float p = scores[size_t(i * total + j)];
           float* sum = sums.data() + i * hd;
           for (int64_t d = 0; d < hd; ++d) sum[d] += p * value[size_t(d)];

@@ -1,8 +1,10 @@
 // Dot-product kernels for AVX-512 CPUs, compiled for AVX512F/BW/VL/BF16 whatever the build's -march (callers
 // check the CPU first). An output is the dot product of an activation row and a weight row ([out, in] layout),
-// accumulated in 16 fp32 lanes over steps of the vector width and summed across lanes at the end. Outputs are
-// computed in blocks of up to 6 rows x 4 columns: 24 accumulators stay in registers, each weight vector loaded
-// serves 6 rows and each activation vector 4 columns.
+// accumulated in 16 fp32 lanes over steps of the vector width, in two chains (even and odd steps, so that one
+// output's adds are not a single chain of dependent instructions: with one chain, a decode step's kernel waits on
+// the adds' latency rather than on memory), which are added lane by lane and then summed across lanes at the end.
+// Outputs are computed in blocks of up to 4 rows x 3 columns: 24 accumulators stay in registers, each weight
+// vector loaded serves 4 rows and each activation vector 3 columns.
 //
 // Every output gets the same sequence of steps (the tail zero-filled) whatever the block it falls in, so its
 // bits depend only on its own inputs and K: never on the other rows or columns of the call.
@@ -24,7 +26,7 @@
 namespace actcap::ops::cpu {
 namespace {
 
-constexpr int BLOCK_ROWS = 6, BLOCK_COLS = 4;
+constexpr int BLOCK_ROWS = 4, BLOCK_COLS = 3, CHAINS = 2;
 
 // The 16 lanes summed pairwise in a fixed order.
 float sum_lanes(__m512 v) {
@@ -82,20 +84,23 @@ struct F32Fma {
   static Y output(float sum) { return sum; }
 };
 
-// Weight rows are read once per call (for one row of activations, once per decode step) straight from memory,
-// C rows side by side: the hardware prefetchers see C short streams. So each step also prefetches, in address
-// order, as many bytes of the next block's rows (`next`, `next_bytes` of them; none when null) as it reads of
-// its own, keeping the next block's loads in flight while this one computes.
+// Weight rows are read once per call (for one row of activations, once per decode step) straight from memory.
+// Each step also prefetches, in address order, as many bytes of the next block's rows (`next`, `next_bytes` of
+// them; none when null) as it reads of its own, so that the next block's loads are in flight while this one
+// computes (the hardware prefetchers start late on rows of a few kilobytes).
 template <class Kernel, int R, int C>
 void dot_block(const typename Kernel::X* x, const typename Kernel::W* w, int64_t K, const float* bias,
                typename Kernel::Y* y, int64_t ldy, const char* next, int64_t next_bytes) {
   constexpr int64_t STEP_BYTES = C * Kernel::STEP * int64_t(sizeof(typename Kernel::W));
-  __m512 acc[R][C];
+  __m512 acc[CHAINS][R][C];
 #pragma GCC unroll 8
-  for (int r = 0; r < R; ++r)
+  for (int chain = 0; chain < CHAINS; ++chain)
 #pragma GCC unroll 8
-    for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
-  auto step = [&](int64_t k, auto... mask) {  // no mask: a whole step
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+      for (int c = 0; c < C; ++c) acc[chain][r][c] = _mm512_setzero_ps();
+  // Step k / STEP adds into chain (k / STEP) % 2; no mask: a whole step.
+  auto step = [&](auto chain, int64_t k, auto... mask) {
     if (next)
       for (int64_t at = k * C * int64_t(sizeof(typename Kernel::W)), i = 0; i < STEP_BYTES && at + i < next_bytes;
            i += 64)
@@ -107,15 +112,27 @@ void dot_block(const typename Kernel::X* x, const typename Kernel::W* w, int64_t
     for (int r = 0; r < R; ++r) {
       const typename Kernel::Loaded xv = Kernel::load_x(x + r * K + k, mask...);
 #pragma GCC unroll 8
-      for (int c = 0; c < C; ++c) acc[r][c] = Kernel::accumulate(acc[r][c], xv, wv[c]);
+      for (int c = 0; c < C; ++c) acc[chain][r][c] = Kernel::accumulate(acc[chain][r][c], xv, wv[c]);
     }
   };
+  constexpr std::integral_constant<int, 0> EVEN;
+  constexpr std::integral_constant<int, 1> ODD;
+  constexpr int64_t STEP = Kernel::STEP;
   int64_t k = 0;
-  for (; k + Kernel::STEP <= K; k += Kernel::STEP) step(k);
-  if (k < K) step(k, Kernel::mask(K - k));
+  for (; k + 2 * STEP <= K; k += 2 * STEP) {
+    step(EVEN, k);
+    step(ODD, k + STEP);
+  }
+  if (k + STEP <= K) {
+    step(EVEN, k);
+    k += STEP;
+    if (k < K) step(ODD, k, Kernel::mask(K - k));
+  } else if (k < K) {
+    step(EVEN, k, Kernel::mask(K - k));
+  }
   for (int r = 0; r < R; ++r)
     for (int c = 0; c < C; ++c) {
-      float sum = sum_lanes(acc[r][c]);
+      float sum = sum_lanes(_mm512_add_ps(acc[0][r][c], acc[1][r][c]));
       if (bias) sum += bias[c];
       y[r * ldy + c] = Kernel::output(sum);
     }
@@ -124,9 +141,9 @@ void dot_block(const typename Kernel::X* x, const typename Kernel::W* w, int64_t
 template <class Kernel, int R>
 void dot_rows(const typename Kernel::X* x, const typename Kernel::W* w, int64_t cols, int64_t K, const float* bias,
               typename Kernel::Y* y, int64_t ldy) {
-  // Two rows: more weight rows in flight. One row (decode) streams fastest 4 weight rows at a time with the
-  // prefetch (8 and 16 measured slower: bench/gemm_bench 2 1 5 28).
-  constexpr int WIDE = R == 2 ? 2 * BLOCK_COLS : BLOCK_COLS;
+  // One row (decode) streams the weights fastest one row after the other, a purely sequential read (2, 4, 8 and
+  // 16 rows side by side measured 3-30% slower: bench/gemm_bench 2 1 5 28).
+  constexpr int WIDE = R == 1 ? 1 : BLOCK_COLS;
   const auto* end = reinterpret_cast<const char*>(w + cols * K);
   auto block = [&](auto width, int64_t c) {
     const auto* next = reinterpret_cast<const char*>(w + (c + width) * K);
@@ -138,9 +155,6 @@ void dot_rows(const typename Kernel::X* x, const typename Kernel::W* w, int64_t 
   for (; c + WIDE <= cols; c += WIDE) block(std::integral_constant<int, WIDE>{}, c);
   for (; c + BLOCK_COLS <= cols; c += BLOCK_COLS) block(std::integral_constant<int, BLOCK_COLS>{}, c);
   switch (cols - c) {
-    case 3:
-      block(std::integral_constant<int, 3>{}, c);
-      break;
     case 2:
       block(std::integral_constant<int, 2>{}, c);
       break;
@@ -161,12 +175,6 @@ void dot(const typename Kernel::X* x, int64_t rows, const typename Kernel::W* w,
   const auto* xt = x + r * K;
   auto* yt = y + r * ldy;
   switch (rows - r) {
-    case 5:
-      dot_rows<Kernel, 5>(xt, w, cols, K, bias, yt, ldy);
-      break;
-    case 4:
-      dot_rows<Kernel, 4>(xt, w, cols, K, bias, yt, ldy);
-      break;
     case 3:
       dot_rows<Kernel, 3>(xt, w, cols, K, bias, yt, ldy);
       break;

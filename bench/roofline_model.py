@@ -3,6 +3,7 @@ the last position only, as the engine computes them) and of one decode step, and
 limits put on them. Reads roofline_bench's output on stdin; plain Python 3, no packages.
 
     roofline_bench | python3 bench/roofline_model.py [TOKENS] [NEW_TOKENS] [SHAPE.json ...]
+    python3 bench/roofline_model.py --decode-bytes CONFIG.json TOKENS NEW_TOKENS   (bytes a bf16 decode step reads)
 """
 import glob
 import json
@@ -45,6 +46,10 @@ def shape_work(cfg, tokens, new_tokens):
 
 
 def main(argv):
+    if len(argv) == 5 and argv[1] == "--decode-bytes":
+        with open(argv[2]) as f:
+            print(int(shape_work(json.load(f), int(argv[3]), int(argv[4]))["decode_bytes_bf16"]))
+        return
     tokens = int(argv[1]) if len(argv) > 1 else 128
     new_tokens = int(argv[2]) if len(argv) > 2 else 16
     shapes = argv[3:] or sorted(glob.glob(os.path.join(os.path.dirname(__file__), "shapes", "*.json")))

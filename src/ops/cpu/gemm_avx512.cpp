@@ -87,7 +87,9 @@ struct F32Fma {
 // Weight rows are read once per call (for one row of activations, once per decode step) straight from memory.
 // Each step also prefetches, in address order, as many bytes of the next block's rows (`next`, `next_bytes` of
 // them; none when null) as it reads of its own, so that the next block's loads are in flight while this one
-// computes (the hardware prefetchers start late on rows of a few kilobytes).
+// computes (the hardware prefetchers start late on rows of a few kilobytes). Non-temporal: the weights are used
+// once per call, so they should not push the activations and the KV cache out of the outer caches (measured
+// 3-8% faster than prefetcht0 on the 28-layer stream of bench/gemm_bench).
 template <class Kernel, int R, int C>
 void dot_block(const typename Kernel::X* x, const typename Kernel::W* w, int64_t K, const float* bias,
                typename Kernel::Y* y, int64_t ldy, const char* next, int64_t next_bytes) {
@@ -104,7 +106,7 @@ void dot_block(const typename Kernel::X* x, const typename Kernel::W* w, int64_t
     if (next)
       for (int64_t at = k * C * int64_t(sizeof(typename Kernel::W)), i = 0; i < STEP_BYTES && at + i < next_bytes;
            i += 64)
-        _mm_prefetch(next + at + i, _MM_HINT_T0);
+        _mm_prefetch(next + at + i, _MM_HINT_NTA);
     typename Kernel::Loaded wv[C];
 #pragma GCC unroll 8
     for (int c = 0; c < C; ++c) wv[c] = Kernel::load_w(w + c * K + k, mask...);

@@ -11,7 +11,6 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <utility>
 #include <vector>
 
 #if defined(__AVX512F__)
@@ -76,6 +75,23 @@ void transpose_keys(const float* rows, int64_t hd, float* block) {
     for (int64_t j = 0; j < KEY_BLOCK; ++j) block[d * KEY_BLOCK + j] = rows[j * hd + d];
 }
 
+// sum[0, 16 * NV) = Σ p[j] * values[j * stride + d] over keys lo..hi in key order, the sums held in registers.
+template <int NV, typename T>
+void weighted_sum(const float* p, int64_t lo, int64_t hi, const T* values, int64_t stride, float* sum) {
+  KeyScores acc[NV] = {};
+  for (int64_t j = lo; j <= hi; ++j) {
+    const T* row = values + j * stride;
+    for (int v = 0; v < NV; ++v) {
+      float wide[KEY_BLOCK];
+      for (int64_t e = 0; e < KEY_BLOCK; ++e) wide[e] = to_f(row[v * KEY_BLOCK + e]);
+      KeyScores x;
+      std::memcpy(&x, wide, sizeof x);
+      acc[v] += p[j] * x;
+    }
+  }
+  std::memcpy(sum, acc, sizeof acc);
+}
+
 template <typename T>
 void attend(const AttentionShape& s, const T* q, int64_t rows, int64_t first_position, const T* keys, const T* values,
             T* z, T* pattern) {
@@ -88,15 +104,12 @@ void attend(const AttentionShape& s, const T* q, int64_t rows, int64_t first_pos
   ThreadPool::global().parallel_for(0, KV * row_blocks, 1, [&](int64_t begin, int64_t end) {
     // Queries in an item, rounded up to whole chains (the spare ones are zeros whose scores are dropped).
     const size_t most = size_t((QUERY_ROWS * G + QUERY_CHAINS - 1) / QUERY_CHAINS * QUERY_CHAINS);
-    thread_local std::vector<float> key_rows, key_block, value, queries, scores, sums;
+    thread_local std::vector<float> key_rows, key_block, queries, scores, sums;
     key_rows.resize(size_t(hd * KEY_BLOCK));
     key_block.resize(size_t(hd * KEY_BLOCK));
-    value.resize(size_t(hd));
     queries.assign(most * size_t(hd), 0.0f);
     scores.resize(most * size_t(total));
     sums.resize(most * size_t(hd));
-    thread_local std::vector<std::pair<int64_t, int64_t>> visible;  // each query's first and last visible key
-    visible.resize(most);
     for (int64_t item = begin; item < end; ++item) {
       // Query i of the item: row r0 + i / G, head g * G + i % G.
       const int64_t g = item / row_blocks, r0 = (item % row_blocks) * QUERY_ROWS;
@@ -156,19 +169,20 @@ void attend(const AttentionShape& s, const T* q, int64_t rows, int64_t first_pos
         for (int64_t j = lo; j <= pos; ++j) p[j] = rd<T>(p[j] * inv);
       }
 
-      // The weighted sums of the values, each value row widened once for every query that sees it.
-      std::fill(sums.begin(), sums.end(), 0.0f);
+      // The weighted sums of the values over each query's visible keys, 128 or 16 dimensions at a time.
       for (int64_t i = 0; i < n; ++i) {
-        const int64_t pos = first_position + row_of(i);
-        visible[size_t(i)] = {first_visible(pos), pos};
-      }
-      for (int64_t j = key_begin; j < key_end; ++j) {
-        for (int64_t d = 0; d < hd; ++d) value[size_t(d)] = to_f(values[(j * KV + g) * hd + d]);
-        for (int64_t i = 0; i < n; ++i) {
-          if (j < visible[size_t(i)].first || j > visible[size_t(i)].second) continue;
-          const float p = scores[size_t(i * total + j)];
-          float* sum = sums.data() + i * hd;
-          for (int64_t d = 0; d < hd; ++d) sum[d] += p * value[size_t(d)];
+        const int64_t pos = first_position + row_of(i), lo = first_visible(pos);
+        const float* p = scores.data() + i * total;
+        const T* head_values = values + g * hd;
+        float* sum = sums.data() + i * hd;
+        int64_t d = 0;
+        for (; d + 8 * KEY_BLOCK <= hd; d += 8 * KEY_BLOCK)
+          weighted_sum<8>(p, lo, pos, head_values + d, KV * hd, sum + d);
+        for (; d + KEY_BLOCK <= hd; d += KEY_BLOCK) weighted_sum<1>(p, lo, pos, head_values + d, KV * hd, sum + d);
+        for (; d < hd; ++d) {
+          float total_d = 0.0f;
+          for (int64_t j = lo; j <= pos; ++j) total_d += p[j] * to_f(head_values[j * KV * hd + d]);
+          sum[d] = total_d;
         }
       }
 

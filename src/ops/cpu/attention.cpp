@@ -81,6 +81,7 @@ void weighted_sum(const float* p, int64_t lo, int64_t hi, const T* values, int64
   KeyScores acc[NV] = {};
   for (int64_t j = lo; j <= hi; ++j) {
     const T* row = values + j * stride;
+#pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) {
       float wide[KEY_BLOCK];
       for (int64_t e = 0; e < KEY_BLOCK; ++e) wide[e] = to_f(row[v * KEY_BLOCK + e]);

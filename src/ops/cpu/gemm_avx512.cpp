@@ -84,16 +84,16 @@ struct F32Fma {
   static Y output(float sum) { return sum; }
 };
 
-// Weight rows are read once per call (for one row of activations, once per decode step) straight from memory.
-// Each step also prefetches, in address order, as many bytes of the next block's rows (`next`, `next_bytes` of
-// them; none when null) as it reads of its own, so that the next block's loads are in flight while this one
-// computes (the hardware prefetchers start late on rows of a few kilobytes). Non-temporal: the weights are used
-// once per call, so they should not push the activations and the KV cache out of the outer caches (measured
-// 3-8% faster than prefetcht0 on the 28-layer stream of bench/gemm_bench).
+// The block's C weight rows are col_step rows apart (its outputs col_step columns apart). Weight rows are read
+// once per call (for one row of activations, once per decode step) straight from memory, so each step also
+// prefetches what each row's stream reads `ahead` elements later (the next block's rows; nothing at or past
+// `end`), keeping the next loads in flight while this block computes: the hardware prefetchers start late on rows
+// of a few kilobytes. Non-temporal: the weights are used once per call, so they should not push the activations
+// and the KV cache out of the outer caches (measured 3-8% faster than prefetcht0 on bench/gemm_bench 2 1 5 28).
 template <class Kernel, int R, int C>
-void dot_block(const typename Kernel::X* x, const typename Kernel::W* w, int64_t K, const float* bias,
-               typename Kernel::Y* y, int64_t ldy, const char* next, int64_t next_bytes) {
-  constexpr int64_t STEP_BYTES = C * Kernel::STEP * int64_t(sizeof(typename Kernel::W));
+void dot_block(const typename Kernel::X* x, const typename Kernel::W* w, int64_t K, int64_t col_step,
+               const float* bias, typename Kernel::Y* y, int64_t ldy, int64_t ahead, const void* end) {
+  constexpr int64_t STEP_BYTES = Kernel::STEP * int64_t(sizeof(typename Kernel::W));
   __m512 acc[CHAINS][R][C];
 #pragma GCC unroll 8
   for (int chain = 0; chain < CHAINS; ++chain)
@@ -103,13 +103,14 @@ void dot_block(const typename Kernel::X* x, const typename Kernel::W* w, int64_t
       for (int c = 0; c < C; ++c) acc[chain][r][c] = _mm512_setzero_ps();
   // Step k / STEP adds into chain (k / STEP) % 2; no mask: a whole step.
   auto step = [&](auto chain, int64_t k, auto... mask) {
-    if (next)
-      for (int64_t at = k * C * int64_t(sizeof(typename Kernel::W)), i = 0; i < STEP_BYTES && at + i < next_bytes;
-           i += 64)
-        _mm_prefetch(next + at + i, _MM_HINT_NTA);
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) {
+      const auto* later = reinterpret_cast<const char*>(w + c * col_step * K + k + ahead);
+      for (int64_t i = 0; i < STEP_BYTES && later + i < end; i += 64) _mm_prefetch(later + i, _MM_HINT_NTA);
+    }
     typename Kernel::Loaded wv[C];
 #pragma GCC unroll 8
-    for (int c = 0; c < C; ++c) wv[c] = Kernel::load_w(w + c * K + k, mask...);
+    for (int c = 0; c < C; ++c) wv[c] = Kernel::load_w(w + c * col_step * K + k, mask...);
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const typename Kernel::Loaded xv = Kernel::load_x(x + r * K + k, mask...);
@@ -135,25 +136,29 @@ void dot_block(const typename Kernel::X* x, const typename Kernel::W* w, int64_t
   for (int r = 0; r < R; ++r)
     for (int c = 0; c < C; ++c) {
       float sum = sum_lanes(_mm512_add_ps(acc[0][r][c], acc[1][r][c]));
-      if (bias) sum += bias[c];
-      y[r * ldy + c] = Kernel::output(sum);
+      if (bias) sum += bias[c * col_step];
+      y[r * ldy + c * col_step] = Kernel::output(sum);
     }
 }
 
 template <class Kernel, int R>
 void dot_rows(const typename Kernel::X* x, const typename Kernel::W* w, int64_t cols, int64_t K, const float* bias,
               typename Kernel::Y* y, int64_t ldy) {
-  // One row (decode) streams the weights fastest one row after the other, a purely sequential read (2, 4, 8 and
-  // 16 rows side by side measured 3-30% slower: bench/gemm_bench 2 1 5 28).
+  // One row (decode) streams the weights fastest as two sequential reads, the tile's first and second halves
+  // row after row: 2 to 16 adjacent rows side by side measured 3-30% slower on the 28-layer stream of
+  // bench/gemm_bench, the two halves 5-8% faster than one stream in a decode step on a machine whose memory
+  // outpaces one core.
   constexpr int WIDE = R == 1 ? 1 : BLOCK_COLS;
-  const auto* end = reinterpret_cast<const char*>(w + cols * K);
+  const auto* end = w + cols * K;
   auto block = [&](auto width, int64_t c) {
-    const auto* next = reinterpret_cast<const char*>(w + (c + width) * K);
-    const int64_t next_bytes = std::min<int64_t>(end - next, width * K * int64_t(sizeof(typename Kernel::W)));
-    dot_block<Kernel, R, width>(x, w + c * K, K, bias ? bias + c : nullptr, y + c, ldy, next < end ? next : nullptr,
-                                next_bytes);
+    dot_block<Kernel, R, width>(x, w + c * K, K, 1, bias ? bias + c : nullptr, y + c, ldy, width * K, end);
   };
   int64_t c = 0;
+  if constexpr (R == 1) {  // columns c and c + half together: two sequential streams
+    const int64_t half = cols / 2;
+    for (; c < half; ++c) dot_block<Kernel, R, 2>(x, w + c * K, K, half, bias ? bias + c : nullptr, y + c, ldy, K, end);
+    c = 2 * half;
+  }
   for (; c + WIDE <= cols; c += WIDE) block(std::integral_constant<int, WIDE>{}, c);
   for (; c + BLOCK_COLS <= cols; c += BLOCK_COLS) block(std::integral_constant<int, BLOCK_COLS>{}, c);
   switch (cols - c) {

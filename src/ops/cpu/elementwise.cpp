@@ -18,6 +18,9 @@ namespace {
 
 constexpr int64_t ROW_GRAIN = 16;
 constexpr int64_t ELEMENT_GRAIN = 1 << 16;
+// Activations call libm for every element (tens of nanoseconds), so even a decode step's few thousand gate values
+// are worth sharing between threads.
+constexpr int64_t ACTIVATION_GRAIN = 1024;
 
 void for_rows(int64_t rows, const std::function<void(int64_t)>& fn) {
   ThreadPool::global().parallel_for(0, rows, ROW_GRAIN, [&](int64_t b, int64_t e) {
@@ -25,8 +28,8 @@ void for_rows(int64_t rows, const std::function<void(int64_t)>& fn) {
   });
 }
 
-void for_elements(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
-  ThreadPool::global().parallel_for(0, n, ELEMENT_GRAIN, fn);
+void for_elements(int64_t n, const std::function<void(int64_t, int64_t)>& fn, int64_t grain = ELEMENT_GRAIN) {
+  ThreadPool::global().parallel_for(0, n, grain, fn);
 }
 
 template <typename T>
@@ -190,7 +193,7 @@ void activate_elements(Activation activation, const T* gate, const T* up, T* out
         }
       }
     }
-  });
+  }, ACTIVATION_GRAIN);
 }
 
 }  // namespace

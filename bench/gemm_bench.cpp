@@ -59,14 +59,15 @@ int main(int argc, char** argv) {
       setenv("ACTCAP_CPU_KERNELS", path.kernels, 1);
       std::vector<std::vector<uint8_t>> weights;
       double flops = 0, weight_bytes = 0;
-      for (int copy = 0; copy < layers; ++copy)
-      for (const Shape& s : QWEN3_0_6B_LAYER) {
-        std::vector<float> values(size_t(s.in * s.out));
-        for (size_t i = 0; i < values.size(); ++i) values[i] = float(int(i * 7919 % 2001) - 1000) * 1e-4f;
-        weights.emplace_back(values.size() * actcap::dtype_size(path.weights));
-        actcap::convert_from_f32(values.data(), path.weights, weights.back().data(), values.size());
-        flops += 2.0 * double(rows * s.in * s.out);
-        weight_bytes += double(weights.back().size());
+      for (int copy = 0; copy < layers; ++copy) {
+        for (const Shape& s : QWEN3_0_6B_LAYER) {
+          std::vector<float> values(size_t(s.in * s.out));
+          for (size_t i = 0; i < values.size(); ++i) values[i] = float(int(i * 7919 % 2001) - 1000) * 1e-4f;
+          weights.emplace_back(values.size() * actcap::dtype_size(path.weights));
+          actcap::convert_from_f32(values.data(), path.weights, weights.back().data(), values.size());
+          flops += 2.0 * double(rows * s.in * s.out);
+          weight_bytes += double(weights.back().size());
+        }
       }
       std::vector<float> x(size_t(rows * 3072), 0.5f), y(size_t(rows * 3072));
       std::vector<uint16_t> x16(x.size(), actcap::f32_to_bf16(0.5f)), y16(y.size());
@@ -85,8 +86,8 @@ int main(int argc, char** argv) {
         if (run > 0) best = std::min(best, seconds), best_cpu = std::min(best_cpu, cpu_seconds() - cpu_start);
       }
       std::printf("%-20s threads=%d rows=%lld layers=%d GFLOP/s=%.1f GFLOP/cpu-s=%.1f weights GB/s=%.1f\n", path.name,
-                  actcap::ThreadPool::global().size(), (long long)rows, layers, flops / best * 1e-9, flops / best_cpu * 1e-9,
-                  weight_bytes / best * 1e-9);
+                  actcap::ThreadPool::global().size(), (long long)rows, layers, flops / best * 1e-9,
+                  flops / best_cpu * 1e-9, weight_bytes / best * 1e-9);
     }
     return 0;
   } catch (const std::exception& e) {

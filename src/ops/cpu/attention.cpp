@@ -52,7 +52,8 @@ void transpose16(const float* src, int64_t stride, float* dst) {
     r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(t[i + 1]), pd(t[i + 3])));
   }
   for (int m = 0; m < 4; ++m) {
-    const __m512 even_lo = _mm512_shuffle_f32x4(r[m], r[4 + m], 0x88), odd_lo = _mm512_shuffle_f32x4(r[m], r[4 + m], 0xDD);
+    const __m512 even_lo = _mm512_shuffle_f32x4(r[m], r[4 + m], 0x88);
+    const __m512 odd_lo = _mm512_shuffle_f32x4(r[m], r[4 + m], 0xDD);
     const __m512 even_hi = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], 0x88);
     const __m512 odd_hi = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], 0xDD);
     _mm512_storeu_ps(dst + m * 16, _mm512_shuffle_f32x4(even_lo, even_hi, 0x88));

@@ -156,7 +156,8 @@ void dot_rows(const typename Kernel::X* x, const typename Kernel::W* w, int64_t 
   int64_t c = 0;
   if constexpr (R == 1) {  // columns c and c + half together: two sequential streams
     const int64_t half = cols / 2;
-    for (; c < half; ++c) dot_block<Kernel, R, 2>(x, w + c * K, K, half, bias ? bias + c : nullptr, y + c, ldy, K, end);
+    for (; c < half; ++c)
+      dot_block<Kernel, R, 2>(x, w + c * K, K, half, bias ? bias + c : nullptr, y + c, ldy, K, end);
     c = 2 * half;
   }
   for (; c + WIDE <= cols; c += WIDE) block(std::integral_constant<int, WIDE>{}, c);

@@ -17,6 +17,7 @@
 // GCC 12's AVX-512 intrinsics start from _mm512_undefined_*() values, which -Wuninitialized reports at every
 // use (GCC bug 105593, fixed in GCC 13).
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 #endif
 

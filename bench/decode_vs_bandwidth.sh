@@ -14,8 +14,15 @@ for tool in capture_speed roofline_bench; do
   [[ -x $build/bench/$tool ]] || { echo "decode_vs_bandwidth.sh: $build/bench/$tool not built" >&2; exit 1; }
 done
 [[ -f $model/config.json ]] || { echo "decode_vs_bandwidth.sh: $model/config.json: no model there" >&2; exit 1; }
-bytes=$(python3 "$(dirname "$0")/roofline_model.py" --decode-bytes "$model/config.json" "$tokens" "$new_tokens")
-bandwidth() { "$build/bench/roofline_bench" 1024 bandwidth | awk -v t="threads=$threads" '$2 == t {split($NF, v, "="); if (v[2] > m) m = v[2]} END {print m}'; }
+here=$(cd "$(dirname "$0")" && pwd)
+bytes=$(python3 "$here/roofline_model.py" --decode-bytes "$model/config.json" "$tokens" "$new_tokens")
+bandwidth() {  # the best of roofline_bench's read bandwidths on $threads threads, read as roofline_model.py reads them
+  "$build/bench/roofline_bench" 1024 bandwidth | python3 -c "import sys
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, sys.argv[1])
+from roofline_model import measured
+print(measured(sys.stdin.read().splitlines())[('read_bandwidth', int(sys.argv[2]))])" "$here" "$threads"
+}
 decode() { "$build/bench/capture_speed" "$model" "$threads" "$tokens" "$new_tokens" "$1" 1 | sed -n 's/.*"decode_tok_s": \([0-9.]*\).*/\1/p'; }
 echo "# $(date -u '+%F %H:%M UTC'), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $threads threads," \
      "$(basename "$model"), 1 x $tokens prefill + $new_tokens tokens, $bytes bytes of weights per decode step"

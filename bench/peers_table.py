@@ -2,7 +2,8 @@
 (over the timed runs), its ratio to llama.cpp of the same compute dtype, the prefill's GFLOP/s as a share of the
 peak measured in the same run (the best sgemm shape for fp32, the bf16 dot-product loop for bf16), decode against
 the read-bandwidth bound of the weight bytes it streams (the bandwidth measured next to that engine's runs, the
-higher of before and after, else the run's first measurement), peak RSS, and whether its greedy ids equal actcap fp32's.
+higher of before and after, else the run's first measurement), peak RSS, and whether its greedy ids equal actcap
+fp32's.
 Plain Python 3.
 
     python3 bench/peers_table.py RESULTS_DIR CONFIG.json TOKENS NEW_TOKENS

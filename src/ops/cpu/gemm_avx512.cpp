@@ -145,7 +145,7 @@ template <class Kernel, int R>
 void dot_rows(const typename Kernel::X* x, const typename Kernel::W* w, int64_t cols, int64_t K, const float* bias,
               typename Kernel::Y* y, int64_t ldy) {
   // One row (decode) streams the weights fastest as two sequential reads, the tile's first and second halves
-  // row after row: 2 to 16 adjacent rows side by side measured 3-30% slower on the 28-layer stream of
+  // row after row: 2 to 16 adjacent rows side by side measured 4-34% slower on the 28-layer stream of
   // bench/gemm_bench, the two halves 5-8% faster than one stream in a decode step on a machine whose memory
   // outpaces one core.
   constexpr int WIDE = R == 1 ? 1 : BLOCK_COLS;

@@ -15,7 +15,7 @@
 # need be (--models llama-3.1-8b). Results go to OUT (default BUILD_DIR/gpu_vs_hf): machine.txt, disk.json,
 # actcap.jsonl, hf.jsonl, table.md; later calls with the same OUT add to them and the table covers them all.
 # Environment: PYTHON (default python3, the one with torch and transformers), JOBS (build jobs, default nproc),
-# CMAKE_ARGS (more configure arguments). The GPU machine lacks three build dependencies: run
+# CMAKE_ARGS (more configure arguments). The GPU machine lacks the build dependencies: run
 # scripts/gpu-machine-deps.sh here first and carry third_party/gpu-machine with the working tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,14 +49,7 @@ work=$out/work
 mkdir -p "$out" "$work"
 
 bench_bin=$build_dir/bench/gpu_capture_bench
-# Oniguruma, utf8proc and GMP, which the GPU machine's image lacks, unpacked by scripts/gpu-machine-deps.sh.
-deps=$PWD/third_party/gpu-machine
-if [[ -d $deps ]]; then
-  sed -E -i "s#^([a-z_]+)=.*/usr#\1=$deps/usr#" "$deps"/usr/lib/x86_64-linux-gnu/pkgconfig/*.pc
-  export PKG_CONFIG_PATH=$deps/usr/lib/x86_64-linux-gnu/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
-  export LD_LIBRARY_PATH=$deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-  CMAKE_ARGS="-DCMAKE_PREFIX_PATH=$deps/usr ${CMAKE_ARGS:-}"
-fi
+. scripts/gpu-machine-env.sh  # the build dependencies carried from Debian, CUDA's libraries
 
 if ((build)); then
   echo "== building actcap with CUDA in $build_dir"

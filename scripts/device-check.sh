@@ -31,20 +31,7 @@ note() { echo "$*" | tee -a "$summary"; }
 build=build-device
 export ACTCAP_REQUIRE_CUDA=1 PYTHONUNBUFFERED=1
 
-# Build dependencies carried from Debian (scripts/gpu-machine-deps.sh), and CUDA's libraries wherever the
-# image keeps them (the toolkit, or pip's nvidia-* wheels).
-deps=$PWD/third_party/gpu-machine
-if [[ -d $deps ]]; then
-  sed -E -i "s#^([a-z_]+)=.*/usr#\1=$deps/usr#" "$deps"/usr/lib/x86_64-linux-gnu/pkgconfig/*.pc
-  export PKG_CONFIG_PATH=$deps/usr/lib/x86_64-linux-gnu/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
-  export LD_LIBRARY_PATH=$deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-  cmake_prefix=$deps/usr
-fi
-for dir in /usr/local/cuda/lib64 $(python3 -c 'import glob, site
-for p in site.getsitepackages(): print(" ".join(glob.glob(p + "/nvidia/*/lib")))' 2>/dev/null); do
-  [[ -d $dir ]] && LD_LIBRARY_PATH=${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$dir
-done
-export LD_LIBRARY_PATH
+. scripts/gpu-machine-env.sh  # the build dependencies carried from Debian, CUDA's libraries
 
 {
   echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'), actcap $(git describe --always --dirty 2>/dev/null || echo unknown)"
@@ -52,7 +39,7 @@ export LD_LIBRARY_PATH
   nvcc --version 2>&1 | tail -1
   python3 -c 'import torch, transformers
 print(f"torch {torch.__version__} (CUDA {torch.version.cuda}), transformers {transformers.__version__}")' 2>&1
-  echo "cpu: $(nproc) cores; $(. /etc/os-release && echo "$PRETTY_NAME")"
+  echo "cpu: $(nproc) cores; $(. /etc/os-release && echo "$PRETTY_NAME"); $(c++ --version | head -1)"
 } | tee "$OUT/machine.txt"
 
 phase() {  # phase NAME SECONDS COMMAND...: runs it with a time limit, notes how it ended
@@ -66,7 +53,7 @@ phase() {  # phase NAME SECONDS COMMAND...: runs it with a time limit, notes how
 
 configure_and_build() {
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DACTCAP_CUDA=ON -DACTCAP_NATIVE=ON \
-    ${cmake_prefix:+-DCMAKE_PREFIX_PATH=$cmake_prefix} &&
+    ${CMAKE_ARGS:-} &&
     cmake --build "$build" -j"$(nproc)" --target actcap actcap_tests gpu_capture_bench
 }
 if ! phase build 300 configure_and_build >"$OUT/build.log" 2>&1; then

@@ -54,9 +54,10 @@ phase() {  # phase NAME SECONDS COMMAND...: runs it with a time limit, notes how
 configure_and_build() {
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DACTCAP_CUDA=ON -DACTCAP_NATIVE=ON \
     ${CMAKE_ARGS:-} &&
-    cmake --build "$build" -j"$(nproc)" --target actcap actcap_tests gpu_capture_bench
+    cmake --build "$build" -j"$(nproc)" --target actcap actcap_tests gpu_capture_bench -- -k  # every error in one log
 }
-if ! phase build 300 configure_and_build >"$OUT/build.log" 2>&1; then
+export -f configure_and_build; export build CMAKE_ARGS  # timeout runs programs, not functions
+if ! phase build 300 bash -c configure_and_build >"$OUT/build.log" 2>&1; then
   tail -30 "$OUT/build.log"
   note "the build failed: see build.log"
   exit 1

@@ -1,6 +1,7 @@
 #pragma once
 // Output files are written under a temporary name in the same folder and renamed into place only when
 // complete and flushed, so a crash, a full disk or an error never leaves a partial file under the real name.
+#include <cstdint>
 #include <cstdio>
 #include <string>
 #include <string_view>

@@ -1,5 +1,6 @@
 #include "runs/run_folder.h"
 
+#include <cstdint>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <stdio.h>

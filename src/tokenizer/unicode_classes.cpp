@@ -1,5 +1,6 @@
 #include "tokenizer/unicode_classes.h"
 
+#include <cstdint>
 #include <fmt/format.h>
 
 #include "core/error.h"

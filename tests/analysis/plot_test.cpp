@@ -1,5 +1,6 @@
 #include "analysis/plot.h"
 
+#include <cstdint>
 #include <gtest/gtest.h>
 
 #ifdef ACTCAP_HAVE_CAIRO

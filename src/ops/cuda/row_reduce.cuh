@@ -1,6 +1,7 @@
 #pragma once
 // What the row-wise kernels share: threads per row, the grid-size check and a block sum in a fixed order (so a
 // row's statistics are the same bits in every run and batch composition).
+#include <cstdint>
 #include <string>
 
 #include "ops/cuda/cuda_check.h"

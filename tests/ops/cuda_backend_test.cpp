@@ -8,10 +8,12 @@
 
 #ifdef ACTCAP_HAVE_CUDA
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <random>
@@ -406,12 +408,21 @@ TEST_P(CudaBackendTest, DeviceFaultIsAnErrorNotAHang) {
       gpu_->embed(reinterpret_cast<const void*>(uintptr_t{16}), 64, out.data());  // reads address 16
       for (int i = 0; i < 64; ++i) gpu_->capture(out.data(), n, [](const float*) {});
       gpu_->synchronize();
-    } catch (const Error&) {
+    } catch (const Error& e) {
+      std::fprintf(stderr, "reported: %s\n", e.what());
       std::_Exit(3);
     }
+    std::fputs("the fault was not reported\n", stderr);
     std::_Exit(0);
   };
-  EXPECT_EXIT(fault_then_capture(), testing::ExitedWithCode(3), "");
+  // Says how the child ended when it did not exit with 3 (gtest prints only its stderr).
+  auto exited_with_3 = [](int status) {
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 3) return true;
+    if (WIFEXITED(status)) std::fprintf(stderr, "the child exited with %d\n", WEXITSTATUS(status));
+    if (WIFSIGNALED(status)) std::fprintf(stderr, "the child was killed by signal %d\n", WTERMSIG(status));
+    return false;
+  };
+  EXPECT_EXIT(fault_then_capture(), exited_with_3, "reported: ");
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, CudaBackendTest, testing::Values(DType::F32, DType::BF16, DType::F16),

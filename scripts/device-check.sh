@@ -71,11 +71,11 @@ fi
 status=0
 if ((tests)); then
   cd "$build" || exit 1
-  phase cuda-tests 150 ctest -R 'Cuda|cuda' -j4 --output-on-failure >"$OUT/cuda_tests.log" 2>&1 || status=1
+  phase cuda-tests 150 ctest -R 'Cuda|cuda' -j4 -V >"$OUT/cuda_tests.log" 2>&1 || status=1
   ACTCAP_CUDA_MEMORY_POOLS=0 phase cuda-tests-without-memory-pools 60 \
     ctest -R 'CudaBackend' -j4 --output-on-failure >>"$OUT/cuda_tests.log" 2>&1 || status=1
   cd - >/dev/null || exit 1
-  grep -E "tests passed|tests failed|\(Failed\)|\(Timeout\)|Not Run" "$OUT/cuda_tests.log" | tee -a "$summary"
+  grep -E "tests passed|tests failed|\(Failed\)|\(Timeout\)|Not Run|\[cuda (fp32|bf16)\]" "$OUT/cuda_tests.log" | tee -a "$summary"
 fi
 
 if ((bench)); then

@@ -251,9 +251,8 @@ const void* GemmaModel::run(Pass& pass) {
     be.gemma_rms_norm(x, n, d, L.input_norm, eps, h);
     emit(pass, b + "ln1.hook_normalized", h, {d});
 
-    be.linear(L.q, h, n, q);
-    be.linear(L.k, h, n, k);
-    be.linear(L.v, h, n, v);
+    const ops::LinearOutput qkv[] = {{&L.q, q}, {&L.k, k}, {&L.v, v}};
+    be.linears(h, n, qkv);
     if (gemma_.qk_norm) {
       be.gemma_rms_norm(q, n * H, hd, L.q_norm, eps, q);
       be.gemma_rms_norm(k, n * Hkv, hd, L.k_norm, eps, k);
@@ -280,9 +279,9 @@ const void* GemmaModel::run(Pass& pass) {
     be.gemma_rms_norm(x, n, d, L.pre_feedforward_norm, eps, h);
     emit(pass, b + "ln2.hook_normalized", h, {d});
 
-    be.linear(L.gate, h, n, gate);
+    const ops::LinearOutput gate_up[] = {{&L.gate, gate}, {&L.up, up}};
+    be.linears(h, n, gate_up);
     emit(pass, b + "mlp.hook_pre", gate, {I});
-    be.linear(L.up, h, n, up);
     emit(pass, b + "mlp.hook_pre_linear", up, {I});
     be.gated_activate(c.activation, gate, up, post, n * I);
     emit(pass, b + "mlp.hook_post", post, {I});

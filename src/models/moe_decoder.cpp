@@ -158,9 +158,8 @@ const void* MoeDecoderModel::run(Pass& pass) {
     be.rms_norm(x, n, d, L.input_norm, eps, h);
     emit(pass, b + "ln1.hook_normalized", h, {d});
 
-    be.linear(L.q, h, n, q);
-    be.linear(L.k, h, n, k);
-    be.linear(L.v, h, n, v);
+    const ops::LinearOutput qkv[] = {{&L.q, q}, {&L.k, k}, {&L.v, v}};
+    be.linears(h, n, qkv);
     if (layout_.qk_norm) {
       be.rms_norm(q, n * H, hd, L.q_norm, eps, q);
       be.rms_norm(k, n * Hkv, hd, L.k_norm, eps, k);
@@ -202,9 +201,9 @@ void MoeDecoderModel::dense_mlp(const Pass& pass, const Layer& L, const std::str
   const int64_t n = pass.rows(), I = config_.intermediate_size;
   ops::Backend& be = *backend_;
   void *gate = scratch(GATE, n * I), *up = scratch(UP, n * I), *post = scratch(ACTIVATED, n * I);
-  be.linear(L.gate, h, n, gate);
+  const ops::LinearOutput gate_up[] = {{&L.gate, gate}, {&L.up, up}};
+  be.linears(h, n, gate_up);
   emit(pass, b + "mlp.hook_pre", gate, {I});
-  be.linear(L.up, h, n, up);
   emit(pass, b + "mlp.hook_pre_linear", up, {I});
   be.gated_activate(config_.activation, gate, up, post, n * I);
   emit(pass, b + "mlp.hook_post", post, {I});

@@ -103,9 +103,8 @@ class OlmoModel : public Model {
       norm(x, n, h);
       emit(pass, b + "ln1.hook_normalized", h, {d});
 
-      be.linear(L.q, h, n, q);
-      be.linear(L.k, h, n, k);
-      be.linear(L.v, h, n, v);
+      const ops::LinearOutput qkv[] = {{&L.q, q}, {&L.k, k}, {&L.v, v}};
+      be.linears(h, n, qkv);
       if (clip_qkv_ > 0) {
         be.clamp(q, clip_qkv_, n * qdim);
         be.clamp(k, clip_qkv_, n * kvdim);
@@ -124,9 +123,9 @@ class OlmoModel : public Model {
       norm(x, n, h);
       emit(pass, b + "ln2.hook_normalized", h, {d});
 
-      be.linear(L.gate, h, n, gate);
+      const ops::LinearOutput gate_up[] = {{&L.gate, gate}, {&L.up, up}};
+      be.linears(h, n, gate_up);
       emit(pass, b + "mlp.hook_pre", gate, {I});
-      be.linear(L.up, h, n, up);
       emit(pass, b + "mlp.hook_pre_linear", up, {I});
       be.gated_activate(c.activation, gate, up, post, n * I);
       emit(pass, b + "mlp.hook_post", post, {I});

@@ -104,9 +104,8 @@ class Olmo2Model : public Model {
       const std::string b = "blocks." + std::to_string(i) + ".";
       emit(pass, b + "hook_resid_pre", x, {d});
 
-      be.linear(L.q, x, n, q);
-      be.linear(L.k, x, n, k);
-      be.linear(L.v, x, n, v);
+      const ops::LinearOutput qkv[] = {{&L.q, q}, {&L.k, k}, {&L.v, v}};
+      be.linears(x, n, qkv);
       be.rms_norm_fp32_weight(q, n, qdim, L.q_norm, eps, q);
       be.rms_norm_fp32_weight(k, n, kvdim, L.k_norm, eps, k);
       emit(pass, b + "attn.hook_q", q, {qdim});
@@ -121,9 +120,9 @@ class Olmo2Model : public Model {
       add_post_normed(pass, b, "hook_attn_out", "ln1_post.hook_normalized", L.post_attention_norm, a, x);
       emit(pass, b + "hook_resid_mid", x, {d});
 
-      be.linear(L.gate, x, n, gate);
+      const ops::LinearOutput gate_up[] = {{&L.gate, gate}, {&L.up, up}};
+      be.linears(x, n, gate_up);
       emit(pass, b + "mlp.hook_pre", gate, {I});
-      be.linear(L.up, x, n, up);
       emit(pass, b + "mlp.hook_pre_linear", up, {I});
       be.gated_activate(c.activation, gate, up, post, n * I);
       emit(pass, b + "mlp.hook_post", post, {I});

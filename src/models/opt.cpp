@@ -142,9 +142,8 @@ class OptModel : public Model {
         emit(pass, b + "ln1.hook_normalized", h, {d});
         attn_in = h;
       }
-      be.linear(L.q, attn_in, n, q);
-      be.linear(L.k, attn_in, n, k);
-      be.linear(L.v, attn_in, n, v);
+      const ops::LinearOutput qkv[] = {{&L.q, q}, {&L.k, k}, {&L.v, v}};
+      be.linears(attn_in, n, qkv);
       emit(pass, b + "attn.hook_q", q, {d});
       be.scale(q, float(1.0 / std::sqrt(double(hd))), n * d);  // HF scales q itself, before q @ k^T
       emit(pass, b + "attn.hook_k", k, {d});

@@ -75,6 +75,12 @@ struct Linear {
   bool in_out_layout = false;  // true for Conv1D
 };
 
+// One layer of Backend::linears and where its output goes.
+struct LinearOutput {
+  const Linear* layer = nullptr;
+  void* y = nullptr;
+};
+
 // One sequence's new rows in a packed batch.
 struct BatchSequence {
   int64_t first_row = 0;       // where its rows start in the packed buffers
@@ -150,6 +156,12 @@ class Backend {
   virtual void embed_positions(const void* table, int64_t dim, int64_t offset, void* out) = 0;
   // y[rows, out] = x[rows, in] W^T + b
   virtual void linear(const Linear& layer, const void* x, int64_t rows, void* y) = 0;
+  // Several layers of one input (q/k/v, gate/up), each output what linear() gives it. The CPU backend runs
+  // them as one parallel job: a decode step hands its thread pool a few hundred jobs, and each costs a
+  // hand-over and an uneven finish.
+  virtual void linears(const void* x, int64_t rows, std::span<const LinearOutput> outputs) {
+    for (const LinearOutput& output : outputs) linear(*output.layer, x, rows, output.y);
+  }
   // HF LayerNorm over the last dimension (bias may be null); y may alias x.
   virtual void layer_norm(const void* x, int64_t rows, int64_t dim, const void* weight, const void* bias, float eps,
                           void* y) = 0;

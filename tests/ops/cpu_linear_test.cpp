@@ -175,6 +175,54 @@ TEST_F(CpuLinear, Fp32ActivationsIndependentOfThreadsAndOtherRows) {
   }
 }
 
+// Several layers of one input in one call (q/k/v, gate/up) give each layer the bits it gets alone, on every
+// kernel path and thread count; the layers' widths end in partial tiles, so the job's tiles mix layers.
+TEST_F(CpuLinear, SeveralLayersInOneCallGiveEachLayersOwnBits) {
+  const int64_t widths[] = {OUT, 130, 257};
+  const DType mixed[] = {DType::BF16, DType::F32, DType::F16};  // fp32 activations take any stored dtype
+  const std::vector<float> bias = bf16_exact_values(OUT, 9);
+  std::vector<std::vector<uint8_t>> as_bf16, as_mixed;
+  std::vector<Linear> bf16_layers, mixed_layers;
+  for (size_t i = 0; i < 3; ++i) {
+    const std::vector<float> weights = bf16_exact_values(IN * widths[i], 10 + uint32_t(i));
+    as_bf16.push_back(stored_as(weights, DType::BF16));
+    as_mixed.push_back(stored_as(weights, mixed[i]));
+  }
+  for (size_t i = 0; i < 3; ++i) {
+    const float* b = i == 1 ? bias.data() : nullptr;
+    bf16_layers.push_back(Linear{as_bf16[i].data(), b, IN, widths[i]});
+    mixed_layers.push_back(Linear{as_mixed[i].data(), b, IN, widths[i]});
+  }
+  for (const char* kernels : {"portable", "auto"}) {
+    setenv("ACTCAP_CPU_KERNELS", kernels, 1);
+    for (int64_t rows : {1, 7, 70}) {
+      for (int threads : {1, 3}) {
+        SCOPED_TRACE(testing::Message() << kernels << " rows=" << rows << " threads=" << threads);
+        ThreadPool::set_global_threads(threads);
+        const std::vector<float> x = bf16_exact_values(rows * IN, 13);
+        std::vector<uint16_t> x16(x.size());
+        convert_from_f32(x.data(), DType::BF16, x16.data(), x.size());
+        std::vector<std::vector<float>> y32(3);
+        std::vector<std::vector<uint16_t>> y16(3);
+        std::vector<ops::cpu::LinearCall> calls32, calls16;
+        for (size_t i = 0; i < 3; ++i) {
+          y32[i].resize(size_t(rows * widths[i]));
+          y16[i].resize(size_t(rows * widths[i]));
+          calls32.push_back({&mixed_layers[i], mixed[i], y32[i].data()});
+          calls16.push_back({&bf16_layers[i], DType::BF16, y16[i].data()});
+        }
+        ops::cpu::linear(calls32, DType::F32, x.data(), rows);
+        ops::cpu::linear(calls16, DType::BF16, x16.data(), rows);
+        for (size_t i = 0; i < 3; ++i) {
+          const std::vector<float> alone = run_f32(mixed_layers[i], mixed[i], x, rows);
+          EXPECT_EQ(std::memcmp(alone.data(), y32[i].data(), alone.size() * 4), 0) << "fp32, layer " << i;
+          EXPECT_EQ(run_bf16(bf16_layers[i], x16, rows), y16[i]) << "bf16, layer " << i;
+        }
+      }
+    }
+  }
+}
+
 TEST_F(CpuLinear, UnknownKernelChoiceIsAnError) {
   setenv("ACTCAP_CPU_KERNELS", "fastest", 1);
   test::expect_one_line_error([] { ops::cpu::use_avx512_kernels(); }, {"ACTCAP_CPU_KERNELS=fastest", "portable"});

@@ -1,7 +1,10 @@
 // The host backend: fp32 or bf16 activations in ordinary memory, kernels from ops/cpu, everything synchronous.
+#include <algorithm>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <map>
+#include <vector>
 
 #include "core/error.h"
 #include "ops/backend.h"
@@ -67,37 +70,28 @@ class CpuBackend : public Backend {
     for (const BatchSequence& s : batch_.sequences)
       copy_table_rows(table, (s.first_position + offset) * dim, dim * s.rows, at(out, s.first_row * dim));
   }
-  // Each sequence's rows go through their own GEMM calls, as if it were alone: OpenBLAS picks its kernels by
-  // matrix size, so sharing a call with other sequences would change a sequence's bits. Where the kernels compute
-  // every row on its own (cpu::linear_independent_rows), consecutive sequences of at most that many rows share
-  // calls, so a decode step streams the weights once for the whole batch. Rows that are not the batch's (one per
-  // sequence: the last positions) count as sequences of one row.
   void linear(const Linear& layer, const void* x, int64_t rows, void* y) override {
-    const DType weight_dtype = dtype_of(layer.weight);
-    const int64_t together = cpu::linear_independent_rows(layer, dtype_);
-    int64_t run_first = 0, run_rows = 0;  // consecutive rows waiting to be computed in one call
-    auto compute = [&](int64_t first, int64_t count) {
-      cpu::linear(layer, weight_dtype, dtype_, at(x, first * layer.in), count, at(y, first * layer.out));
+    const LinearOutput output{&layer, y};
+    linears(x, rows, {&output, 1});
+  }
+  void linears(const void* x, int64_t rows, std::span<const LinearOutput> outputs) override {
+    if (outputs.empty()) return;
+    const int64_t together = cpu::linear_independent_rows(*outputs[0].layer, dtype_);
+    const auto grouped_alike = [&](const LinearOutput& o) {
+      return cpu::linear_independent_rows(*o.layer, dtype_) == together;
     };
-    auto flush = [&] {
-      if (run_rows > 0) compute(run_first, run_rows);
-      run_rows = 0;
-    };
-    auto sequence = [&](int64_t first, int64_t count) {
-      if (count > together) {
-        flush();
-        return compute(first, count);
-      }
-      if (run_rows + count > together || first != run_first + run_rows) flush();
-      if (run_rows == 0) run_first = first;
-      run_rows += count;
-    };
-    if (rows == batch_.rows()) {
-      for (const BatchSequence& s : batch_.sequences) sequence(s.first_row, s.rows);
-    } else {
-      for (int64_t r = 0; r < rows; ++r) sequence(r, 1);
+    if (!std::all_of(outputs.begin(), outputs.end(), grouped_alike)) {
+      for (const LinearOutput& output : outputs) linears(x, rows, {&output, 1});
+      return;
     }
-    flush();
+    std::vector<cpu::LinearCall> calls(outputs.size());
+    for_each_row_run(rows, together, [&](int64_t first, int64_t count) {
+      for (size_t i = 0; i < outputs.size(); ++i) {
+        const Linear& layer = *outputs[i].layer;
+        calls[i] = {&layer, dtype_of(layer.weight), at(outputs[i].y, first * layer.out)};
+      }
+      cpu::linear(calls, dtype_, at(x, first * outputs[0].layer->in), count);
+    });
   }
   void layer_norm(const void* x, int64_t rows, int64_t dim, const void* weight, const void* bias, float eps,
                   void* y) override {
@@ -192,6 +186,33 @@ class CpuBackend : public Backend {
   }
   void* at(const void* p, int64_t elements) const {
     return static_cast<char*>(const_cast<void*>(p)) + elements * int64_t(dtype_size(dtype_));
+  }
+  // Each sequence's rows go through their own GEMM calls, as if it were alone: OpenBLAS picks its kernels by
+  // matrix size, so sharing a call with other sequences would change a sequence's bits. Where the kernels compute
+  // every row on its own (`together`: cpu::linear_independent_rows), consecutive sequences of at most that many
+  // rows share calls, so a decode step streams the weights once for the whole batch. Rows that are not the
+  // batch's (one per sequence: the last positions) count as sequences of one row. Calls compute(first, count).
+  void for_each_row_run(int64_t rows, int64_t together, const std::function<void(int64_t, int64_t)>& compute) const {
+    int64_t run_first = 0, run_rows = 0;  // consecutive rows waiting to be computed in one call
+    auto flush = [&] {
+      if (run_rows > 0) compute(run_first, run_rows);
+      run_rows = 0;
+    };
+    auto sequence = [&](int64_t first, int64_t count) {
+      if (count > together) {
+        flush();
+        return compute(first, count);
+      }
+      if (run_rows + count > together || first != run_first + run_rows) flush();
+      if (run_rows == 0) run_first = first;
+      run_rows += count;
+    };
+    if (rows == batch_.rows()) {
+      for (const BatchSequence& s : batch_.sequences) sequence(s.first_row, s.rows);
+    } else {
+      for (int64_t r = 0; r < rows; ++r) sequence(r, 1);
+    }
+    flush();
   }
   // `count` elements of a weight table from element `first`, converted to the backend's dtype.
   void copy_table_rows(const void* table, int64_t first, int64_t count, void* out) const {

@@ -19,6 +19,13 @@ namespace actcap::ops::cpu {
 // where the CPU has them. fp32 activations also use AVX-512 kernels (fp32 FMAs, weights widened exactly) there;
 // ACTCAP_CPU_KERNELS=portable forces the portable paths (OpenBLAS sgemm).
 void linear(const Linear& layer, DType weight_dtype, DType act_dtype, const void* x, int64_t rows, void* y);
+// Several layers of the same input x, as one parallel job; each output is what linear() gives it.
+struct LinearCall {
+  const Linear* layer = nullptr;
+  DType weight_dtype = DType::F32;
+  void* y = nullptr;
+};
+void linear(std::span<const LinearCall> calls, DType act_dtype, const void* x, int64_t rows);
 // linear() computes calls of up to this many rows (0: none) with kernels under which a row's bits do not
 // depend on the other rows of the call: a caller may then pass the rows of several sequences in one call,
 // and the weights stream once for all of them (decode steps of a batch).

@@ -1,10 +1,11 @@
 // Dense layers. The output is cut into column tiles of TILE_COLS outputs that depend only on the matrix sizes; a
 // pool thread takes one and computes every row of the call against it, so a tile's arithmetic is the same
-// whatever the thread count (results are bit-reproducible). On AVX-512 CPUs the tile's weights are packed once
-// (widened, or paired for bf16 dot products) for the packed kernels, or, for the few rows of decode steps, read
-// in place by the dot-product kernels; every output is then computed on its own. Elsewhere (or with
-// ACTCAP_CPU_KERNELS=portable) the tile is widened to fp32 once and each 64-row tile is one single-threaded
-// OpenBLAS sgemm call.
+// whatever the thread count (results are bit-reproducible). Several layers of one input (q/k/v, gate/up) make
+// one job over all their tiles: one hand-over to the pool and one uneven finish instead of one per layer. On
+// AVX-512 CPUs the tile's weights are packed once (widened, or paired for bf16 dot products) for the packed
+// kernels, or, for the few rows of decode steps, read in place by the dot-product kernels; every output is then
+// computed on its own. Elsewhere (or with ACTCAP_CPU_KERNELS=portable) the tile is widened to fp32 once and each
+// 64-row tile is one single-threaded OpenBLAS sgemm call.
 #include <cblas.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include <functional>
 #include <limits>
 #include <mutex>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -71,20 +73,30 @@ void sgemm_tile(const Linear& layer, const float* x, int64_t m, const float* w, 
               K, w, int(ldw), 0.0f, out, int(ldo));
 }
 
-void for_each_column_tile(int64_t N, const std::function<void(int64_t n0, int64_t n)>& fn) {
-  const int64_t col_tiles = (N + TILE_COLS - 1) / TILE_COLS;
-  ThreadPool::global().parallel_for(0, col_tiles, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t t = begin; t < end; ++t) fn(t * TILE_COLS, std::min(TILE_COLS, N - t * TILE_COLS));
+// fn(layer, n0, n) for every column tile of every layer of the call, as one parallel job.
+void for_each_column_tile(std::span<const LinearCall> calls,
+                          const std::function<void(const LinearCall&, int64_t n0, int64_t n)>& fn) {
+  std::vector<int64_t> first_tile(calls.size() + 1, 0);  // of each layer, in the job's tile numbering
+  for (size_t i = 0; i < calls.size(); ++i)
+    first_tile[i + 1] = first_tile[i] + (calls[i].layer->out + TILE_COLS - 1) / TILE_COLS;
+  ThreadPool::global().parallel_for(0, first_tile.back(), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      const size_t i = size_t(std::upper_bound(first_tile.begin(), first_tile.end(), t) - first_tile.begin()) - 1;
+      const int64_t n0 = (t - first_tile[i]) * TILE_COLS;
+      fn(calls[i], n0, std::min(TILE_COLS, calls[i].layer->out - n0));
+    }
   });
 }
 
-void linear_f32(const Linear& layer, DType weight_dtype, const float* x, int64_t rows, float* y) {
-  const int64_t K = layer.in, N = layer.out;
-  const float* bias = static_cast<const float*>(layer.bias);
-  for_each_column_tile(N, [&](int64_t n0, int64_t n) {
+void linear_f32(std::span<const LinearCall> calls, const float* x, int64_t rows) {
+  for_each_column_tile(calls, [&](const LinearCall& call, int64_t n0, int64_t n) {
+    const Linear& layer = *call.layer;
+    const int64_t K = layer.in, N = layer.out;
+    const float* bias = static_cast<const float*>(layer.bias);
+    float* y = static_cast<float*>(call.y);
     thread_local std::vector<float> buffer;
     int64_t ldw = 0;
-    const float* w = fp32_weight_tile(layer, weight_dtype, n0, n, buffer, &ldw);
+    const float* w = fp32_weight_tile(layer, call.weight_dtype, n0, n, buffer, &ldw);
     for (int64_t m0 = 0; m0 < rows; m0 += TILE_ROWS) {
       const int64_t m = std::min(TILE_ROWS, rows - m0);
       float* out = y + m0 * N + n0;
@@ -98,12 +110,15 @@ void linear_f32(const Linear& layer, DType weight_dtype, const float* x, int64_t
 }
 
 // bf16 products are exact in fp32, so widening both sides and running sgemm gives fp32 sums of bf16 products.
-void linear_bf16_portable(const Linear& layer, const uint16_t* x, int64_t rows, uint16_t* y) {
-  const int64_t K = layer.in, N = layer.out;
-  const float* bias = static_cast<const float*>(layer.bias);
+void linear_bf16_portable(std::span<const LinearCall> calls, const uint16_t* x, int64_t rows) {
+  const int64_t K = calls[0].layer->in;
   std::vector<float> wide_x(size_t(rows * K));
   convert_to_f32(x, DType::BF16, wide_x.data(), wide_x.size());
-  for_each_column_tile(N, [&](int64_t n0, int64_t n) {
+  for_each_column_tile(calls, [&](const LinearCall& call, int64_t n0, int64_t n) {
+    const Linear& layer = *call.layer;
+    const int64_t N = layer.out;
+    const float* bias = static_cast<const float*>(layer.bias);
+    uint16_t* y = static_cast<uint16_t*>(call.y);
     thread_local std::vector<float> buffer, out;
     int64_t ldw = 0;
     const float* w = fp32_weight_tile(layer, DType::BF16, n0, n, buffer, &ldw);
@@ -121,30 +136,30 @@ void linear_bf16_portable(const Linear& layer, const uint16_t* x, int64_t rows, 
 #if defined(__x86_64__)
 // The AVX-512 paths: few rows take the dot-product kernels on the stored weights ([out, in] rows; Conv1D's bf16
 // tiles are transposed first), more rows the packed kernels.
-void linear_f32_avx512(const Linear& layer, DType weight_dtype, const float* x, int64_t rows, float* y) {
-  const int64_t K = layer.in, N = layer.out;
-  const float* bias = static_cast<const float*>(layer.bias);
-  const bool dot = rows <= dot_rows(layer, DType::F32);
-  for_each_column_tile(N, [&](int64_t n0, int64_t n) {
-    const float* tile_bias = bias ? bias + n0 : nullptr;
-    if (dot)
-      return f32_dot_avx512(x, rows, bytes_at(layer.weight, n0 * K, weight_dtype), weight_dtype, n, K, tile_bias,
-                            y + n0, N);
+void linear_f32_avx512(std::span<const LinearCall> calls, const float* x, int64_t rows) {
+  for_each_column_tile(calls, [&](const LinearCall& call, int64_t n0, int64_t n) {
+    const Linear& layer = *call.layer;
+    const int64_t K = layer.in, N = layer.out;
+    const float* tile_bias = layer.bias ? static_cast<const float*>(layer.bias) + n0 : nullptr;
+    float* y = static_cast<float*>(call.y);
+    if (rows <= dot_rows(layer, DType::F32))
+      return f32_dot_avx512(x, rows, bytes_at(layer.weight, n0 * K, call.weight_dtype), call.weight_dtype, n, K,
+                            tile_bias, y + n0, N);
     thread_local std::vector<float> packed;
-    pack_f32_panels(layer, weight_dtype, n0, n, packed);
+    pack_f32_panels(layer, call.weight_dtype, n0, n, packed);
     f32_gemm_avx512(x, rows, packed.data(), n, K, tile_bias, y + n0, N);
   });
 }
 
-void linear_bf16_avx512(const Linear& layer, const uint16_t* x, int64_t rows, uint16_t* y) {
-  const int64_t K = layer.in, N = layer.out;
-  const float* bias = static_cast<const float*>(layer.bias);
-  const uint16_t* weight = static_cast<const uint16_t*>(layer.weight);
-  const bool dot = rows <= dot_rows(layer, DType::BF16);
-  for_each_column_tile(N, [&](int64_t n0, int64_t n) {
-    const float* tile_bias = bias ? bias + n0 : nullptr;
+void linear_bf16_avx512(std::span<const LinearCall> calls, const uint16_t* x, int64_t rows) {
+  for_each_column_tile(calls, [&](const LinearCall& call, int64_t n0, int64_t n) {
+    const Linear& layer = *call.layer;
+    const int64_t K = layer.in, N = layer.out;
+    const float* tile_bias = layer.bias ? static_cast<const float*>(layer.bias) + n0 : nullptr;
+    const uint16_t* weight = static_cast<const uint16_t*>(layer.weight);
+    uint16_t* y = static_cast<uint16_t*>(call.y);
     thread_local std::vector<uint16_t> packed;
-    if (!dot) {
+    if (rows > dot_rows(layer, DType::BF16)) {
       pack_bf16_panels(layer, n0, n, packed);
       return bf16_gemm_avx512(x, rows, packed.data(), n, K, tile_bias, y + n0, N);
     }
@@ -185,25 +200,33 @@ int64_t linear_independent_rows(const Linear& layer, DType act_dtype) {
 }
 
 void linear(const Linear& layer, DType weight_dtype, DType act_dtype, const void* x, int64_t rows, void* y) {
+  const LinearCall call{&layer, weight_dtype, y};
+  linear({&call, 1}, act_dtype, x, rows);
+}
+
+void linear(std::span<const LinearCall> calls, DType act_dtype, const void* x, int64_t rows) {
+  if (calls.empty()) return;
   single_threaded_blas();
-  if (weight_dtype != DType::F32 && weight_dtype != DType::BF16 && weight_dtype != DType::F16)
-    fail("internal error: linear with {} weights", dtype_name(weight_dtype));
+  for (const LinearCall& call : calls) {
+    if (call.weight_dtype != DType::F32 && call.weight_dtype != DType::BF16 && call.weight_dtype != DType::F16)
+      fail("internal error: linear with {} weights", dtype_name(call.weight_dtype));
+    if (call.layer->in != calls[0].layer->in) fail("internal error: linears of different input widths");
+    if (act_dtype != DType::F32 && (act_dtype != DType::BF16 || call.weight_dtype != DType::BF16))
+      fail("internal error: linear with {} activations and {} weights", dtype_name(act_dtype),
+           dtype_name(call.weight_dtype));
+  }
   if (act_dtype == DType::F32) {
     const auto* x32 = static_cast<const float*>(x);
-    auto* y32 = static_cast<float*>(y);
 #if defined(__x86_64__)
-    if (use_avx512_kernels()) return linear_f32_avx512(layer, weight_dtype, x32, rows, y32);
+    if (use_avx512_kernels()) return linear_f32_avx512(calls, x32, rows);
 #endif
-    return linear_f32(layer, weight_dtype, x32, rows, y32);
+    return linear_f32(calls, x32, rows);
   }
-  if (act_dtype != DType::BF16 || weight_dtype != DType::BF16)
-    fail("internal error: linear with {} activations and {} weights", dtype_name(act_dtype), dtype_name(weight_dtype));
   const auto* x16 = static_cast<const uint16_t*>(x);
-  auto* y16 = static_cast<uint16_t*>(y);
 #if defined(__x86_64__)
-  if (use_avx512_kernels()) return linear_bf16_avx512(layer, x16, rows, y16);
+  if (use_avx512_kernels()) return linear_bf16_avx512(calls, x16, rows);
 #endif
-  linear_bf16_portable(layer, x16, rows, y16);
+  linear_bf16_portable(calls, x16, rows);
 }
 
 }  // namespace actcap::ops::cpu

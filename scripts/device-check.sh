@@ -9,7 +9,7 @@
 #   here:  scripts/gpu-machine-deps.sh            (once: every build dependency but CUDA, as .deb files)
 #   there: scripts/device-check.sh [--models llama-3.2-1b,qwen3-0.6b] [--skip-bench] [--skip-tests]
 #          (device tool: carry third_party/gpu-machine; 5 minutes on the H200 on 2026-11-30: build 130-170 s,
-#          tests 35 s, the two models' benches 120 s)
+#          tests 32 s, the two models' benches 120 s)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 

@@ -66,7 +66,8 @@ void check_expert_rows(Backend& b) {
       e = round_to(dtype, float(double(e) + product));
     }
   for (size_t i = 0; i < expected.size(); ++i)
-    ASSERT_EQ(got[i], expected[i]) << std::setprecision(9) << got[i] << " vs " << expected[i] << ": " << dtype_name(dtype) << " element " << i << " (row " << i / kWidth << ")";
+    ASSERT_EQ(got[i], expected[i]) << std::setprecision(9) << got[i] << " vs " << expected[i] << ": "
+                                   << dtype_name(dtype) << " element " << i << " (row " << i / kWidth << ")";
 }
 
 TEST(ExpertRows, CpuMatchesPlainLoops) { check_expert_rows(*make_cpu_backend()); }

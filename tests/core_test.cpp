@@ -92,17 +92,42 @@ TEST(ThreadPool, ChunksCoverRangeOnceForAnyThreadCount) {
   }
 }
 
+// Balanced jobs hand out runs of whole chunks, long ones first: each item once, every run starting on a chunk
+// boundary and ending on one (or at the end), one run on one thread, fewer runs than chunks on several.
+TEST(ThreadPool, BalancedRunsCoverRangeOnceInWholeChunks) {
+  for (int threads : {1, 2, 5}) {
+    ThreadPool pool(threads);
+    std::vector<int> hits(1000, 0);
+    std::atomic<int> runs{0};
+    pool.parallel_for_balanced(0, 1000, 7, [&](int64_t b, int64_t e) {
+      EXPECT_EQ(b % 7, 0);
+      EXPECT_TRUE(e % 7 == 0 || e == 1000) << e;
+      for (int64_t i = b; i < e; ++i) hits[size_t(i)]++;
+      runs++;
+    });
+    for (int h : hits) ASSERT_EQ(h, 1);
+    if (threads == 1)
+      EXPECT_EQ(runs.load(), 1);
+    else
+      EXPECT_LT(runs.load(), 1000 / 7) << threads << " threads";
+  }
+}
+
 // Jobs follow each other faster than an idle worker notices (the hand-over a decode step does hundreds of times),
-// from two callers at once: every chunk of every job still runs exactly once, for its own job.
+// from two callers at once, plain and balanced: every chunk of every job still runs exactly once, for its own job.
 TEST(ThreadPool, BackToBackJobsFromTwoCallersRunEachChunkOnce) {
   ThreadPool pool(3);
   auto jobs = [&](int salt) {
     for (int job = 0; job < 5000; ++job) {
       const int64_t n = 1 + (job * 7 + salt) % 40;
       std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
-      pool.parallel_for(0, n, 1 + job % 3, [&](int64_t b, int64_t e) {
+      const auto count = [&](int64_t b, int64_t e) {
         for (int64_t i = b; i < e; ++i) hits[size_t(i)]++;
-      });
+      };
+      if (job % 2)  // a claim of several chunks must not reach into the next job either
+        pool.parallel_for_balanced(0, n, 1 + job % 3, count);
+      else
+        pool.parallel_for(0, n, 1 + job % 3, count);
       for (auto& h : hits) ASSERT_EQ(h.load(), 1) << "job " << job;
     }
   };
@@ -115,6 +140,9 @@ TEST(ThreadPool, PropagatesExceptions) {
   ThreadPool pool(3);
   EXPECT_THROW(pool.parallel_for(0, 100, 1, [](int64_t b, int64_t) {
     if (b == 42) throw Error("boom");
+  }), Error);
+  EXPECT_THROW(pool.parallel_for_balanced(0, 100, 1, [](int64_t b, int64_t e) {
+    if (b <= 42 && 42 < e) throw Error("boom");
   }), Error);
 }
 

@@ -55,17 +55,19 @@ void ThreadPool::stop_workers() {
 void ThreadPool::run_chunks(const Job& job) {
   uint64_t claim = claim_.load(std::memory_order_acquire);
   for (;;) {
-    if (generation_of(claim) != job.generation || chunk_of(claim) >= job.chunks) return;
-    if (!claim_.compare_exchange_weak(claim, claim + 1, std::memory_order_acq_rel)) continue;
-    const int64_t b = job.begin + int64_t(chunk_of(claim)) * job.grain;
-    const int64_t e = std::min(job.end, b + job.grain);
+    const int64_t first = chunk_of(claim);
+    if (generation_of(claim) != job.generation || first >= job.chunks) return;
+    const int64_t count = job.share > 0 ? std::max<int64_t>(1, (job.chunks - first) / job.share) : 1;
+    if (!claim_.compare_exchange_weak(claim, claim + uint64_t(count), std::memory_order_acq_rel)) continue;
+    const int64_t b = job.begin + first * job.grain;
+    const int64_t e = std::min(job.end, b + count * job.grain);
     try {
       (*job.fn)(b, e);
     } catch (...) {
       std::lock_guard lock(mutex_);
       if (!error_) error_ = std::current_exception();
     }
-    chunks_done_.fetch_add(1, std::memory_order_acq_rel);
+    chunks_done_.fetch_add(count, std::memory_order_acq_rel);
     claim = claim_.load(std::memory_order_acquire);
   }
 }
@@ -103,6 +105,17 @@ void ThreadPool::worker_loop() {
 
 void ThreadPool::parallel_for(int64_t begin, int64_t end, int64_t grain,
                               const std::function<void(int64_t, int64_t)>& fn) {
+  run(begin, end, grain, 0, fn);
+}
+
+// Shares of half the remainder per thread: the first claims are long runs, and the last ones single chunks.
+void ThreadPool::parallel_for_balanced(int64_t begin, int64_t end, int64_t grain,
+                                       const std::function<void(int64_t, int64_t)>& fn) {
+  run(begin, end, grain, 2 * int64_t(size()), fn);
+}
+
+void ThreadPool::run(int64_t begin, int64_t end, int64_t grain, int64_t share,
+                     const std::function<void(int64_t, int64_t)>& fn) {
   if (end <= begin) return;
   grain = std::max<int64_t>(1, grain);
   const int64_t chunks = (end - begin - 1) / grain + 1;
@@ -110,13 +123,14 @@ void ThreadPool::parallel_for(int64_t begin, int64_t end, int64_t grain,
   // itself, and so does a job of more chunks than a claim counts: the chunks, hence the results, are the same.
   std::unique_lock serving(serving_, std::try_to_lock);
   if (chunks == 1 || workers_.empty() || !serving.owns_lock() || chunks >= int64_t(UINT32_MAX)) {
+    if (share > 0) return fn(begin, end);  // one thread: one run
     for (int64_t b = begin; b < end; b += grain) fn(b, std::min(end, b + grain));
     return;
   }
   Job job;
   {
     std::lock_guard lock(mutex_);
-    job = Job{&fn, begin, end, grain, chunks, generation_of(claim_.load()) + 1};
+    job = Job{&fn, begin, end, grain, chunks, share, generation_of(claim_.load()) + 1};
     job_ = job;
     error_ = nullptr;
     chunks_done_.store(0);

@@ -36,6 +36,12 @@ class ThreadPool {
   void parallel_for(int64_t begin, int64_t end, int64_t grain,
                     const std::function<void(int64_t, int64_t)>& fn);
 
+  // Like parallel_for, but each claim takes a share of the chunks still unclaimed (at least one), so that the
+  // threads take long runs first and finish together after few claims. Where runs are cut depends on the thread
+  // count and on timing: only for work whose results do not depend on how the range is cut.
+  void parallel_for_balanced(int64_t begin, int64_t end, int64_t grain,
+                             const std::function<void(int64_t, int64_t)>& fn);
+
   // The process-wide pool used by the engine (set once from --threads).
   static ThreadPool& global();
   static void set_global_threads(int threads);
@@ -45,11 +51,14 @@ class ThreadPool {
   struct Job {
     const std::function<void(int64_t, int64_t)>* fn = nullptr;
     int64_t begin = 0, end = 0, grain = 1, chunks = 0;
+    int64_t share = 0;  // a claim takes (unclaimed chunks) / share of them, at least one; 0: one chunk
     uint32_t generation = 0;
   };
 
   void worker_loop();
   void stop_workers();
+  void run(int64_t begin, int64_t end, int64_t grain, int64_t share,
+           const std::function<void(int64_t, int64_t)>& fn);
   void run_chunks(const Job& job);
   bool wait_for_job(uint32_t seen);
 
@@ -59,7 +68,7 @@ class ThreadPool {
   std::mutex mutex_;     // guards job_, error_, stop_ and the sleeping side of the hand-over
   std::condition_variable wake_;
   Job job_;
-  // The job's generation (high 32 bits) and its next unclaimed chunk (low 32 bits): a thread claims a chunk only
+  // The job's generation (high 32 bits) and its next unclaimed chunk (low 32 bits): a thread claims chunks only
   // of the job it joined, so a late worker can never take a chunk of the next job.
   std::atomic<uint64_t> claim_{0};
   std::atomic<int64_t> chunks_done_{0};

@@ -1,7 +1,7 @@
 // The CPU GEMM kernels (ops/cpu/linear.cpp): weights in their stored dtype with fp32 activations give the bits
 // of the same weights in fp32; bf16 activations give fp32 sums of bf16 products rounded to bf16, on the
-// AVX512-BF16 path and the portable one; every output's bits are independent of the thread count and of the
-// other rows in the call.
+// AVX512-BF16 path and the portable one; every output's bits are independent of the thread count, of the
+// other rows in the call and of where a decode step cuts the columns.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -219,6 +219,35 @@ TEST_F(CpuLinear, SeveralLayersInOneCallGiveEachLayersOwnBits) {
           EXPECT_EQ(run_bf16(bf16_layers[i], x16, rows), y16[i]) << "bf16, layer " << i;
         }
       }
+    }
+  }
+}
+
+// Decode steps cut the columns of the dot-product kernels wherever the threads' claims fall, so an output's bits
+// must not depend on the cut: every split of the columns in two gives the bits of the whole, for every row count
+// that takes these kernels' row blocks (4, 3, 2, 1) and the one-row kernel's paired halves.
+TEST_F(CpuLinear, DotKernelsGiveTheSameBitsWhereverTheColumnsAreCut) {
+  if (!ops::cpu::use_avx512_kernels()) GTEST_SKIP() << "no AVX512-BF16 on this CPU";
+  const std::vector<float> weights = bf16_exact_values(IN * OUT, 14), bias = bf16_exact_values(OUT, 15);
+  const std::vector<uint8_t> w16 = stored_as(weights, DType::BF16);
+  const auto* w = reinterpret_cast<const uint16_t*>(w16.data());
+  for (int64_t rows : {1, 2, 3, 7}) {
+    const std::vector<float> x = bf16_exact_values(rows * IN, 16);
+    std::vector<uint16_t> x16(x.size());
+    convert_from_f32(x.data(), DType::BF16, x16.data(), x.size());
+    std::vector<float> whole32(size_t(rows * OUT)), cut32(whole32.size());
+    std::vector<uint16_t> whole16(whole32.size()), cut16(whole32.size());
+    ops::cpu::f32_dot_avx512(x.data(), rows, w, DType::BF16, OUT, IN, bias.data(), whole32.data(), OUT);
+    ops::cpu::bf16_dot_avx512(x16.data(), rows, w, OUT, IN, bias.data(), whole16.data(), OUT);
+    for (int64_t cut = 1; cut < OUT; ++cut) {
+      SCOPED_TRACE(testing::Message() << "rows=" << rows << " cut at column " << cut);
+      for (const auto& [c0, n] : {std::pair{int64_t(0), cut}, std::pair{cut, OUT - cut}}) {
+        ops::cpu::f32_dot_avx512(x.data(), rows, w + c0 * IN, DType::BF16, n, IN, bias.data() + c0,
+                                 cut32.data() + c0, OUT);
+        ops::cpu::bf16_dot_avx512(x16.data(), rows, w + c0 * IN, n, IN, bias.data() + c0, cut16.data() + c0, OUT);
+      }
+      ASSERT_EQ(std::memcmp(cut32.data(), whole32.data(), cut32.size() * 4), 0);
+      ASSERT_EQ(cut16, whole16);
     }
   }
 }

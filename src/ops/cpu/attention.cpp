@@ -77,12 +77,23 @@ void transpose_keys(const float* rows, int64_t hd, float* block) {
     for (int64_t j = 0; j < KEY_BLOCK; ++j) block[d * KEY_BLOCK + j] = rows[j * hd + d];
 }
 
+// The cache lines of `count` elements from `row`. The rows of one head's keys and values lie a whole position
+// apart in the cache (kv_heads * head_dim), too far apart for the hardware prefetchers, and a decode step's
+// weights have streamed through the caches since the last step read them: without this, decode attention
+// waits on each row in turn.
+template <typename T>
+void prefetch_row(const T* row, int64_t count) {
+  for (int64_t i = 0; i < count * int64_t(sizeof(T)); i += 64) __builtin_prefetch(reinterpret_cast<const char*>(row) + i);
+}
+constexpr int64_t VALUES_AHEAD = 4;  // value rows read ahead of the weighted sums
+
 // sum[0, 16 * NV) = Σ p[j] * values[j * stride + d] over keys lo..hi in key order, the sums held in registers.
 template <int NV, typename T>
 void weighted_sum(const float* p, int64_t lo, int64_t hi, const T* values, int64_t stride, float* sum) {
   KeyScores acc[NV] = {};
   for (int64_t j = lo; j <= hi; ++j) {
     const T* row = values + j * stride;
+    if (j + VALUES_AHEAD <= hi) prefetch_row(row + VALUES_AHEAD * stride, NV * KEY_BLOCK);
 #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) {
       float wide[KEY_BLOCK];
@@ -131,6 +142,7 @@ void attend(const AttentionShape& s, const T* q, int64_t rows, int64_t first_pos
         std::fill(key_rows.begin() + width * hd, key_rows.end(), 0.0f);
         for (int64_t jj = 0; jj < width; ++jj) {
           const T* key = keys + ((j0 + jj) * KV + g) * hd;
+          if (j0 + KEY_BLOCK + jj < key_end) prefetch_row(key + KEY_BLOCK * KV * hd, hd);  // the next block's
           for (int64_t d = 0; d < hd; ++d) key_rows[size_t(jj * hd + d)] = to_f(key[d]);
         }
         transpose_keys(key_rows.data(), hd, key_block.data());

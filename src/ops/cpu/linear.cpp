@@ -30,6 +30,7 @@ constexpr int64_t TILE_COLS = 128;
 // On AVX-512 CPUs, calls of at most this many rows (decode steps) take the dot-product kernels, which read the
 // stored weights once as they are instead of packing them.
 constexpr int64_t DOT_ROWS = 16;
+constexpr int64_t DOT_COLS = 16;  // columns handed out together to the dot-product kernels
 
 // How many rows at most take the dot-product kernels (0: none; fp32 ones read [out, in] rows only).
 int64_t dot_rows(const Linear& layer, DType act_dtype) {
@@ -88,6 +89,25 @@ void for_each_column_tile(std::span<const LinearCall> calls,
   });
 }
 
+// fn(layer, n0, n) over every column of every layer of the call, in runs of whole groups of DOT_COLS that the
+// threads claim as they go (ThreadPool::parallel_for_balanced): for the dot-product kernels only, whose outputs
+// do not depend on where the columns are cut. A decode step's threads then finish each call together, where
+// whole tiles left one waiting for the other's last tile.
+void for_each_column_run(std::span<const LinearCall> calls,
+                         const std::function<void(const LinearCall&, int64_t n0, int64_t n)>& fn) {
+  std::vector<int64_t> first_group(calls.size() + 1, 0);  // of each layer, in the job's group numbering
+  for (size_t i = 0; i < calls.size(); ++i)
+    first_group[i + 1] = first_group[i] + (calls[i].layer->out + DOT_COLS - 1) / DOT_COLS;
+  ThreadPool::global().parallel_for_balanced(0, first_group.back(), 1, [&](int64_t begin, int64_t end) {
+    for (size_t i = size_t(std::upper_bound(first_group.begin(), first_group.end(), begin) - first_group.begin()) - 1;
+         i < calls.size() && first_group[i] < end; ++i) {
+      const int64_t n0 = (std::max(begin, first_group[i]) - first_group[i]) * DOT_COLS;
+      const int64_t n1 = std::min(calls[i].layer->out, (std::min(end, first_group[i + 1]) - first_group[i]) * DOT_COLS);
+      fn(calls[i], n0, n1 - n0);
+    }
+  });
+}
+
 void linear_f32(std::span<const LinearCall> calls, const float* x, int64_t rows) {
   for_each_column_tile(calls, [&](const LinearCall& call, int64_t n0, int64_t n) {
     const Linear& layer = *call.layer;
@@ -136,41 +156,57 @@ void linear_bf16_portable(std::span<const LinearCall> calls, const uint16_t* x, 
 #if defined(__x86_64__)
 // The AVX-512 paths: few rows take the dot-product kernels on the stored weights ([out, in] rows; Conv1D's bf16
 // tiles are transposed first), more rows the packed kernels.
+// Whether every layer of the call takes the dot-product kernels for this many rows.
+bool dot_kernels(std::span<const LinearCall> calls, DType act_dtype, int64_t rows) {
+  return std::all_of(calls.begin(), calls.end(),
+                     [&](const LinearCall& call) { return rows <= dot_rows(*call.layer, act_dtype); });
+}
+
+const float* bias_from(const Linear& layer, int64_t n0) {
+  return layer.bias ? static_cast<const float*>(layer.bias) + n0 : nullptr;
+}
+
 void linear_f32_avx512(std::span<const LinearCall> calls, const float* x, int64_t rows) {
+  if (dot_kernels(calls, DType::F32, rows)) {
+    return for_each_column_run(calls, [&](const LinearCall& call, int64_t n0, int64_t n) {
+      const Linear& layer = *call.layer;
+      f32_dot_avx512(x, rows, bytes_at(layer.weight, n0 * layer.in, call.weight_dtype), call.weight_dtype, n,
+                     layer.in, bias_from(layer, n0), static_cast<float*>(call.y) + n0, layer.out);
+    });
+  }
   for_each_column_tile(calls, [&](const LinearCall& call, int64_t n0, int64_t n) {
     const Linear& layer = *call.layer;
-    const int64_t K = layer.in, N = layer.out;
-    const float* tile_bias = layer.bias ? static_cast<const float*>(layer.bias) + n0 : nullptr;
-    float* y = static_cast<float*>(call.y);
-    if (rows <= dot_rows(layer, DType::F32))
-      return f32_dot_avx512(x, rows, bytes_at(layer.weight, n0 * K, call.weight_dtype), call.weight_dtype, n, K,
-                            tile_bias, y + n0, N);
     thread_local std::vector<float> packed;
     pack_f32_panels(layer, call.weight_dtype, n0, n, packed);
-    f32_gemm_avx512(x, rows, packed.data(), n, K, tile_bias, y + n0, N);
+    f32_gemm_avx512(x, rows, packed.data(), n, layer.in, bias_from(layer, n0), static_cast<float*>(call.y) + n0,
+                    layer.out);
   });
 }
 
 void linear_bf16_avx512(std::span<const LinearCall> calls, const uint16_t* x, int64_t rows) {
+  if (dot_kernels(calls, DType::BF16, rows)) {
+    return for_each_column_run(calls, [&](const LinearCall& call, int64_t n0, int64_t n) {
+      const Linear& layer = *call.layer;
+      const int64_t K = layer.in, N = layer.out;
+      const uint16_t* weight = static_cast<const uint16_t*>(layer.weight);
+      uint16_t* y = static_cast<uint16_t*>(call.y);
+      if (!layer.in_out_layout) return bf16_dot_avx512(x, rows, weight + n0 * K, n, K, bias_from(layer, n0), y + n0, N);
+      thread_local std::vector<uint16_t> transposed;
+      for (int64_t c0 = n0; c0 < n0 + n; c0 += TILE_COLS) {  // Conv1D's [in, out] weights, a tile at a time
+        const int64_t c = std::min(TILE_COLS, n0 + n - c0);
+        transposed.resize(size_t(c * K));
+        for (int64_t k = 0; k < K; ++k)
+          for (int64_t j = 0; j < c; ++j) transposed[j * K + k] = weight[k * N + c0 + j];
+        bf16_dot_avx512(x, rows, transposed.data(), c, K, bias_from(layer, c0), y + c0, N);
+      }
+    });
+  }
   for_each_column_tile(calls, [&](const LinearCall& call, int64_t n0, int64_t n) {
     const Linear& layer = *call.layer;
-    const int64_t K = layer.in, N = layer.out;
-    const float* tile_bias = layer.bias ? static_cast<const float*>(layer.bias) + n0 : nullptr;
-    const uint16_t* weight = static_cast<const uint16_t*>(layer.weight);
-    uint16_t* y = static_cast<uint16_t*>(call.y);
     thread_local std::vector<uint16_t> packed;
-    if (rows > dot_rows(layer, DType::BF16)) {
-      pack_bf16_panels(layer, n0, n, packed);
-      return bf16_gemm_avx512(x, rows, packed.data(), n, K, tile_bias, y + n0, N);
-    }
-    const uint16_t* w = weight + n0 * K;
-    if (layer.in_out_layout) {  // transposed to [n, K]
-      packed.resize(size_t(n * K));
-      for (int64_t k = 0; k < K; ++k)
-        for (int64_t j = 0; j < n; ++j) packed[j * K + k] = weight[k * N + n0 + j];
-      w = packed.data();
-    }
-    bf16_dot_avx512(x, rows, w, n, K, tile_bias, y + n0, N);
+    pack_bf16_panels(layer, n0, n, packed);
+    bf16_gemm_avx512(x, rows, packed.data(), n, layer.in, bias_from(layer, n0), static_cast<uint16_t*>(call.y) + n0,
+                     layer.out);
   });
 }
 #endif

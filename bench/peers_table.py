@@ -16,12 +16,13 @@ import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from roofline_model import measured, shape_work  # noqa: E402
+from roofline_model import decode_bytes, measured, shape_work  # noqa: E402
 
-# (engine, its compute dtype, the dtype of the weights it streams per decode step). actcap keeps the
-# checkpoint's bf16 weights in both modes; PyTorch and llama.cpp F32 hold fp32 copies.
-ENGINES = [("actcap fp32", "fp32", "bf16"), ("actcap bf16", "bf16", "bf16"), ("PyTorch eager fp32", "fp32", "fp32"),
-           ("llama.cpp F32", "fp32", "fp32"), ("llama.cpp BF16", "bf16", "bf16")]
+# (engine, its compute dtype, bytes per weight it streams per decode step, bytes per key/value cache element).
+# actcap keeps the checkpoint's bf16 weights in both modes and caches keys and values in its compute dtype;
+# PyTorch and llama.cpp F32 hold fp32 copies of the weights; llama.cpp caches in f16.
+ENGINES = [("actcap fp32", "fp32", 2, 4), ("actcap bf16", "bf16", 2, 2), ("PyTorch eager fp32", "fp32", 4, 4),
+           ("llama.cpp F32", "fp32", 4, 2), ("llama.cpp BF16", "bf16", 2, 2)]
 
 
 def best(folder, label):
@@ -58,21 +59,21 @@ def main(argv):
     threads = 2 if ("sgemm", 2) in limits else 1
     sgemm, bandwidth = limits.get(("sgemm", threads), 0), limits.get(("read_bandwidth", threads), 0)
     peaks = {"fp32": sgemm, "bf16": limits.get(("bf16_dot_peak", threads), 0)}
-    results = {label: best(folder, label) for label, _, _ in ENGINES}
+    results = {label: best(folder, label) for label, *_ in ENGINES}
     reference_ids = (results["actcap fp32"][0] or {}).get("ids")
     print(f"\nprefill: {work['prefill_flops'] * 1e-9:.2f} GFLOP/token; sgemm {sgemm:.0f} GFLOP/s, bf16 dot peak "
           f"{peaks['bf16']:.0f} GFLOP/s, read bandwidth {bandwidth:.1f} GB/s ({threads} threads, this run)")
     print("| engine | prefill tok/s | vs llama.cpp | % of peak | decode tok/s | vs llama.cpp "
           "| % of bandwidth bound | peak RSS | ids = actcap fp32 |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for label, dtype, weights in ENGINES:
+    for label, dtype, weight_bytes, kv_bytes in ENGINES:
         r, why = results[label]
         if r is None:
             print(f"| {label} | not run: {why} |||||||| ")
             continue
         peer = results["llama.cpp F32" if dtype == "fp32" else "llama.cpp BF16"][0]
         bandwidth_here = nearby_bandwidth(folder, label, threads) or bandwidth
-        bound = bandwidth_here / (work[f"decode_bytes_{weights}"] * 1e-9) if bandwidth_here else 0
+        bound = bandwidth_here / (decode_bytes(work, weight_bytes, kv_bytes) * 1e-9) if bandwidth_here else 0
         def ratio(key):
             return f"{r[key] / peer[key]:.2f}x" if peer else "n/a"
         gflops = r["prefill"] * work["prefill_flops"] * 1e-9

@@ -3,7 +3,7 @@
 # checkpoint of a real shape (bench/make_checkpoint): a 1 x TOKENS prefill, then NEW_TOKENS greedy tokens, on
 # THREADS threads. actcap (bench/capture_speed) captures every hidden state, in --dtype fp32 and bf16; the
 # PyTorch eager peer (bench/torch_eager_peer.py, Debian's torch, fp32) keeps them; llama.cpp (node-llama-cpp's
-# prebuilt CPU build, `npm ci --prefix bench/peers`) runs GGUF files written from the same checkpoint
+# prebuilt CPU build, `npm install --prefix bench/peers`) runs GGUF files written from the same checkpoint
 # (bench/to_gguf, F32 and BF16) and captures nothing. The machine's limits come from bench/roofline_bench, in the
 # same run; the read bandwidth is measured again just before and just after each engine (a shared VM's
 # bandwidth changes from minute to minute), and each engine's decode is held to the higher of those two.
@@ -59,6 +59,7 @@ if [[ -d $here/peers/node_modules/node-llama-cpp ]]; then
       "$here/peers" "$dir.${dtype,,}.gguf" "$threads" "$ids" "$new_tokens" "$runs"
   done
 else
-  echo "llama.cpp: not installed (npm ci --prefix bench/peers)" >&2
+  # Not `npm ci`: npm 11 refuses the lock file, which lacks node-llama-cpp's optional builds for other platforms.
+  echo "llama.cpp: not installed (npm install --prefix bench/peers)" >&2
 fi
 python3 "$here/peers_table.py" "$results" "$dir/config.json" "$tokens" "$new_tokens"

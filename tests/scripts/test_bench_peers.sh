@@ -57,7 +57,7 @@ r = read_safetensors(sys.argv[1]); ids = r['gen/output_ids'].tolist()
 print(','.join(map(str, ids[len(r['gen/input_ids']):])))" "$1/reference.safetensors" "$ACTCAP_SOURCE_DIR/tests/reference_gen"
 }
 if ! command -v node >/dev/null || [[ ! -d $PEERS/node_modules/node-llama-cpp ]]; then
-  echo "skipped: llama.cpp runs (install with: npm ci --prefix bench/peers)"
+  echo "skipped: llama.cpp runs (install with: npm install --prefix bench/peers)"
 else
   llama_ids() { (cd "$PEERS" && node llama_cpp_bench.mjs "$@") | ids; }
   for m in qwen3 llama; do

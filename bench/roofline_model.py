@@ -64,8 +64,8 @@ def main(argv):
     bf16 = limits.get(("bf16_dot_peak", 2), 0.0)
     bandwidth = limits.get(("read_bandwidth", 2), 0.0)
     print(f"\n2 threads: sgemm {sgemm:.0f} GFLOP/s (best shape), bf16 dot peak "
-          f"{bf16:.0f} GFLOP/s, read bandwidth {bandwidth:.1f} GB/s; prefill 1 x {tokens}, decode to {tokens + new_tokens} "
-          "tokens; fp32 weights and cache / bf16 weights and cache")
+          f"{bf16:.0f} GFLOP/s, read bandwidth {bandwidth:.1f} GB/s; prefill 1 x {tokens}, decode to "
+          f"{tokens + new_tokens} tokens; fp32 weights and cache / bf16 weights and cache")
     print("| shape | params | GFLOP per prefill token | fp32 prefill bound (sgemm) | bf16 prefill bound (dot peak) "
           "| GB per decode step fp32 / bf16 | decode bound fp32 / bf16 |")
     print("|---|---|---|---|---|---|---|")

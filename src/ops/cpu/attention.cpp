@@ -83,7 +83,8 @@ void transpose_keys(const float* rows, int64_t hd, float* block) {
 // waits on each row in turn.
 template <typename T>
 void prefetch_row(const T* row, int64_t count) {
-  for (int64_t i = 0; i < count * int64_t(sizeof(T)); i += 64) __builtin_prefetch(reinterpret_cast<const char*>(row) + i);
+  const char* bytes = reinterpret_cast<const char*>(row);
+  for (int64_t i = 0; i < count * int64_t(sizeof(T)); i += 64) __builtin_prefetch(bytes + i);
 }
 constexpr int64_t VALUES_AHEAD = 4;  // value rows read ahead of the weighted sums
 

@@ -4,8 +4,9 @@
 // one job over all their tiles: one hand-over to the pool and one uneven finish instead of one per layer. On
 // AVX-512 CPUs the tile's weights are packed once (widened, or paired for bf16 dot products) for the packed
 // kernels, or, for the few rows of decode steps, read in place by the dot-product kernels; every output is then
-// computed on its own. Elsewhere (or with ACTCAP_CPU_KERNELS=portable) the tile is widened to fp32 once and each
-// 64-row tile is one single-threaded OpenBLAS sgemm call.
+// computed on its own, so decode steps hand the threads runs of columns cut wherever they finish together.
+// Elsewhere (or with ACTCAP_CPU_KERNELS=portable) the tile is widened to fp32 once and each 64-row tile is one
+// single-threaded OpenBLAS sgemm call.
 #include <cblas.h>
 
 #include <algorithm>
@@ -99,8 +100,8 @@ void for_each_column_run(std::span<const LinearCall> calls,
   for (size_t i = 0; i < calls.size(); ++i)
     first_group[i + 1] = first_group[i] + (calls[i].layer->out + DOT_COLS - 1) / DOT_COLS;
   ThreadPool::global().parallel_for_balanced(0, first_group.back(), 1, [&](int64_t begin, int64_t end) {
-    for (size_t i = size_t(std::upper_bound(first_group.begin(), first_group.end(), begin) - first_group.begin()) - 1;
-         i < calls.size() && first_group[i] < end; ++i) {
+    const auto first = std::upper_bound(first_group.begin(), first_group.end(), begin) - 1;
+    for (size_t i = size_t(first - first_group.begin()); i < calls.size() && first_group[i] < end; ++i) {
       const int64_t n0 = (std::max(begin, first_group[i]) - first_group[i]) * DOT_COLS;
       const int64_t n1 = std::min(calls[i].layer->out, (std::min(end, first_group[i + 1]) - first_group[i]) * DOT_COLS);
       fn(calls[i], n0, n1 - n0);
@@ -155,7 +156,9 @@ void linear_bf16_portable(std::span<const LinearCall> calls, const uint16_t* x, 
 
 #if defined(__x86_64__)
 // The AVX-512 paths: few rows take the dot-product kernels on the stored weights ([out, in] rows; Conv1D's bf16
-// tiles are transposed first), more rows the packed kernels.
+// tiles are transposed first), in balanced runs when every layer of the call takes them; more rows take the
+// packed kernels, tile by tile.
+
 // Whether every layer of the call takes the dot-product kernels for this many rows.
 bool dot_kernels(std::span<const LinearCall> calls, DType act_dtype, int64_t rows) {
   return std::all_of(calls.begin(), calls.end(),
@@ -167,15 +170,15 @@ const float* bias_from(const Linear& layer, int64_t n0) {
 }
 
 void linear_f32_avx512(std::span<const LinearCall> calls, const float* x, int64_t rows) {
-  if (dot_kernels(calls, DType::F32, rows)) {
-    return for_each_column_run(calls, [&](const LinearCall& call, int64_t n0, int64_t n) {
-      const Linear& layer = *call.layer;
-      f32_dot_avx512(x, rows, bytes_at(layer.weight, n0 * layer.in, call.weight_dtype), call.weight_dtype, n,
-                     layer.in, bias_from(layer, n0), static_cast<float*>(call.y) + n0, layer.out);
-    });
-  }
+  const auto dot = [&](const LinearCall& call, int64_t n0, int64_t n) {
+    const Linear& layer = *call.layer;
+    f32_dot_avx512(x, rows, bytes_at(layer.weight, n0 * layer.in, call.weight_dtype), call.weight_dtype, n, layer.in,
+                   bias_from(layer, n0), static_cast<float*>(call.y) + n0, layer.out);
+  };
+  if (dot_kernels(calls, DType::F32, rows)) return for_each_column_run(calls, dot);
   for_each_column_tile(calls, [&](const LinearCall& call, int64_t n0, int64_t n) {
     const Linear& layer = *call.layer;
+    if (rows <= dot_rows(layer, DType::F32)) return dot(call, n0, n);
     thread_local std::vector<float> packed;
     pack_f32_panels(layer, call.weight_dtype, n0, n, packed);
     f32_gemm_avx512(x, rows, packed.data(), n, layer.in, bias_from(layer, n0), static_cast<float*>(call.y) + n0,
@@ -184,25 +187,25 @@ void linear_f32_avx512(std::span<const LinearCall> calls, const float* x, int64_
 }
 
 void linear_bf16_avx512(std::span<const LinearCall> calls, const uint16_t* x, int64_t rows) {
-  if (dot_kernels(calls, DType::BF16, rows)) {
-    return for_each_column_run(calls, [&](const LinearCall& call, int64_t n0, int64_t n) {
-      const Linear& layer = *call.layer;
-      const int64_t K = layer.in, N = layer.out;
-      const uint16_t* weight = static_cast<const uint16_t*>(layer.weight);
-      uint16_t* y = static_cast<uint16_t*>(call.y);
-      if (!layer.in_out_layout) return bf16_dot_avx512(x, rows, weight + n0 * K, n, K, bias_from(layer, n0), y + n0, N);
-      thread_local std::vector<uint16_t> transposed;
-      for (int64_t c0 = n0; c0 < n0 + n; c0 += TILE_COLS) {  // Conv1D's [in, out] weights, a tile at a time
-        const int64_t c = std::min(TILE_COLS, n0 + n - c0);
-        transposed.resize(size_t(c * K));
-        for (int64_t k = 0; k < K; ++k)
-          for (int64_t j = 0; j < c; ++j) transposed[j * K + k] = weight[k * N + c0 + j];
-        bf16_dot_avx512(x, rows, transposed.data(), c, K, bias_from(layer, c0), y + c0, N);
-      }
-    });
-  }
+  const auto dot = [&](const LinearCall& call, int64_t n0, int64_t n) {
+    const Linear& layer = *call.layer;
+    const int64_t K = layer.in, N = layer.out;
+    const uint16_t* weight = static_cast<const uint16_t*>(layer.weight);
+    uint16_t* y = static_cast<uint16_t*>(call.y);
+    if (!layer.in_out_layout) return bf16_dot_avx512(x, rows, weight + n0 * K, n, K, bias_from(layer, n0), y + n0, N);
+    thread_local std::vector<uint16_t> transposed;
+    for (int64_t c0 = n0; c0 < n0 + n; c0 += TILE_COLS) {  // Conv1D's [in, out] weights, a tile at a time
+      const int64_t c = std::min(TILE_COLS, n0 + n - c0);
+      transposed.resize(size_t(c * K));
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t j = 0; j < c; ++j) transposed[j * K + k] = weight[k * N + c0 + j];
+      bf16_dot_avx512(x, rows, transposed.data(), c, K, bias_from(layer, c0), y + c0, N);
+    }
+  };
+  if (dot_kernels(calls, DType::BF16, rows)) return for_each_column_run(calls, dot);
   for_each_column_tile(calls, [&](const LinearCall& call, int64_t n0, int64_t n) {
     const Linear& layer = *call.layer;
+    if (rows <= dot_rows(layer, DType::BF16)) return dot(call, n0, n);
     thread_local std::vector<uint16_t> packed;
     pack_bf16_panels(layer, n0, n, packed);
     bf16_gemm_avx512(x, rows, packed.data(), n, layer.in, bias_from(layer, n0), static_cast<uint16_t*>(call.y) + n0,

@@ -75,38 +75,39 @@ void sgemm_tile(const Linear& layer, const float* x, int64_t m, const float* w, 
               K, w, int(ldw), 0.0f, out, int(ldo));
 }
 
-// fn(layer, n0, n) for every column tile of every layer of the call, as one parallel job.
-void for_each_column_tile(std::span<const LinearCall> calls,
-                          const std::function<void(const LinearCall&, int64_t n0, int64_t n)>& fn) {
-  std::vector<int64_t> first_tile(calls.size() + 1, 0);  // of each layer, in the job's tile numbering
-  for (size_t i = 0; i < calls.size(); ++i)
-    first_tile[i + 1] = first_tile[i] + (calls[i].layer->out + TILE_COLS - 1) / TILE_COLS;
-  ThreadPool::global().parallel_for(0, first_tile.back(), 1, [&](int64_t begin, int64_t end) {
-    for (int64_t t = begin; t < end; ++t) {
-      const size_t i = size_t(std::upper_bound(first_tile.begin(), first_tile.end(), t) - first_tile.begin()) - 1;
-      const int64_t n0 = (t - first_tile[i]) * TILE_COLS;
-      fn(calls[i], n0, std::min(TILE_COLS, calls[i].layer->out - n0));
-    }
-  });
-}
+using ColumnFn = std::function<void(const LinearCall&, int64_t n0, int64_t n)>;
 
-// fn(layer, n0, n) over every column of every layer of the call, in runs of whole groups of DOT_COLS that the
-// threads claim as they go (ThreadPool::parallel_for_balanced): for the dot-product kernels only, whose outputs
-// do not depend on where the columns are cut. A decode step's threads then finish each call together, where
-// whole tiles left one waiting for the other's last tile.
-void for_each_column_run(std::span<const LinearCall> calls,
-                         const std::function<void(const LinearCall&, int64_t n0, int64_t n)>& fn) {
-  std::vector<int64_t> first_group(calls.size() + 1, 0);  // of each layer, in the job's group numbering
+// fn(layer, n0, n) over every column of every layer of the call, as one parallel job. The columns are numbered
+// in units of `width` across the layers; each range of units the pool hands a thread (one unit from
+// parallel_for, runs from parallel_for_balanced) gives every layer it spans its part.
+void for_each_column_unit(std::span<const LinearCall> calls, int64_t width, bool balanced, const ColumnFn& fn) {
+  std::vector<int64_t> first_unit(calls.size() + 1, 0);  // of each layer, in the job's unit numbering
   for (size_t i = 0; i < calls.size(); ++i)
-    first_group[i + 1] = first_group[i] + (calls[i].layer->out + DOT_COLS - 1) / DOT_COLS;
-  ThreadPool::global().parallel_for_balanced(0, first_group.back(), 1, [&](int64_t begin, int64_t end) {
-    const auto first = std::upper_bound(first_group.begin(), first_group.end(), begin) - 1;
-    for (size_t i = size_t(first - first_group.begin()); i < calls.size() && first_group[i] < end; ++i) {
-      const int64_t n0 = (std::max(begin, first_group[i]) - first_group[i]) * DOT_COLS;
-      const int64_t n1 = std::min(calls[i].layer->out, (std::min(end, first_group[i + 1]) - first_group[i]) * DOT_COLS);
+    first_unit[i + 1] = first_unit[i] + (calls[i].layer->out + width - 1) / width;
+  const auto range = [&](int64_t begin, int64_t end) {
+    const auto first = std::upper_bound(first_unit.begin(), first_unit.end(), begin) - 1;
+    for (size_t i = size_t(first - first_unit.begin()); i < calls.size() && first_unit[i] < end; ++i) {
+      const int64_t n0 = (std::max(begin, first_unit[i]) - first_unit[i]) * width;
+      const int64_t n1 = std::min(calls[i].layer->out, (std::min(end, first_unit[i + 1]) - first_unit[i]) * width);
       fn(calls[i], n0, n1 - n0);
     }
-  });
+  };
+  if (balanced)
+    ThreadPool::global().parallel_for_balanced(0, first_unit.back(), 1, range);
+  else
+    ThreadPool::global().parallel_for(0, first_unit.back(), 1, range);
+}
+
+// One column tile of TILE_COLS at a time: tiles depend only on the matrix sizes.
+void for_each_column_tile(std::span<const LinearCall> calls, const ColumnFn& fn) {
+  for_each_column_unit(calls, TILE_COLS, false, fn);
+}
+
+// Runs of whole groups of DOT_COLS that the threads claim as they go: for the dot-product kernels only, whose
+// outputs do not depend on where the columns are cut. A decode step's threads then finish each call together,
+// where whole tiles left one waiting for the other's last tile.
+void for_each_column_run(std::span<const LinearCall> calls, const ColumnFn& fn) {
+  for_each_column_unit(calls, DOT_COLS, true, fn);
 }
 
 void linear_f32(std::span<const LinearCall> calls, const float* x, int64_t rows) {
